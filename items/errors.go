@@ -1,0 +1,60 @@
+package items
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"gopkg.in/yaml.v3"
+)
+
+// InputError is a mistake in a flow file: where it is and what was expected.
+type InputError struct {
+	File      string // "" until the loader fills it in
+	Line, Col int    // 1-based; 0 when unknown
+	Msg       string
+}
+
+func (e *InputError) Error() string {
+	switch {
+	case e.File == "":
+		return fmt.Sprintf("%d:%d: %s", e.Line, e.Col, e.Msg)
+	case e.Line == 0:
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	case e.Col == 0:
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+}
+
+// atNode makes an InputError positioned at n (which may be nil).
+func atNode(n *yaml.Node, format string, args ...any) *InputError {
+	e := &InputError{Msg: fmt.Sprintf(format, args...)}
+	if n != nil {
+		e.Line, e.Col = n.Line, n.Column
+	}
+	return e
+}
+
+// ErrorAt is atNode for item types outside this package.
+func ErrorAt(n *yaml.Node, format string, args ...any) error { return atNode(n, format, args...) }
+
+var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)
+
+// fromYAMLError turns a yaml.v3 decoding error into an InputError, keeping
+// the line yaml.v3 reports and falling back to n's position.
+func fromYAMLError(n *yaml.Node, err error) error {
+	var te *yaml.TypeError
+	msg := err.Error()
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	e := atNode(n, "%s", msg)
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		e.Col = 0
+		e.Msg = m[2]
+	}
+	return e
+}
