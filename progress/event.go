@@ -64,23 +64,42 @@ type Event struct {
 	Item      string `json:"item,omitempty"`
 
 	// ExecutionStart
-	Command   string   `json:"command,omitempty"`
-	Flow      string   `json:"flow,omitempty"`
-	Profile   string   `json:"profile,omitempty"`
-	Workspace string   `json:"workspace,omitempty"`
-	Items     []string `json:"items,omitempty"` // every item ID, in the flow's stable order
+	Command   string              `json:"command,omitempty"`
+	Flow      string              `json:"flow,omitempty"`
+	Profile   string              `json:"profile,omitempty"`
+	Workspace string              `json:"workspace,omitempty"`
+	Items     []string            `json:"items,omitempty"` // every item ID, in the flow's stable order
+	Deps      map[string][]string `json:"deps,omitempty"`  // item ID -> the items it depends on
 
 	Limit   *Limit `json:"limit,omitempty"`
 	Delta   int64  `json:"delta,omitempty"`
 	Done    int64  `json:"done,omitempty"` // progress so far, after Delta
 	Message string `json:"message,omitempty"`
-	Status  string `json:"status,omitempty"`
+	Status  Status `json:"status,omitempty"`
 	Error   string `json:"error,omitempty"`
 	Outcome string `json:"outcome,omitempty"`
+	// Statuses is set on ExecutionEnd: item ID -> final Status.
+	Statuses map[string]Status `json:"statuses,omitempty"`
 
+	Code     int      `json:"code,omitempty"`      // Fatal: the exit code
 	Stage    string   `json:"stage,omitempty"`     // "stop" or "cancel"
 	InFlight []string `json:"in_flight,omitempty"` // items running when a stage began
 }
+
+// Status is where an item ended up in a block or an execution. The values
+// are part of the JSON result and event contracts (DESIGN §3).
+type Status string
+
+const (
+	StatusApplied     Status = "applied"     // apply ran and returned
+	StatusUnchanged   Status = "unchanged"   // already at its target: no apply needed
+	StatusDiscovered  Status = "discovered"  // a discover block found its state
+	StatusWouldApply  Status = "would_apply" // a dry run: apply would run
+	StatusFailed      Status = "failed"
+	StatusInterrupted Status = "interrupted" // in flight when the execution was cancelled
+	StatusNotStarted  Status = "not_started" // never started: stopped, or an earlier error
+	StatusUnknown     Status = "unknown"     // begun in an earlier run that died before it ended
+)
 
 // Sink receives events. Implementations are safe for concurrent use and
 // must not block the caller for long: item work waits on Emit.
@@ -94,3 +113,11 @@ var Discard Sink = discard{}
 type discard struct{}
 
 func (discard) Emit(Event) {}
+
+// View is a Sink that renders events for a person or a program. Close waits
+// until every event emitted before it has been rendered, then releases what
+// the view holds (the terminal, timers). Views are safe for concurrent use.
+type View interface {
+	Sink
+	Close() error
+}
