@@ -1,0 +1,115 @@
+package cmdblock
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/peace-go/peace/items"
+	"github.com/peace-go/peace/progress"
+)
+
+// Apply moves every item to its target: the goal state (ensure) or the
+// clean state (clean, dependents before their dependencies). Each applied
+// state goes to the Recorder — a begin record before the apply starts, an
+// end record with the state reached before the item is reported done. The
+// first failure stops new starts; items in flight finish.
+type Apply struct {
+	Op     items.Op
+	DryRun bool // ApplyDry instead of Apply; nothing is recorded
+}
+
+func (b Apply) Name() string { return string(b.Op) }
+
+func (b Apply) Run(_ context.Context, env *Env, data *Data) Outcome {
+	all := env.Flow.Items()
+	clean := b.Op == items.OpClean
+	target, what := data.Goal, DiscoverCurrent|DiscoverGoal
+	if clean {
+		target, what = data.Clean, DiscoverCurrent|DiscoverClean
+	}
+	p := pass{name: b.Name(), reverse: clean, stopOnError: true}
+	return env.run(p, data, func(ctx context.Context, i int) (progress.Status, error) {
+		it := all[i]
+		id := it.ID()
+		fc := items.FnCtx{Op: b.Op, Progress: env.tracker(b.Name(), id), Stored: data.Stored[i]}
+
+		// What discovery found before this block may be missing, or stale
+		// once a dependency was applied (an archive downloaded, a directory
+		// made): look again right before applying.
+		if !data.Found[i] || data.Unknown[i] || data.Lost[i] || (!clean && env.depApplied(data, id)) {
+			if err := discover(ctx, it, fc, what, data, i); err != nil {
+				return "", err
+			}
+		}
+		check, err := it.ApplyCheck(ctx, fc, data.Current[i], target[i])
+		if err != nil {
+			return "", fmt.Errorf("apply check: %w", err)
+		}
+		if !check.Required {
+			return progress.StatusUnchanged, nil
+		}
+		fc.Progress.SetLimit(check.Limit)
+		if b.DryRun {
+			if _, err := it.ApplyDry(ctx, fc, data.Current[i], target[i]); err != nil {
+				return "", fmt.Errorf("%s (dry run): %w", b.Op, err)
+			}
+			return progress.StatusWouldApply, nil
+		}
+		return env.apply(ctx, b.Op, it, fc, data, i, target[i])
+	})
+}
+
+// apply runs one item's apply between its begin and end records.
+func (env *Env) apply(ctx context.Context, op items.Op, it items.Item, fc items.FnCtx, data *Data, i int, target items.State) (progress.Status, error) {
+	id := string(it.ID())
+	rec := env.Recorder
+	if rec != nil {
+		if err := rec.Begin(id); err != nil {
+			return progress.StatusFailed, fmt.Errorf("record begin: %w", err)
+		}
+	}
+	env.crash("begin:" + id)
+	s, err := it.Apply(ctx, fc, data.Current[i], target)
+	env.crash("apply:" + id)
+	if err != nil {
+		data.Lost[i] = true
+		outcome := progress.StatusFailed
+		if ctx.Err() != nil {
+			outcome = progress.StatusInterrupted
+		}
+		if rec != nil {
+			// Recording uses its own durability, not ctx: a cancelled item
+			// still gets its end record.
+			if rerr := rec.End(id, string(outcome), nil); rerr != nil {
+				err = fmt.Errorf("%w (and recording that failed too: %v)", err, rerr)
+			}
+		}
+		return outcome, fmt.Errorf("%s: %w", op, err)
+	}
+	data.Current[i] = s
+	data.Applied[i] = true
+	data.Lost[i] = false
+	if rec != nil {
+		raw, err := json.Marshal(s)
+		if err != nil {
+			return progress.StatusFailed, fmt.Errorf("encode applied state: %w", err)
+		}
+		if err := rec.End(id, string(progress.StatusApplied), raw); err != nil {
+			return progress.StatusFailed, fmt.Errorf("record applied state: %w", err)
+		}
+	}
+	return progress.StatusApplied, nil
+}
+
+// depApplied reports whether a dependency of id was applied in this
+// execution. Dependencies finish before id starts, so reading their slots
+// here is ordered by the scheduler's channel.
+func (env *Env) depApplied(data *Data, id items.ID) bool {
+	for _, d := range env.Flow.Deps(id) {
+		if data.Applied[env.Flow.Index(d)] {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,126 @@
+package cmdblock
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/peace-go/peace/items"
+	"github.com/peace-go/peace/progress"
+)
+
+// Block is one pass over the items of a flow. Run reads what earlier blocks
+// left in data and adds its own results.
+type Block interface {
+	Name() string
+	Run(ctx context.Context, env *Env, data *Data) Outcome
+}
+
+// Recorder makes applied states durable. *state.Journal implements it.
+type Recorder interface {
+	// Begin is durable before it returns: the item's apply is about to start.
+	Begin(item string) error
+	// End is durable before it returns: the apply returned with outcome
+	// ("applied", "failed", "interrupted") and the state it reached (nil when
+	// not known).
+	End(item, outcome string, state json.RawMessage) error
+	// Signal records an interrupt stage.
+	Signal(stage string) error
+}
+
+// Env is what every block of one execution shares.
+type Env struct {
+	Flow      *items.Flow
+	Execution string // execution ID, stamped on events
+	Jobs      int    // items run at once; < 1 means 1
+	Interrupt *Interrupt
+	Events    progress.Sink
+	// Tracker returns the progress handle of one item in one block. Nil: no
+	// item progress is reported.
+	Tracker func(block, item string) progress.Tracker
+	// Recorder records applies; nil for blocks that apply nothing.
+	Recorder Recorder
+	// Crash, when set, is called at named points around each apply
+	// ("begin:ID", "apply:ID") so tests can kill the process there.
+	Crash func(point string)
+}
+
+func (env *Env) emit(ev progress.Event) {
+	ev.Execution = env.Execution
+	env.Events.Emit(ev)
+}
+
+func (env *Env) tracker(block string, id items.ID) progress.Tracker {
+	if env.Tracker == nil {
+		return progress.NoTracker
+	}
+	return env.Tracker(block, string(id))
+}
+
+func (env *Env) crash(point string) {
+	if env.Crash != nil {
+		env.Crash(point)
+	}
+}
+
+// Data is what blocks of one execution pass to each other. Every slice is
+// indexed like Flow.Items(), so concurrent items each write their own slot.
+type Data struct {
+	Stored  []items.State // last recorded state, nil when none
+	Unknown []bool        // begun in an earlier run that never ended
+
+	Current []items.State
+	Goal    []items.State
+	Clean   []items.State
+	Diff    []items.Diff
+
+	// Found is set for an item whose Current (and Goal or Clean, as the
+	// block asked) was discovered in this execution.
+	Found []bool
+	// Applied is set for an item whose apply returned in this execution;
+	// Current then holds the state it reached.
+	Applied []bool
+	// Lost is set when an item's apply did not return a state (it failed or
+	// was cancelled): its current state is no longer known.
+	Lost []bool
+
+	// Status is the latest status of each item in this execution, "" when
+	// no block has reached it.
+	Status []progress.Status
+	// Err is the latest error of each item in this execution.
+	Err []error
+}
+
+// NewData returns Data sized for flow.
+func NewData(flow *items.Flow) *Data {
+	n := flow.Len()
+	return &Data{
+		Stored:  make([]items.State, n),
+		Unknown: make([]bool, n),
+		Current: make([]items.State, n),
+		Goal:    make([]items.State, n),
+		Clean:   make([]items.State, n),
+		Diff:    make([]items.Diff, n),
+		Found:   make([]bool, n),
+		Applied: make([]bool, n),
+		Lost:    make([]bool, n),
+		Status:  make([]progress.Status, n),
+		Err:     make([]error, n),
+	}
+}
+
+// Outcome is what became of one block's pass.
+type Outcome struct {
+	Block string
+	// Interrupted is set when an interrupt stopped the pass before every
+	// item had run.
+	Interrupted bool
+	Finished    []items.ID // items whose work returned (applied, unchanged, failed…)
+	InFlight    []items.ID // items running when the stop arrived
+	NotStarted  []items.ID
+	Errors      map[items.ID]error
+	Elapsed     time.Duration
+}
+
+// Failed reports whether an item failed in this pass.
+func (o Outcome) Failed() bool { return len(o.Errors) > 0 }

@@ -1,0 +1,183 @@
+package cmdblock
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/peace-go/peace/items"
+	"github.com/peace-go/peace/progress"
+)
+
+// itemWork does one item's part of a pass and says how it ended. A nil error
+// with an empty status means StatusDiscovered.
+type itemWork func(ctx context.Context, i int) (progress.Status, error)
+
+// pass describes how a block walks the graph.
+type pass struct {
+	name string
+	// reverse walks dependents before their dependencies (clean).
+	reverse bool
+	// stopOnError stops new starts after the first item error (ensure,
+	// clean); discovery carries on past errors.
+	stopOnError bool
+}
+
+type itemResult struct {
+	i      int
+	status progress.Status
+	err    error
+}
+
+// run is the scheduler every block shares. An item starts the moment its
+// last dependency (its last dependent, in reverse) has finished and a job
+// slot is free — not level by level. Each item runs in its own goroutine;
+// run waits for every goroutine it started before returning, so no item work
+// outlives its block. A stop (stage 1) ends new starts; a cancel (stage 2)
+// reaches items through their context.
+func (env *Env) run(p pass, data *Data, work itemWork) Outcome {
+	start := time.Now()
+	all := env.Flow.Items()
+	n := len(all)
+	out := Outcome{Block: p.name, Errors: map[items.ID]error{}}
+	env.emit(progress.Event{Type: progress.BlockStart, Block: p.name})
+
+	waiting := make([]int, n)
+	next := make([][]int, n)
+	for i, it := range all {
+		before, after := env.Flow.Deps(it.ID()), env.Flow.Dependents(it.ID())
+		if p.reverse {
+			before, after = after, before
+		}
+		waiting[i] = len(before)
+		for _, id := range after {
+			next[i] = append(next[i], env.Flow.Index(id))
+		}
+	}
+	ready := make([]int, 0, n)
+	for k := range n {
+		i := k
+		if p.reverse {
+			i = n - 1 - k
+		}
+		if waiting[i] == 0 {
+			ready = append(ready, i)
+		}
+	}
+
+	jobs := max(env.Jobs, 1)
+	in := env.Interrupt
+	if in == nil {
+		in = NewInterrupt(context.Background(), IgnoreInterrupts)
+		defer in.Release()
+	}
+	ctx := in.ItemContext()
+	stop := in.Stopped()
+	budget := in.strategy.PollNext
+	stopped, failed := false, false
+	started := make([]bool, n)
+	results := make(chan itemResult, jobs)
+	running := 0
+
+	for {
+		for len(ready) > 0 && running < jobs && !failed {
+			if !stopped {
+				select {
+				case <-stop:
+					stopped, stop = true, nil
+				default:
+				}
+			}
+			if stopped {
+				if budget == 0 {
+					break
+				}
+				budget--
+			}
+			i := ready[0]
+			ready = ready[1:]
+			started[i] = true
+			running++
+			id := all[i].ID()
+			in.started(string(id), i)
+			env.emit(progress.Event{Type: progress.ItemStart, Block: p.name, Item: string(id)})
+			go func() {
+				st, err := work(ctx, i)
+				st = settle(st, err, ctx)
+				data.Status[i], data.Err[i] = st, err
+				in.finished(string(id))
+				env.emitResult(p.name, id, st, err)
+				results <- itemResult{i, st, err}
+			}()
+		}
+		if running == 0 {
+			break
+		}
+		select {
+		case r := <-results:
+			running--
+			out.Finished = append(out.Finished, all[r.i].ID())
+			if r.err != nil {
+				out.Errors[all[r.i].ID()] = r.err
+				if p.stopOnError && r.status == progress.StatusFailed {
+					failed = true
+				}
+			}
+			for _, j := range next[r.i] {
+				waiting[j]--
+				if waiting[j] == 0 {
+					ready = append(ready, j)
+				}
+			}
+		case <-stop:
+			stopped, stop = true, nil
+		}
+	}
+
+	for i, it := range all {
+		if !started[i] {
+			out.NotStarted = append(out.NotStarted, it.ID())
+			data.Status[i] = progress.StatusNotStarted
+		} else if data.Status[i] == progress.StatusInterrupted {
+			out.InFlight = append(out.InFlight, it.ID())
+		}
+	}
+	out.Interrupted = stopped && (len(out.NotStarted) > 0 || len(out.InFlight) > 0)
+	out.Elapsed = time.Since(start)
+	env.emit(progress.Event{Type: progress.BlockEnd, Block: p.name})
+	return out
+}
+
+// settle decides the status of an item whose work returned err: cancelled
+// work is interrupted, other errors failed.
+func settle(st progress.Status, err error, ctx context.Context) progress.Status {
+	switch {
+	case err == nil && st == "":
+		return progress.StatusDiscovered
+	case err == nil:
+		return st
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		// Once the item context is cancelled, whatever error the item
+		// returns (a killed process, a closed connection) is the cancel's.
+		return progress.StatusInterrupted
+	case st == "":
+		return progress.StatusFailed
+	}
+	return st
+}
+
+func (env *Env) emitResult(block string, id items.ID, st progress.Status, err error) {
+	ev := progress.Event{Block: block, Item: string(id), Status: st}
+	switch st {
+	case progress.StatusInterrupted:
+		ev.Type = progress.ItemInterrupted
+	case progress.StatusFailed:
+		ev.Type = progress.ItemFailed
+	default:
+		ev.Type = progress.ItemDone
+	}
+	if err != nil {
+		ev.Error = err.Error()
+	}
+	env.emit(ev)
+}
