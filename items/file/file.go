@@ -1,0 +1,347 @@
+package file
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/peace-go/peace/items"
+	"github.com/peace-go/peace/progress"
+)
+
+// DefaultMode is the mode of a file whose params give none.
+const DefaultMode fs.FileMode = 0o644
+
+// Params are the flow file's params of a file item.
+type Params struct {
+	// Path is the file; relative paths resolve against the flow's directory.
+	Path string `yaml:"path"`
+	// Content is the whole content of the file.
+	Content string `yaml:"content"`
+	// Mode defaults to 0644.
+	Mode Mode `yaml:"mode"`
+}
+
+// Validate checks the required params.
+func (p *Params) Validate() error {
+	if p.Path == "" {
+		return errors.New("param path is required")
+	}
+	return nil
+}
+
+// State is what a file is. SHA256, Size and Mode are only set when it exists.
+type State struct {
+	Path   string `json:"path" yaml:"path"`
+	Exists bool   `json:"exists" yaml:"exists"`
+	Size   int64  `json:"size,omitempty" yaml:"size,omitempty"`
+	SHA256 string `json:"sha256,omitempty" yaml:"sha256,omitempty"`
+	Mode   string `json:"mode,omitempty" yaml:"mode,omitempty"`
+}
+
+// Type is the "file" item type.
+var Type = items.TypeOf("file", New)
+
+// New builds a file item; relative paths resolve against env.Dir.
+func New(id items.ID, p Params, env items.Env) (items.Item, error) {
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("item %s: %w", id, err)
+	}
+	path, err := resolve(env.Dir, p.Path)
+	if err != nil {
+		return nil, fmt.Errorf("item %s: %w", id, err)
+	}
+	sum := sha256.Sum256([]byte(p.Content))
+	return items.Typed[State](id, "file", &item{
+		content: p.Content,
+		goal: State{
+			Path:   path,
+			Exists: true,
+			Size:   int64(len(p.Content)),
+			SHA256: hex.EncodeToString(sum[:]),
+			Mode:   FormatMode(p.Mode.Or(DefaultMode)),
+		},
+	}), nil
+}
+
+func resolve(dir, path string) (string, error) {
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	// With no flow directory, relative means relative to the working
+	// directory now, not wherever the process is when it applies.
+	return filepath.Abs(path)
+}
+
+type item struct {
+	content string
+	goal    State
+}
+
+var _ items.TypedItem[State] = (*item)(nil)
+
+func (it *item) Current(ctx context.Context, _ items.TypedFnCtx[State]) (State, error) {
+	return Discover(ctx, it.goal.Path)
+}
+
+func (it *item) Goal(context.Context, items.TypedFnCtx[State]) (State, error) {
+	return it.goal, nil
+}
+
+func (it *item) Clean(context.Context, items.TypedFnCtx[State]) (State, error) {
+	return State{Path: it.goal.Path}, nil
+}
+
+func (it *item) Diff(from, to State) items.Diff {
+	if from == to {
+		return items.Diff{Equal: true}
+	}
+	var parts []string
+	if from.Path != to.Path {
+		parts = append(parts, fmt.Sprintf("path %s → %s", from.Path, to.Path))
+	}
+	switch {
+	case !from.Exists && !to.Exists:
+	case !from.Exists:
+		parts = append(parts, "absent → present ("+describe(to)+")")
+	case !to.Exists:
+		parts = append(parts, "present ("+describe(from)+") → absent")
+	default:
+		if from.SHA256 != to.SHA256 {
+			parts = append(parts, fmt.Sprintf("content changes (sha256 %s → %s)", short(from.SHA256), short(to.SHA256)))
+		}
+		if from.Mode != to.Mode {
+			parts = append(parts, fmt.Sprintf("mode %s → %s", from.Mode, to.Mode))
+		}
+	}
+	return items.Diff{Text: strings.Join(parts, "; ")}
+}
+
+func describe(s State) string {
+	unit := "bytes"
+	if s.Size == 1 {
+		unit = "byte"
+	}
+	return fmt.Sprintf("%d %s, sha256 %s", s.Size, unit, short(s.SHA256))
+}
+
+func short(sum string) string {
+	if len(sum) > 8 {
+		return sum[:8] + "…"
+	}
+	return sum
+}
+
+func (it *item) ApplyCheck(_ context.Context, _ items.TypedFnCtx[State], current, target State) (items.ApplyCheck, error) {
+	switch {
+	case current == target:
+		return items.NotRequired, nil
+	case !target.Exists, current.Exists && current.SHA256 == target.SHA256, target.Size == 0:
+		// Removing, a chmod, or an empty write: one step each.
+		return items.Required(progress.Steps(1)), nil
+	}
+	return items.Required(progress.Bytes(target.Size)), nil
+}
+
+func (it *item) Apply(ctx context.Context, fc items.TypedFnCtx[State], _, target State) (State, error) {
+	if err := ctx.Err(); err != nil {
+		return State{}, err
+	}
+	if !target.Exists {
+		if err := remove(target.Path); err != nil {
+			return State{}, err
+		}
+		fc.Progress.Advance(1)
+		return State{Path: target.Path}, nil
+	}
+	if target.SHA256 != it.goal.SHA256 {
+		// Only the content of the params can be written.
+		return State{}, fmt.Errorf("target sha256 %s is not the sha256 of this item's content %s", short(target.SHA256), short(it.goal.SHA256))
+	}
+	mode, err := ParseMode(target.Mode)
+	if err != nil {
+		return State{}, fmt.Errorf("target: %w", err)
+	}
+	// Re-read rather than trust the current state given: it may be stale,
+	// and a matching file only needs its mode changed.
+	now, err := Discover(ctx, target.Path)
+	if err != nil {
+		return State{}, err
+	}
+	if now.Exists && now.SHA256 == target.SHA256 {
+		if now.Mode != target.Mode {
+			if err := os.Chmod(resolveLink(target.Path), mode.Perm); err != nil {
+				return State{}, err
+			}
+		}
+		if target.Size == 0 || now.Mode != target.Mode {
+			fc.Progress.Advance(1)
+		} else {
+			fc.Progress.Advance(target.Size)
+		}
+	} else {
+		if err := WriteAtomic(ctx, resolveLink(target.Path), []byte(it.content), mode.Perm); err != nil {
+			return State{}, err
+		}
+		if target.Size == 0 {
+			fc.Progress.Advance(1)
+		} else {
+			fc.Progress.Advance(target.Size)
+		}
+	}
+	return Discover(context.WithoutCancel(ctx), target.Path)
+}
+
+func (it *item) ApplyDry(_ context.Context, _ items.TypedFnCtx[State], _, target State) (State, error) {
+	return target, nil
+}
+
+// Discover reads the state of the file at path (following symlinks).
+func Discover(ctx context.Context, path string) (State, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return State{Path: path}, nil
+	}
+	if err != nil {
+		return State{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return State{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return State{}, fmt.Errorf("%s is not a regular file (%s)", path, kind(fi.Mode()))
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, ctxReader{ctx, f})
+	if err != nil {
+		return State{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	return State{
+		Path:   path,
+		Exists: true,
+		Size:   n,
+		SHA256: hex.EncodeToString(h.Sum(nil)),
+		Mode:   FormatMode(fi.Mode()),
+	}, nil
+}
+
+func kind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return m.Type().String()
+}
+
+// ctxReader stops a long read (hashing a large file) when ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
+
+// resolveLink returns where a write to path should land: through a symlink
+// to its target, so that the link itself survives.
+func resolveLink(path string) string {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		return real
+	}
+	return path
+}
+
+func remove(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("%s is a directory, not a file: not removing it", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// WriteAtomic replaces the file at path with data and mode so that, whatever
+// happens, path holds either its old content or all of the new: the data goes
+// to a temp file beside it, is fsynced, renamed over path, and the directory
+// is fsynced. The parent directory must exist.
+func WriteAtomic(ctx context.Context, path string, data []byte, mode fs.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("parent directory %s does not exist (add a dir item for it and depend on it)", dir)
+	} else if err != nil {
+		return err
+	} else if !fi.IsDir() {
+		return fmt.Errorf("parent %s of %s is not a directory", dir, filepath.Base(path))
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".peace-tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return err
+	}
+	// Chmod the open file: umask does not apply, and the mode is right
+	// before the name is.
+	if err = tmp.Chmod(mode); err != nil {
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if err = ctx.Err(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename or remove in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
