@@ -91,9 +91,9 @@ func (f *Flow) Validate() error {
 		}
 	}
 	if len(f.order) != len(f.added) {
-		cycle := f.findCycle(waiting)
+		cycle := f.findCycle(waiting, pos)
 		f.order = nil
-		return fmt.Errorf("dependency cycle: %s", strings.Join(cycle, " → "))
+		return &CycleError{Cycle: cycle}
 	}
 	f.index = make(map[ID]int, len(f.order))
 	for i, it := range f.order {
@@ -102,9 +102,27 @@ func (f *Flow) Validate() error {
 	return nil
 }
 
+// CycleError is the error Validate returns when items depend on each other
+// in a loop.
+type CycleError struct {
+	// Cycle is the loop, closed: it starts and ends with the same item, the
+	// one of the loop declared first; each item depends on the next.
+	Cycle []ID
+}
+
+func (e *CycleError) Error() string {
+	names := make([]string, len(e.Cycle))
+	for i, id := range e.Cycle {
+		names[i] = string(id)
+	}
+	return "dependency cycle: " + strings.Join(names, " → ")
+}
+
 // findCycle walks dependencies among the items Kahn's algorithm could not
-// order until it meets an item twice, and returns that loop, closed.
-func (f *Flow) findCycle(waiting map[ID]int) []string {
+// order until it meets an item twice, and returns that loop, closed and
+// starting at its item declared first so the name is the same whichever
+// item the walk started from.
+func (f *Flow) findCycle(waiting map[ID]int, pos map[ID]int) []ID {
 	var start ID
 	for _, it := range f.added {
 		if waiting[it.ID()] > 0 {
@@ -116,12 +134,15 @@ func (f *Flow) findCycle(waiting map[ID]int) []string {
 	var path []ID
 	for id := start; ; {
 		if i, ok := seen[id]; ok {
-			loop := append(path[i:], id)
-			out := make([]string, len(loop))
+			loop := path[i:]
+			first := 0
 			for j, l := range loop {
-				out[j] = string(l)
+				if pos[l] < pos[loop[first]] {
+					first = j
+				}
 			}
-			return out
+			out := slices.Concat(loop[first:], loop[:first])
+			return append(out, out[0])
 		}
 		seen[id] = len(path)
 		path = append(path, id)
