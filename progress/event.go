@@ -29,6 +29,7 @@ const (
 	CancelRequested   Type = "cancel_requested"   // Stage "cancel", InFlight
 	LockWait          Type = "lock_wait"          // Message: who holds the lock and since when
 	Notice            Type = "notice"             // Message: something the user should know (torn journal tail, lock takeover)
+	Fatal             Type = "fatal"              // Message, Code: an error before or instead of a run (a usage error, a held lock)
 )
 
 // LimitKind says how an item's work is measured.
