@@ -1,0 +1,3 @@
+// Package builtin collects the item types every flow file can use without
+// registering anything: it owns the list, not the types themselves.
+package builtin

@@ -1,0 +1,225 @@
+package shcmd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/peace-go/peace/progress"
+)
+
+// Grace is how long a cancelled command's process group has between SIGTERM
+// and SIGKILL. It is also how long output pipes are drained after the
+// command itself has exited, in case a background child still holds them.
+const Grace = 500 * time.Millisecond
+
+const (
+	// tailLines is how many of the last output lines an exit error quotes.
+	tailLines = 3
+	// maxMessage caps one progress message; the rest of a long line is dropped.
+	maxMessage = 1024
+	// pollGroup is how often a cancelled group is checked for survivors.
+	pollGroup = 10 * time.Millisecond
+)
+
+// command is one shell command of an sh_cmd item.
+type command struct {
+	name   string // the param it comes from: "current", "ensure", ...
+	script string
+	dir    string
+	env    []string
+}
+
+// run runs the command in its own process group and returns its trimmed
+// stdout. Every output line becomes a progress message as it is printed.
+// When ctx is done the group gets SIGTERM, then SIGKILL after Grace, and run
+// returns an error wrapping ctx.Err().
+func (c command) run(ctx context.Context, tr progress.Tracker) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("%s: %w", c.name, err)
+	}
+	// Our own pipes rather than exec's: exec.Cmd.Wait would wait for a
+	// background grandchild holding them, and StdoutPipe is closed by Wait.
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", c.name, err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return "", fmt.Errorf("%s: %w", c.name, err)
+	}
+	defer outR.Close()
+	defer errR.Close()
+
+	cmd := exec.Command("sh", "-c", c.script)
+	cmd.Dir = c.dir
+	cmd.Env = c.env
+	cmd.Stdout = outW
+	cmd.Stderr = errW
+	// Its own group: a terminal's Ctrl-C does not reach it, and a cancel
+	// reaches its children too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", c.name, err)
+	}
+	pgid := cmd.Process.Pid
+
+	stdout := &lines{keep: true, tr: tr}
+	stderr := &lines{tr: tr}
+	var readers sync.WaitGroup
+	readers.Go(func() { stdout.readFrom(outR) })
+	readers.Go(func() { stderr.readFrom(errR) })
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	var waitErr, stopErr error
+	select {
+	case waitErr = <-exited:
+	case <-ctx.Done():
+		select {
+		case waitErr = <-exited: // it finished anyway: keep its result
+		default:
+			stopErr = stop(pgid, exited)
+		}
+	}
+
+	// Drain what is buffered; a background child that still holds a pipe
+	// gets Grace to let go, then the pipes are closed under it.
+	drained := make(chan struct{})
+	go func() { readers.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(Grace):
+		outR.Close()
+		errR.Close()
+		<-drained
+	}
+
+	if stopErr != nil {
+		return "", fmt.Errorf("%s: %s: %w", c.name, stopErr, ctx.Err())
+	}
+	if waitErr != nil {
+		tail := stderr.tail
+		if len(tail) == 0 {
+			tail = stdout.tail
+		}
+		if len(tail) == 0 {
+			return "", fmt.Errorf("%s: %w", c.name, waitErr)
+		}
+		return "", fmt.Errorf("%s: %w: %s", c.name, waitErr, strings.Join(tail, " | "))
+	}
+	return strings.TrimSpace(stdout.all.String()), nil
+}
+
+// stop ends the process group pgid whose leader reports on exited: SIGTERM,
+// then SIGKILL once Grace has passed if any process of the group is left.
+// It returns what happened, for the error message.
+func stop(pgid int, exited <-chan error) error {
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	grace := time.NewTimer(Grace)
+	defer grace.Stop()
+	poll := time.NewTicker(pollGroup)
+	defer poll.Stop()
+	leaderDone := false
+	for {
+		select {
+		case <-exited:
+			leaderDone = true
+			exited = nil
+			if gone(pgid) {
+				return errors.New("stopped with SIGTERM")
+			}
+		case <-poll.C:
+			if leaderDone && gone(pgid) {
+				return errors.New("stopped with SIGTERM")
+			}
+		case <-grace.C:
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			if !leaderDone {
+				<-exited
+			}
+			return fmt.Errorf("killed with SIGKILL after a %v grace", Grace)
+		}
+	}
+}
+
+// gone reports whether no process of the group is left to signal.
+func gone(pgid int) bool {
+	return errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH)
+}
+
+// lines splits a command's output into progress messages, keeping the last
+// few lines and, when keep is set, all of it.
+type lines struct {
+	keep bool
+	tr   progress.Tracker
+	all  bytes.Buffer
+	tail []string
+	line []byte // the line being read, up to maxMessage bytes
+}
+
+func (l *lines) readFrom(r io.Reader) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			l.write(buf[:n])
+		}
+		if err != nil {
+			break
+		}
+	}
+	l.flush()
+}
+
+func (l *lines) write(p []byte) {
+	if l.keep {
+		l.all.Write(p)
+	}
+	for len(p) > 0 {
+		// A carriage return ends a message too: progress meters redraw
+		// their line with it.
+		i := bytes.IndexAny(p, "\r\n")
+		if i < 0 {
+			l.add(p)
+			return
+		}
+		l.add(p[:i])
+		l.flush()
+		p = p[i+1:]
+	}
+}
+
+func (l *lines) add(p []byte) {
+	if room := maxMessage - len(l.line); room > 0 {
+		l.line = append(l.line, p[:min(len(p), room)]...)
+	}
+}
+
+func (l *lines) flush() {
+	msg := strings.TrimRightFunc(string(l.line), func(r rune) bool { return r == utf8.RuneError || r == ' ' || r == '\t' })
+	l.line = l.line[:0]
+	if strings.TrimSpace(msg) == "" {
+		return
+	}
+	msg = strings.ToValidUTF8(msg, "�")
+	l.tr.Message(msg)
+	if len(l.tail) == tailLines {
+		l.tail = append(l.tail[:0], l.tail[1:]...)
+	}
+	l.tail = append(l.tail, msg)
+}
