@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -42,19 +43,48 @@ func ErrorAt(n *yaml.Node, format string, args ...any) error { return atNode(n, 
 
 var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)
 
-// fromYAMLError turns a yaml.v3 decoding error into an InputError, keeping
-// the line yaml.v3 reports and falling back to n's position.
+// fromYAMLError turns a yaml.v3 decoding error into InputErrors, one for each
+// problem yaml.v3 reports (joined when several), keeping the line yaml.v3
+// reports and falling back to n's position.
 func fromYAMLError(n *yaml.Node, err error) error {
 	var te *yaml.TypeError
-	msg := err.Error()
+	msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
 	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg = te.Errors[0]
+		msgs = te.Errors
 	}
-	e := atNode(n, "%s", msg)
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		e.Line, _ = strconv.Atoi(m[1])
-		e.Col = 0
-		e.Msg = m[2]
+	errs := make([]error, len(msgs))
+	for i, msg := range msgs {
+		e := atNode(n, "%s", msg)
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			e.Line, _ = strconv.Atoi(m[1])
+			e.Msg = m[2]
+			e.Col = 0
+			if c := named(n, e.Line, e.Msg); c != nil {
+				e.Col = c.Column
+			}
+		}
+		errs[i] = e
 	}
-	return e
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
+}
+
+// named finds the node on line that a yaml.v3 message names (it quotes values
+// as `value` and keys as "key"), so the error can have a column too.
+func named(n *yaml.Node, line int, msg string) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	if n.Line == line && n.Kind == yaml.ScalarNode &&
+		(strings.Contains(msg, "`"+n.Value+"`") || strings.Contains(msg, strconv.Quote(n.Value))) {
+		return n
+	}
+	for _, c := range n.Content {
+		if found := named(c, line, msg); found != nil {
+			return found
+		}
+	}
+	return nil
 }

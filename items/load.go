@@ -98,11 +98,12 @@ func (l *loader) errorf(n *yaml.Node, format string, args ...any) {
 }
 
 // add records an error an item type returned, which may be several joined
-// errors; those without a position get the one of fallback.
-func (l *loader) add(err error, fallback *yaml.Node, label string) {
+// errors; those without a position get the one of fallback. Types name the
+// item in their own messages ("item b: ..."), so nothing is prefixed here.
+func (l *loader) add(err error, fallback *yaml.Node) {
 	if errs, ok := err.(interface{ Unwrap() []error }); ok {
 		for _, e := range errs.Unwrap() {
-			l.add(e, fallback, label)
+			l.add(e, fallback)
 		}
 		return
 	}
@@ -118,7 +119,7 @@ func (l *loader) add(err error, fallback *yaml.Node, label string) {
 		e.Msg = strings.Replace(err.Error(), ie.Error(), ie.Msg, 1)
 		ie = &e
 	default:
-		ie = atNode(nil, "%s: %v", label, err)
+		ie = atNode(nil, "%v", err)
 	}
 	if ie.Line == 0 && fallback != nil {
 		ie.Line, ie.Col = fallback.Line, fallback.Column
@@ -225,7 +226,7 @@ func (l *loader) load() *Flow {
 			it = unbuilt{id: d.id}
 		}
 		if err := f.Add(it, deps[i]...); err != nil {
-			l.add(err, d.idNode, d.label())
+			l.add(err, d.idNode)
 		}
 	}
 	if !graphOK || len(decls) == 0 {
@@ -236,7 +237,7 @@ func (l *loader) load() *Flow {
 		if errors.As(err, &ce) {
 			l.errorf(byID[ce.Cycle[0]].node, "%s", ce.Error())
 		} else if len(l.errs) == 0 {
-			l.add(err, top, "flow")
+			l.add(err, top)
 		}
 	}
 	return f
@@ -438,7 +439,7 @@ func (l *loader) build(d *decl) Item {
 	it, err := t.New(id, params, l.env)
 	switch {
 	case err != nil:
-		l.add(err, params, d.label())
+		l.add(err, params)
 		return nil
 	case it == nil:
 		l.errorf(d.typeNode, "%s: item type %q built no item", d.label(), t.Name)

@@ -1,6 +1,7 @@
 package items
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -68,16 +69,17 @@ func DecodeStrict(n *yaml.Node, v any) error {
 		return atNode(n, "expected a mapping of params, found %s", kindName(n))
 	}
 	known := yamlKeys(rv.Elem().Type())
+	var errs []error
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
 		if !slices.Contains(known, k.Value) {
-			return atNode(k, "unknown param %q (expected one of: %s)", k.Value, strings.Join(known, ", "))
+			errs = append(errs, atNode(k, "unknown param %q (expected one of: %s)", k.Value, strings.Join(known, ", ")))
 		}
 	}
 	if err := n.Decode(v); err != nil {
-		return fromYAMLError(n, err)
+		errs = append(errs, fromYAMLError(n, err))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func yamlKeys(t reflect.Type) []string {
@@ -87,9 +89,19 @@ func yamlKeys(t reflect.Type) []string {
 		if !f.IsExported() {
 			continue
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		if name == "-" {
 			continue
+		}
+		if ft := f.Type; slices.Contains(strings.Split(opts, ","), "inline") {
+			// yaml.v3 reads an inlined struct's keys as the outer struct's.
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				keys = append(keys, yamlKeys(ft)...)
+				continue
+			}
 		}
 		if name == "" {
 			name = strings.ToLower(f.Name)
