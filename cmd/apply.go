@@ -1,0 +1,78 @@
+package cmd
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/peace-go/peace/cmdblock"
+	"github.com/peace-go/peace/cmdexecution"
+	"github.com/peace-go/peace/items"
+)
+
+// ApplyOptions are the flags of ensure and clean.
+type ApplyOptions struct {
+	*GlobalOptions
+	Op     items.Op
+	DryRun bool
+}
+
+func newApplyCmd(g *GlobalOptions, op items.Op) *cobra.Command {
+	opts := &ApplyOptions{GlobalOptions: g, Op: op}
+	c := &cobra.Command{
+		Use:  string(op),
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runApply(c.Context(), opts) },
+	}
+	switch op {
+	case items.OpEnsure:
+		c.Short = "Bring every item to its goal state"
+		c.Long = `Discover each item's current and goal states, then apply every item that is
+not at its goal, dependencies first, up to --jobs at once. Each applied state
+is recorded the moment its item finishes.
+
+Ctrl-C (or SIGTERM) once: nothing new starts, items in flight finish.
+Twice: items in flight are cancelled (commands get SIGTERM, then SIGKILL).
+Three times: exit at once. The next run picks up where this one stopped.`
+	case items.OpClean:
+		c.Short = "Bring every item to its clean state, dependents first"
+		c.Long = `Discover each item's current and clean states, then apply every item that is
+not clean, in reverse dependency order. Stopping works as for ensure.`
+	}
+	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show what would be applied; change and record nothing")
+	return c
+}
+
+func runApply(ctx context.Context, opts *ApplyOptions) error {
+	command := string(opts.Op)
+	what := cmdblock.DiscoverCurrent | cmdblock.DiscoverGoal
+	if opts.Op == items.OpClean {
+		what = cmdblock.DiscoverCurrent | cmdblock.DiscoverClean
+	}
+	if opts.DryRun {
+		command += " --dry-run"
+	}
+	s, err := opts.open(command)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	res, err := s.exec(ctx, &cmdexecution.CmdExecution{
+		Command: command,
+		Blocks: []cmdblock.Block{
+			cmdblock.Discover{What: what},
+			cmdblock.Apply{Op: opts.Op, DryRun: opts.DryRun},
+		},
+		Records: !opts.DryRun,
+		Applies: !opts.DryRun,
+	})
+	s.close()
+	if err != nil {
+		return err
+	}
+	d := res.Data
+	opts.printer().outcome(command, res.ID, s.flow, res.Outcome, d.Current, func(i int) bool {
+		return (d.Found[i] || d.Applied[i]) && !d.Lost[i]
+	})
+	return outcomeCode(res.Outcome)
+}

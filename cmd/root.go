@@ -1,0 +1,168 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/peace-go/peace/cmdctx"
+)
+
+// GlobalOptions are the flags every command takes (DESIGN §3).
+type GlobalOptions struct {
+	IO *IOStreams
+
+	FlowFile    string
+	Workspace   string
+	Profile     string
+	Jobs        int
+	Format      string // text, yaml, json
+	Progress    string // auto, tui, plain, json, none
+	NoColor     bool
+	LockTimeout time.Duration
+}
+
+var (
+	formats    = []string{"text", "yaml", "json"}
+	progresses = []string{"auto", "tui", "plain", "json", "none"}
+)
+
+// Main runs peace with the process's arguments and streams and returns the
+// exit code.
+func Main() int {
+	return int(Run(context.Background(), os.Args[1:], System()))
+}
+
+// Run runs peace with args and streams; tests call it in process.
+func Run(ctx context.Context, args []string, io *IOStreams) ExitCode {
+	g := &GlobalOptions{IO: io}
+	// The output formats are picked before anything is validated, so even a
+	// usage error comes out in the format that was asked for.
+	g.Format, g.Progress = prescan(args)
+	root := newRootCmd(g)
+	root.SetArgs(args)
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.ErrOut)
+	err := root.ExecuteContext(ctx)
+	code := exitCode(err)
+	var oe outcomeError
+	if err != nil && !errors.As(err, &oe) {
+		reportError(g, root, err, code)
+	}
+	return code
+}
+
+func newRootCmd(g *GlobalOptions) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "peace",
+		Short: "Zero-stress automation: a flow of items you can always safely stop",
+		Long: `peace runs a flow of items — files, directories, commands, downloads — and
+brings each to its goal state (ensure) or back to its clean state (clean).
+It is always safe to stop: the first Ctrl-C (or SIGTERM) lets the items in
+flight finish and starts nothing new, a second one cancels them, a third exits
+at once. Every applied state is recorded the moment its item finishes, so the
+next run picks up where this one stopped.`,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		PersistentPreRunE: func(c *cobra.Command, _ []string) error { return g.validate() },
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	f := root.PersistentFlags()
+	f.StringVarP(&g.FlowFile, "flow", "f", "flow.yaml", "flow file")
+	f.StringVarP(&g.Workspace, "workspace", "w", "", "where state lives (default .peace beside the flow file)")
+	f.StringVarP(&g.Profile, "profile", "p", "default", "environment whose state is used (dev, prod, ...)")
+	f.IntVarP(&g.Jobs, "jobs", "j", cmdctx.DefaultJobs, "items run at once")
+	f.StringVar(&g.Format, "format", g.Format, "how results are printed on stdout: "+strings.Join(formats, "|"))
+	f.StringVar(&g.Progress, "progress", g.Progress, "how progress is shown on stderr: "+strings.Join(progresses, "|")+" (auto: tui on a terminal, plain otherwise)")
+	f.BoolVar(&g.NoColor, "no-color", false, "no colours (also when NO_COLOR is set)")
+	f.DurationVar(&g.LockTimeout, "lock-timeout", 0, "wait this long for another run's lock instead of failing at once (e.g. 30s)")
+
+	root.AddCommand(
+		newStatusCmd(g), newGoalCmd(g), newDiffCmd(g),
+		newApplyCmd(g, "ensure"), newApplyCmd(g, "clean"),
+		newInitCmd(g), newVersionCmd(g), newUnlockCmd(g),
+	)
+	for _, c := range append(root.Commands(), root) {
+		c.SetUsageTemplate(c.UsageTemplate() + "\n" + exitCodesHelp + "\n")
+		c.Flags().SetInterspersed(true)
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	return root
+}
+
+// prescan finds --format and --progress in args before cobra parses them.
+func prescan(args []string) (format, progress string) {
+	format, progress = "text", "auto"
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		for _, f := range []struct {
+			name string
+			v    *string
+		}{{"--format", &format}, {"--progress", &progress}} {
+			if v, ok := strings.CutPrefix(a, f.name+"="); ok {
+				*f.v = v
+			} else if a == f.name && i+1 < len(args) {
+				*f.v = args[i+1]
+			}
+		}
+	}
+	return format, progress
+}
+
+func (g *GlobalOptions) validate() error {
+	if !slices.Contains(formats, g.Format) {
+		return usageErrorf("--format %q: want one of %s", g.Format, strings.Join(formats, ", "))
+	}
+	if !slices.Contains(progresses, g.Progress) {
+		return usageErrorf("--progress %q: want one of %s", g.Progress, strings.Join(progresses, ", "))
+	}
+	if g.Jobs < 1 {
+		return usageErrorf("--jobs %d: want at least 1", g.Jobs)
+	}
+	if g.LockTimeout < 0 {
+		return usageErrorf("--lock-timeout %s: want a duration of zero or more", g.LockTimeout)
+	}
+	return nil
+}
+
+// workspace is where state lives: --workspace, or .peace beside the flow file.
+func (g *GlobalOptions) workspace() string {
+	if g.Workspace != "" {
+		return g.Workspace
+	}
+	return filepath.Join(filepath.Dir(g.FlowFile), ".peace")
+}
+
+// color says whether results and views may use colour.
+func (g *GlobalOptions) color(tty bool) bool {
+	return tty && !g.NoColor && g.IO.Getenv("NO_COLOR") == ""
+}
+
+// reportError prints an error that ended the command: as JSON when JSON was
+// asked for, else as a line on stderr (with usage for a usage error).
+func reportError(g *GlobalOptions, root *cobra.Command, err error, code ExitCode) {
+	msg := err.Error()
+	if g.Format == "json" {
+		writeJSON(g.IO.Out, map[string]any{"error": map[string]any{"message": msg, "code": int(code)}})
+	}
+	if g.Progress == "json" {
+		writeJSONEvents(g.IO.ErrOut, msg, int(code))
+		return
+	}
+	fmt.Fprintf(g.IO.ErrOut, "peace: %s\n", msg)
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(g.IO.ErrOut, "Run 'peace --help' for usage.")
+	}
+}

@@ -1,0 +1,178 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/peace-go/peace/cmdctx"
+	"github.com/peace-go/peace/cmdexecution"
+	"github.com/peace-go/peace/items"
+	"github.com/peace-go/peace/items/builtin"
+	"github.com/peace-go/peace/progress"
+	"github.com/peace-go/peace/state"
+)
+
+// repeatWindow is how close two interrupts may be and still count as one
+// press: terminals and CI wrappers often deliver a signal twice.
+const repeatWindow = 250 * time.Millisecond
+
+// session is one command's run: the loaded flow, the progress view and the
+// CmdCtx, plus the routing of interrupts (signals and keys) to it.
+type session struct {
+	g       *GlobalOptions
+	command string
+	flow    *items.Flow
+	view    progress.View
+	cc      *cmdctx.CmdCtx
+
+	keys      chan struct{} // Ctrl-C pressed in the terminal view
+	closeOnce sync.Once
+}
+
+// open loads the flow and starts the view for command. Nothing is written.
+func (g *GlobalOptions) open(command string) (*session, error) {
+	flow, err := loadFlow(g.FlowFile)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{g: g, command: command, flow: flow, keys: make(chan struct{}, 4)}
+	s.view = g.newView(s.keys)
+	s.cc, err = cmdctx.New(cmdctx.Options{
+		Workspace: g.workspace(), Profile: g.Profile, Flow: flow, Jobs: g.Jobs,
+		Events: s.view, LockWait: g.LockTimeout, Crash: state.CrashPoint,
+	})
+	if err != nil {
+		s.close()
+		return nil, inputError{err}
+	}
+	return s, nil
+}
+
+func loadFlow(path string) (*items.Flow, error) {
+	flow, err := items.Load(path, builtin.Registry())
+	var ie *items.InputError
+	if err != nil && !errors.As(err, &ie) {
+		return nil, inputError{err}
+	}
+	return flow, err
+}
+
+// newView picks the progress view on stderr.
+func (g *GlobalOptions) newView(keys chan<- struct{}) progress.View {
+	io := g.IO
+	mode := g.Progress
+	if mode == "auto" {
+		mode = "plain"
+		if io.ErrTTY {
+			mode = "tui"
+		}
+	}
+	switch mode {
+	case "json":
+		return progress.NewJSON(io.ErrOut)
+	case "none":
+		return progress.NewQuiet(io.ErrOut)
+	case "tui":
+		v, err := progress.NewTUI(io.ErrOut, progress.TUIOptions{
+			In:      io.In,
+			NoColor: !g.color(io.ErrTTY),
+			OnInterrupt: func() {
+				select {
+				case keys <- struct{}{}:
+				default:
+				}
+			},
+		})
+		if err == nil {
+			return v
+		}
+		fmt.Fprintf(io.ErrOut, "peace: terminal view unavailable (%v); showing plain progress\n", err)
+	}
+	return progress.NewPlain(io.ErrOut)
+}
+
+// close ends the view (restoring the terminal); results print after it.
+func (s *session) close() {
+	s.closeOnce.Do(func() { _ = s.view.Close() })
+}
+
+// exec runs e to its end while routing interrupts to it: the first stops,
+// the second (at least repeatWindow later) cancels, the third returns at
+// once with ExitInterrupted — the journal keeps what was recorded.
+func (s *session) exec(ctx context.Context, e *cmdexecution.CmdExecution) (*cmdctx.Result, error) {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	id := s.cc.Queue(ctx, e)
+	waitCtx, abandon := context.WithCancel(ctx)
+	defer abandon()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.routeInterrupts(sigs, done, abandon)
+	}()
+	res, err := s.cc.Wait(waitCtx, id)
+	close(done)
+	wg.Wait()
+	if err != nil && waitCtx.Err() != nil && ctx.Err() == nil {
+		// The third interrupt: leave the execution behind.
+		s.closeWithin(time.Second)
+		return nil, outcomeError{ExitInterrupted}
+	}
+	return res, err
+}
+
+func (s *session) routeInterrupts(sigs <-chan os.Signal, done <-chan struct{}, exitNow func()) {
+	var last time.Time
+	count := 0
+	for {
+		select {
+		case <-done:
+			return
+		case <-sigs:
+		case <-s.keys:
+		}
+		if now := time.Now(); now.Sub(last) >= repeatWindow {
+			last = now
+			count++
+			if count >= 3 {
+				s.cc.Emit(progress.Event{Type: progress.Notice,
+					Message: "interrupted a third time: exiting now; every finished item is recorded, the next run discovers the rest"})
+				exitNow()
+				return
+			}
+			s.cc.InterruptAll()
+		}
+	}
+}
+
+// closeWithin closes the view but gives up after d, so a stuck terminal
+// never holds the process.
+func (s *session) closeWithin(d time.Duration) {
+	closed := make(chan struct{})
+	go func() { s.close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(d):
+	}
+}
+
+// outcomeCode is the exit code of an execution that ran.
+func outcomeCode(o cmdexecution.CmdOutcome) error {
+	switch o.Result() {
+	case "interrupted":
+		return outcomeError{ExitInterrupted}
+	case "failed":
+		return outcomeError{ExitItemFailed}
+	}
+	return nil
+}

@@ -1,0 +1,39 @@
+package cmd
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func newUnlockCmd(g *GlobalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "unlock",
+		Short: "Remove a lock left by a run that is no longer alive (never needed in practice)",
+		Long: `peace takes over the lock of a run that died on its own, so this is never
+needed. It removes the lock of this flow and profile only when its holder is
+provably gone, and refuses to break the lock of a live run.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			flow, err := loadFlow(g.FlowFile)
+			if err != nil {
+				return err
+			}
+			cc, err := newReadOnlyCtx(g, flow)
+			if err != nil {
+				return err
+			}
+			removed, err := cc.Store().Unlock()
+			if err != nil {
+				return err
+			}
+			if removed == nil {
+				fmt.Fprintln(g.IO.ErrOut, "not locked")
+				return nil
+			}
+			fmt.Fprintf(g.IO.ErrOut, "removed the lock of pid %d on %s (%s), which is no longer running\n",
+				removed.PID, removed.Host, removed.Command)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,244 @@
+package cmdctx
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/peace-go/peace/cmdblock"
+	"github.com/peace-go/peace/cmdexecution"
+	"github.com/peace-go/peace/items"
+	"github.com/peace-go/peace/progress"
+	"github.com/peace-go/peace/state"
+)
+
+// DefaultJobs is how many items run at once unless told otherwise. Items are
+// mostly I/O-bound (commands, files, downloads), so more than the core count
+// pays; 8 keeps a laptop responsive and a CI runner's process table sane.
+const DefaultJobs = 8
+
+// Options is what a CmdCtx is built from.
+type Options struct {
+	Workspace string // directory where state lives
+	Profile   string // environment name, "default" when empty
+	Flow      *items.Flow
+	Jobs      int // items run at once; DefaultJobs when < 1
+	// Events receives every progress event; Discard when nil.
+	Events progress.Sink
+	// LockWait is how long to wait for another run's lock; 0 fails at once.
+	LockWait time.Duration
+	// Strategy is how executions react to interrupts.
+	Strategy cmdblock.Strategy
+	// Crash, when set, is called at named points for crash tests.
+	Crash func(point string)
+}
+
+// CmdCtx runs CmdExecutions over one flow, one profile, one workspace.
+type CmdCtx struct {
+	opts    Options
+	store   *state.Store
+	emitter *progress.Emitter
+
+	mu      sync.Mutex
+	queue   []*execution
+	byID    map[string]*execution
+	running bool
+}
+
+// New checks opts and returns a CmdCtx.
+func New(opts Options) (*CmdCtx, error) {
+	if opts.Flow == nil {
+		return nil, errors.New("cmdctx: no flow")
+	}
+	if opts.Profile == "" {
+		opts.Profile = "default"
+	}
+	if !items.ID(opts.Profile).Valid() {
+		return nil, fmt.Errorf("profile %q is malformed: want [a-z][a-z0-9_]*", opts.Profile)
+	}
+	if opts.Jobs < 1 {
+		opts.Jobs = DefaultJobs
+	}
+	return &CmdCtx{
+		opts:    opts,
+		store:   state.Open(state.Dir(opts.Workspace, opts.Profile, string(opts.Flow.ID))),
+		emitter: progress.NewEmitter(opts.Events),
+		byID:    map[string]*execution{},
+	}, nil
+}
+
+// Store is where this CmdCtx's flow state lives.
+func (c *CmdCtx) Store() *state.Store { return c.store }
+
+// Flow is the flow this CmdCtx runs.
+func (c *CmdCtx) Flow() *items.Flow { return c.opts.Flow }
+
+// Emit sends an event through this CmdCtx's emitter (for notices the caller
+// has to give, like a fatal error, in the same stream).
+func (c *CmdCtx) Emit(ev progress.Event) { c.emitter.Emit(ev) }
+
+// Result is what became of one execution.
+type Result struct {
+	ID      string
+	Command string
+	Outcome cmdexecution.CmdOutcome
+	// Data holds every state the execution discovered or applied.
+	Data *cmdblock.Data
+	// Recorded is what was recorded before the execution ran.
+	Recorded *state.Recorded
+}
+
+type execution struct {
+	id        string
+	exec      *cmdexecution.CmdExecution
+	interrupt *cmdblock.Interrupt
+	done      chan struct{}
+	result    *Result
+	err       error
+
+	mu      sync.Mutex
+	journal *state.Journal // while the execution applies
+}
+
+func (x *execution) setJournal(j *state.Journal) {
+	x.mu.Lock()
+	x.journal = j
+	x.mu.Unlock()
+}
+
+// signal records an interrupt stage in the journal, if one is open.
+func (x *execution) signal(stage string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.journal != nil {
+		_ = x.journal.Signal(stage) // best effort: the stage is also an event
+	}
+}
+
+// Queue adds e to the queue and returns its execution ID at once. Queued
+// executions run one at a time, in order; ctx bounds this one.
+func (c *CmdCtx) Queue(ctx context.Context, e *cmdexecution.CmdExecution) string {
+	x := &execution{
+		id:        newExecutionID(),
+		exec:      e,
+		interrupt: cmdblock.NewInterrupt(ctx, c.opts.Strategy),
+		done:      make(chan struct{}),
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queue = append(c.queue, x)
+	c.byID[x.id] = x
+	if !c.running {
+		c.running = true
+		go c.drain(ctx)
+	}
+	return x.id
+}
+
+// drain runs queued executions until the queue is empty; it is the only
+// goroutine that runs executions, and it ends when there is nothing left.
+func (c *CmdCtx) drain(ctx context.Context) {
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.running = false
+			c.mu.Unlock()
+			return
+		}
+		x := c.queue[0]
+		c.queue = c.queue[1:]
+		c.mu.Unlock()
+		x.result, x.err = c.run(x)
+		x.interrupt.Release()
+		close(x.done)
+	}
+}
+
+// Wait blocks until the execution id has ended (or ctx ends) and returns
+// its result.
+func (c *CmdCtx) Wait(ctx context.Context, id string) (*Result, error) {
+	c.mu.Lock()
+	x, ok := c.byID[id]
+	c.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("no execution %q", id)
+	}
+	select {
+	case <-x.done:
+		c.mu.Lock()
+		delete(c.byID, id)
+		c.mu.Unlock()
+		return x.result, x.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Exec queues e and waits for it.
+func (c *CmdCtx) Exec(ctx context.Context, e *cmdexecution.CmdExecution) (*Result, error) {
+	return c.Wait(ctx, c.Queue(ctx, e))
+}
+
+// Interrupt advances the interrupt stage of execution id (stop, then
+// cancel) and announces the stage. A queued execution that has not started
+// yet will not run any block.
+func (c *CmdCtx) Interrupt(id string) (cmdblock.Stage, error) {
+	c.mu.Lock()
+	x, ok := c.byID[id]
+	c.mu.Unlock()
+	if !ok {
+		return cmdblock.Running, fmt.Errorf("no execution %q", id)
+	}
+	return c.interrupt(x), nil
+}
+
+// InterruptAll advances every known execution by one stage and returns the
+// furthest stage reached.
+func (c *CmdCtx) InterruptAll() cmdblock.Stage {
+	c.mu.Lock()
+	xs := make([]*execution, 0, len(c.byID))
+	for _, x := range c.byID {
+		xs = append(xs, x)
+	}
+	c.mu.Unlock()
+	furthest := cmdblock.Running
+	for _, x := range xs {
+		furthest = max(furthest, c.interrupt(x))
+	}
+	return furthest
+}
+
+func (c *CmdCtx) interrupt(x *execution) cmdblock.Stage {
+	before := x.interrupt.Stage()
+	stage, inFlight := x.interrupt.Advance()
+	if stage == before {
+		return stage
+	}
+	ev := progress.Event{Execution: x.id, Stage: stage.String(), InFlight: inFlight}
+	ev.Type = progress.InterruptReceived
+	if stage == cmdblock.Cancelling {
+		ev.Type = progress.CancelRequested
+	}
+	c.emitter.Emit(ev)
+	x.signal(stage.String())
+	return stage
+}
+
+func newExecutionID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// workspaceAbs is the workspace as an absolute path, for events.
+func (c *CmdCtx) workspaceAbs() string {
+	if abs, err := filepath.Abs(c.opts.Workspace); err == nil {
+		return abs
+	}
+	return c.opts.Workspace
+}

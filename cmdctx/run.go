@@ -1,0 +1,204 @@
+package cmdctx
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/peace-go/peace/cmdblock"
+	"github.com/peace-go/peace/items"
+	"github.com/peace-go/peace/progress"
+	"github.com/peace-go/peace/state"
+)
+
+// run is one execution from lock to fold:
+//
+//	lock → recover (replay the journal of a run that died) → open journal →
+//	blocks → close journal → fold into snapshots → unlock
+//
+// Each applied state is durable in the journal as soon as its item ends, so
+// the fold at the end only makes the snapshots catch up; a kill anywhere
+// loses nothing the journal holds.
+func (c *CmdCtx) run(x *execution) (res *Result, err error) {
+	flow := c.opts.Flow
+	e := x.exec
+	ctx := x.interrupt.ItemContext()
+	c.emitter.Emit(progress.Event{
+		Type: progress.ExecutionStart, Execution: x.id, Command: e.Command,
+		Flow: string(flow.ID), Profile: c.opts.Profile, Workspace: c.workspaceAbs(),
+		Items: idStrings(flow), Deps: depStrings(flow),
+	})
+	res = &Result{ID: x.id, Command: e.Command, Data: cmdblock.NewData(flow)}
+	defer func() {
+		end := progress.Event{Type: progress.ExecutionEnd, Execution: x.id}
+		if err == nil {
+			end.Outcome = res.Outcome.Result()
+			end.Statuses = map[string]progress.Status{}
+			for i, it := range flow.Items() {
+				end.Statuses[string(it.ID())] = res.Outcome.Status[i]
+			}
+		} else {
+			end.Outcome = "failed"
+			end.Error = err.Error()
+		}
+		c.emitter.Emit(end)
+	}()
+
+	if e.Records {
+		lock, err := c.lock(ctx, x)
+		if err != nil {
+			return nil, err
+		}
+		defer lock.Release()
+		res.Recorded, err = c.store.Recover()
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		res.Recorded, err = c.store.Load()
+		if err != nil {
+			return nil, err
+		}
+	}
+	c.restore(x.id, res.Recorded, res.Data)
+
+	env := &cmdblock.Env{
+		Flow: flow, Execution: x.id, Jobs: c.opts.Jobs, Interrupt: x.interrupt,
+		Events: c.emitter, Tracker: func(block, item string) progress.Tracker {
+			return c.emitter.ItemTracker(x.id, block, item)
+		},
+		Crash: c.opts.Crash,
+	}
+	var journal *state.Journal
+	if e.Records && e.Applies {
+		journal, err = c.store.OpenJournal(x.id, e.Command)
+		if err != nil {
+			return nil, err
+		}
+		env.Recorder = journal
+		x.setJournal(journal)
+	}
+
+	res.Outcome = e.Run(ctx, env, res.Data)
+
+	if !e.Records {
+		return res, nil
+	}
+	// Recording must happen even when the execution was cancelled: nothing
+	// below takes the cancelled item context.
+	if journal != nil {
+		x.setJournal(nil)
+		if err := journal.Close(res.Outcome.Result()); err != nil {
+			return res, fmt.Errorf("close journal: %w", err)
+		}
+	}
+	current, goal, err := updates(flow, res.Data)
+	if err != nil {
+		return res, err
+	}
+	if err := c.store.Fold(current, goal); err != nil {
+		return res, fmt.Errorf("record states: %w", err)
+	}
+	return res, nil
+}
+
+func (c *CmdCtx) lock(ctx context.Context, x *execution) (*state.Lock, error) {
+	onWait := func(holder state.LockInfo) {
+		c.emitter.Emit(progress.Event{Type: progress.LockWait, Execution: x.id,
+			Message: fmt.Sprintf("waiting for the lock held by pid %d on %s (%s) since %s",
+				holder.PID, holder.Host, holder.Command, holder.Started.Format(time.RFC3339))})
+	}
+	// A stop while waiting for the lock ends the wait: nothing has started.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-x.interrupt.Stopped():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	lock, notice, err := c.store.Lock(ctx, x.exec.Command, c.opts.LockWait, onWait)
+	if err != nil {
+		return nil, err
+	}
+	if notice != "" {
+		c.emitter.Emit(progress.Event{Type: progress.Notice, Execution: x.id, Message: notice})
+	}
+	return lock, nil
+}
+
+// restore puts what was recorded into data: stored states decoded by their
+// items, and the items an earlier run left unknown.
+func (c *CmdCtx) restore(id string, rec *state.Recorded, data *cmdblock.Data) {
+	for _, n := range rec.Notices {
+		c.emitter.Emit(progress.Event{Type: progress.Notice, Execution: id, Message: n})
+	}
+	flow := c.opts.Flow
+	for _, u := range rec.Unknown {
+		if i := flow.Index(items.ID(u)); i >= 0 {
+			data.Unknown[i] = true
+			c.emitter.Emit(progress.Event{Type: progress.ItemUnknown, Execution: id, Item: u,
+				Status:  progress.StatusUnknown,
+				Message: "an earlier run stopped while applying this item; it is discovered again"})
+		}
+	}
+	for i, it := range flow.Items() {
+		raw, ok := rec.Current[string(it.ID())]
+		if !ok || raw == nil {
+			continue
+		}
+		s, err := it.DecodeState(raw)
+		if err != nil {
+			// A state recorded by another version of the item: it is
+			// rediscovered like any other, so say so and carry on.
+			c.emitter.Emit(progress.Event{Type: progress.Notice, Execution: id, Item: string(it.ID()),
+				Message: fmt.Sprintf("ignoring the recorded state of %s: %v", it.ID(), err)})
+			continue
+		}
+		data.Stored[i] = s
+	}
+}
+
+// updates is what an execution tells the snapshots: every state it
+// discovered or applied, nil for the items whose state it lost.
+func updates(flow *items.Flow, data *cmdblock.Data) (current, goal map[string]json.RawMessage, err error) {
+	current = map[string]json.RawMessage{}
+	goal = map[string]json.RawMessage{}
+	for i, it := range flow.Items() {
+		id := string(it.ID())
+		switch {
+		case data.Lost[i]:
+			current[id] = nil
+		case data.Found[i] || data.Applied[i]:
+			if current[id], err = json.Marshal(data.Current[i]); err != nil {
+				return nil, nil, fmt.Errorf("encode state of %s: %w", id, err)
+			}
+		}
+		if data.Goal[i] != nil {
+			if goal[id], err = json.Marshal(data.Goal[i]); err != nil {
+				return nil, nil, fmt.Errorf("encode goal state of %s: %w", id, err)
+			}
+		}
+	}
+	return current, goal, nil
+}
+
+func idStrings(flow *items.Flow) []string {
+	ids := make([]string, 0, flow.Len())
+	for _, it := range flow.Items() {
+		ids = append(ids, string(it.ID()))
+	}
+	return ids
+}
+
+func depStrings(flow *items.Flow) map[string][]string {
+	deps := map[string][]string{}
+	for _, it := range flow.Items() {
+		for _, d := range flow.Deps(it.ID()) {
+			deps[string(it.ID())] = append(deps[string(it.ID())], string(d))
+		}
+	}
+	return deps
+}
