@@ -1,0 +1,6 @@
+// Package filedownload owns the file_download item type: a local file kept
+// equal to a remote HTTP resource. Discovery asks the server for its
+// validators (ETag, Last-Modified) with a HEAD; apply fetches with a
+// conditional GET, so an unchanged remote transfers no body, and a download
+// never leaves a partial file at dest.
+package filedownload

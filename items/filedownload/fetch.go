@@ -1,0 +1,361 @@
+package filedownload
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/peace-go/peace/progress"
+)
+
+// StatusError is a response whose status was not the one the request needed.
+type StatusError struct {
+	Method     string
+	URL        string
+	StatusCode int
+	Status     string // as the server sent it, e.g. "404 Not Found"
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("%s %s: %s", e.Method, e.URL, e.Status) }
+
+// ErrStalled is wrapped by the error of a transfer that received nothing for
+// the idle timeout.
+var ErrStalled = errors.New("transfer stalled")
+
+// maxResumes bounds how often one download picks up again with a Range
+// request after its connection broke.
+const maxResumes = 3
+
+// tempMarker is part of the name of the temporary file a download writes
+// beside dest: ".NAME.peace-tmp-RANDOM".
+const tempMarker = ".peace-tmp-"
+
+// defaultClient bounds connecting, the TLS handshake and the wait for
+// response headers; the body is bounded by the idle watchdog.
+var defaultClient = &http.Client{Transport: func() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = 60 * time.Second
+	return t
+}()}
+
+func (d *Download) client() *http.Client {
+	if d.Client != nil {
+		return d.Client
+	}
+	return defaultClient
+}
+
+func (d *Download) idle() time.Duration {
+	if d.IdleTimeout > 0 {
+		return d.IdleTimeout
+	}
+	return DefaultIdleTimeout
+}
+
+// send makes a request bound to ctx and to an idle watchdog: the request is
+// cancelled when nothing arrives for the idle timeout. Reading the body
+// rearms the watchdog; closing it releases the request.
+func (d *Download) send(ctx context.Context, method string, hdr http.Header) (*http.Response, error) {
+	idle := d.idle()
+	rctx, cancel := context.WithCancelCause(ctx)
+	timer := time.AfterFunc(idle, func() {
+		cancel(fmt.Errorf("%w: nothing received for %s", ErrStalled, idle))
+	})
+	req, err := http.NewRequestWithContext(rctx, method, d.URL, nil)
+	if err != nil {
+		timer.Stop()
+		cancel(nil)
+		return nil, err
+	}
+	maps.Copy(req.Header, hdr)
+	// The bytes as the server stores them, with a Content-Length that
+	// counts them and validators that describe them.
+	req.Header.Set("Accept-Encoding", "identity")
+	resp, err := d.client().Do(req)
+	if err != nil {
+		timer.Stop()
+		if rctx.Err() != nil {
+			err = context.Cause(rctx)
+		} else if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err
+		}
+		cancel(nil)
+		return nil, fmt.Errorf("%s %s: %w", method, d.URL, err)
+	}
+	timer.Reset(idle)
+	resp.Body = &watchedBody{body: resp.Body, timer: timer, idle: idle, ctx: rctx, cancel: cancel}
+	return resp, nil
+}
+
+// watchedBody rearms the idle watchdog on every read and reports why the
+// request was cancelled instead of a bare "context canceled".
+type watchedBody struct {
+	body   io.ReadCloser
+	timer  *time.Timer
+	idle   time.Duration
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+func (w *watchedBody) Read(p []byte) (int, error) {
+	n, err := w.body.Read(p)
+	if n > 0 {
+		w.timer.Reset(w.idle)
+	}
+	if err != nil && err != io.EOF && w.ctx.Err() != nil {
+		err = context.Cause(w.ctx)
+	}
+	return n, err
+}
+
+func (w *watchedBody) Close() error {
+	w.timer.Stop()
+	err := w.body.Close()
+	w.cancel(nil)
+	return err
+}
+
+// remote is what a HEAD tells about the resource.
+type remote struct {
+	size               int64 // -1 when unknown
+	etag, lastModified string
+}
+
+// head asks for the resource's headers. Servers that refuse HEAD get a GET
+// whose body is abandoned right after the headers.
+func (d *Download) head(ctx context.Context) (remote, error) {
+	method := http.MethodHead
+	resp, err := d.send(ctx, method, nil)
+	if err != nil {
+		return remote{}, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented {
+		method = http.MethodGet
+		if resp, err = d.send(ctx, method, nil); err != nil {
+			return remote{}, err
+		}
+		resp.Body.Close()
+	}
+	if resp.StatusCode/100 != 2 {
+		return remote{}, &StatusError{Method: method, URL: d.URL, StatusCode: resp.StatusCode, Status: resp.Status}
+	}
+	r := remote{size: resp.ContentLength, etag: resp.Header.Get("ETag"), lastModified: resp.Header.Get("Last-Modified")}
+	if r.size < 0 {
+		if n, err := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64); err == nil {
+			r.size = n
+		}
+	}
+	return r, nil
+}
+
+// fetch brings dest to the remote's content. When dest holds the content of
+// the last recorded download the request is conditional, and a 304 ends it
+// without a body.
+func (d *Download) fetch(ctx context.Context, tr progress.Tracker, current State) (State, error) {
+	if err := os.MkdirAll(filepath.Dir(d.Dest), 0o755); err != nil {
+		return State{}, err
+	}
+	removeStaleTemps(d.Dest)
+	hdr := http.Header{}
+	if current.Exists && current.SHA256 != "" && (d.SHA256 == "" || d.SHA256 == current.SHA256) {
+		if current.ETag != "" {
+			hdr.Set("If-None-Match", current.ETag)
+		}
+		if current.LastModified != "" {
+			hdr.Set("If-Modified-Since", current.LastModified)
+		}
+	}
+	resp, err := d.send(ctx, http.MethodGet, hdr)
+	if err != nil {
+		return State{}, err
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotModified && len(hdr) > 0:
+		s := current
+		if v := resp.Header.Get("ETag"); v != "" {
+			s.ETag = v
+		}
+		if v := resp.Header.Get("Last-Modified"); v != "" {
+			s.LastModified = v
+		}
+		tr.Message("not modified")
+		return s, nil
+	case resp.StatusCode != http.StatusOK:
+		return State{}, &StatusError{Method: http.MethodGet, URL: d.URL, StatusCode: resp.StatusCode, Status: resp.Status}
+	}
+	return d.save(ctx, tr, resp)
+}
+
+// save streams resp's body to a temporary file beside dest, picking up with
+// Range requests when the connection breaks and the server allows it, then
+// verifies the digest, syncs and renames the file into place. On any error,
+// cancellation included, the temporary file is removed and dest is left as
+// it was.
+func (d *Download) save(ctx context.Context, tr progress.Tracker, resp *http.Response) (_ State, err error) {
+	dir := filepath.Dir(d.Dest)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(d.Dest)+tempMarker+"*")
+	if err != nil {
+		return State{}, err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+
+	total := resp.ContentLength
+	if total >= 0 {
+		tr.SetLimit(progress.Bytes(total))
+	} else {
+		tr.SetLimit(progress.Unknown())
+	}
+	etag, lastModified := resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
+	ifRange := lastModified
+	if etag != "" && !strings.HasPrefix(etag, "W/") {
+		ifRange = etag // If-Range needs a strong validator
+	}
+	resumable := resp.Header.Get("Accept-Ranges") == "bytes" && ifRange != "" && total > 0
+
+	h := sha256.New()
+	w := io.MultiWriter(f, h)
+	buf := make([]byte, 256<<10)
+	var n int64
+	body := resp.Body
+	for resumes := 0; ; resumes++ {
+		m, rerr := copyAdvancing(w, body, buf, tr)
+		n += m
+		body.Close()
+		if rerr == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return State{}, fmt.Errorf("GET %s: %w", d.URL, context.Cause(ctx))
+		}
+		var werr *writeError
+		if errors.As(rerr, &werr) || !resumable || resumes == maxResumes {
+			return State{}, fmt.Errorf("GET %s: body cut short after %d bytes%s: %w", d.URL, n, ofTotal(total), rerr)
+		}
+		tr.Message(fmt.Sprintf("connection lost after %s, resuming", formatBytes(n)))
+		if body, err = d.resume(ctx, n, ifRange); err != nil {
+			return State{}, fmt.Errorf("%w (resuming after: %v)", err, rerr)
+		}
+	}
+	if total >= 0 && n != total {
+		return State{}, fmt.Errorf("GET %s: got %d bytes, Content-Length said %d", d.URL, n, total)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if d.SHA256 != "" && sum != d.SHA256 {
+		return State{}, fmt.Errorf("GET %s: content has sha256 %s, want %s", d.URL, sum, d.SHA256)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return State{}, err
+	}
+	if err := f.Sync(); err != nil {
+		return State{}, err
+	}
+	if err := f.Close(); err != nil {
+		return State{}, err
+	}
+	if err := os.Rename(f.Name(), d.Dest); err != nil {
+		return State{}, err
+	}
+	if err := syncDir(dir); err != nil {
+		return State{}, err
+	}
+	fi, err := os.Stat(d.Dest)
+	if err != nil {
+		return State{}, err
+	}
+	return State{Exists: true, Size: n, SHA256: sum, ETag: etag, LastModified: lastModified, ModTime: fi.ModTime()}, nil
+}
+
+// resume asks for the rest of the content from offset, only if it is still
+// the content identified by ifRange.
+func (d *Download) resume(ctx context.Context, offset int64, ifRange string) (io.ReadCloser, error) {
+	hdr := http.Header{}
+	hdr.Set("Range", fmt.Sprintf("bytes=%d-", offset))
+	hdr.Set("If-Range", ifRange)
+	resp, err := d.send(ctx, http.MethodGet, hdr)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusPartialContent || !strings.HasPrefix(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-", offset)) {
+		resp.Body.Close()
+		return nil, &StatusError{Method: http.MethodGet, URL: d.URL, StatusCode: resp.StatusCode, Status: resp.Status + " to a range request"}
+	}
+	return resp.Body, nil
+}
+
+// writeError marks a failure on the local side of a copy, which resuming
+// the transfer would not cure.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+// copyAdvancing copies r to w, reporting each chunk to tr.
+func copyAdvancing(w io.Writer, r io.Reader, buf []byte, tr progress.Tracker) (int64, error) {
+	var n int64
+	for {
+		m, err := r.Read(buf)
+		if m > 0 {
+			if _, werr := w.Write(buf[:m]); werr != nil {
+				return n, &writeError{werr}
+			}
+			n += int64(m)
+			tr.Advance(int64(m))
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+func ofTotal(n int64) string {
+	if n < 0 {
+		return ""
+	}
+	return " of " + strconv.FormatInt(n, 10)
+}
+
+// removeStaleTemps removes temporary files a killed download left beside
+// dest. One process at a time works on a profile, so none is in use.
+func removeStaleTemps(dest string) {
+	dir, prefix := filepath.Dir(dest), "."+filepath.Base(dest)+tempMarker
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
