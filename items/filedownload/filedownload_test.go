@@ -134,10 +134,10 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 
 // tracker records what an item reports.
 type tracker struct {
-	mu       sync.Mutex
-	limits   []progress.Limit
-	advanced int64
-	messages []string
+	mu        sync.Mutex
+	limits    []progress.Limit
+	advanced  int64
+	messages  []string
 	onAdvance func(total int64)
 }
 
