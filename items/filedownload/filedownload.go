@@ -55,17 +55,15 @@ func (p *Params) Validate() error {
 }
 
 // Type is the file_download item type, for a Registry.
-func Type() items.Type {
-	return items.TypeOf(TypeName, func(id items.ID, p Params, env items.Env) (items.Item, error) {
-		return New(id, p, env), nil
-	})
-}
+var Type = items.TypeOf(TypeName, New)
 
-// New returns a file_download item with the default HTTP client and timeouts.
-// p must be valid (see Params.Validate); relative paths resolve against
-// env.Dir.
-func New(id items.ID, p Params, env items.Env) items.Item {
-	return NewDownload(p, env).Item(id)
+// New returns a file_download item with the default HTTP client and
+// timeouts. Relative paths resolve against env.Dir.
+func New(id items.ID, p Params, env items.Env) (items.Item, error) {
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("item %s: %w", id, err)
+	}
+	return NewDownload(p, env).Item(id), nil
 }
 
 // State is what file_download knows about dest and about the remote it came
@@ -109,7 +107,7 @@ const DefaultIdleTimeout = 60 * time.Second
 var _ items.TypedItem[State] = (*Download)(nil)
 
 // NewDownload returns the implementation for p, with dest resolved against
-// env.Dir.
+// env.Dir. p must be valid (see Params.Validate).
 func NewDownload(p Params, env items.Env) *Download {
 	dest := p.Dest
 	if !filepath.IsAbs(dest) {
