@@ -66,7 +66,7 @@ func testRegistry() *Registry {
 			for i := 0; i+1 < len(params.Content); i += 2 {
 				switch params.Content[i].Value {
 				case "fail":
-					return nil, errors.New(params.Content[i+1].Value)
+					return nil, errors.New("failed: " + params.Content[i+1].Value)
 				case "fail_at":
 					return nil, ErrorAt(params.Content[i+1], "bad value %q", params.Content[i+1].Value)
 				case "fail_wrapped":
@@ -530,7 +530,7 @@ items:
     type: raw
     params: {fail_wrapped: 1}
 `, []string{
-		"5:13: it broke",
+		"5:13: failed: it broke",
 		`8:23: bad value "zz"`,
 		"11:13: second, unplaced",
 		"11:28: first"}},
