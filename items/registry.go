@@ -86,14 +86,12 @@ func yamlKeys(t reflect.Type) []string {
 	var keys []string
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
 		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" {
+		inline := slices.Contains(strings.Split(opts, ","), "inline")
+		if name == "-" || (!f.IsExported() && !(f.Anonymous && inline)) {
 			continue
 		}
-		if ft := f.Type; slices.Contains(strings.Split(opts, ","), "inline") {
+		if ft := f.Type; inline {
 			// yaml.v3 reads an inlined struct's keys as the outer struct's.
 			if ft.Kind() == reflect.Pointer {
 				ft = ft.Elem()
