@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/items/file"
 	"github.com/peace-go/peace/progress"
@@ -35,4 +37,28 @@ func ExampleNew() {
 	// absent → present (6 bytes, sha256 5891b5b5…)
 	// at goal: true
 	// "hello\n" 0600
+}
+
+// The file type as a flow file uses it: params in YAML, paths relative to
+// the flow's directory.
+func ExampleType() {
+	var params yaml.Node
+	_ = yaml.Unmarshal([]byte(`{path: out/greeting.txt, content: "hello\n", mode: 0640}`), &params)
+
+	it, err := file.Type.New("greeting", params.Content[0], items.Env{Dir: "/srv/site"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	goal, _ := it.Goal(context.Background(), items.FnCtx{Op: items.OpEnsure, Progress: progress.NoTracker})
+	g := goal.(file.State)
+	fmt.Println(it.Type(), it.ID(), g.Path, g.Size, g.Mode)
+
+	// A mistake in the params is an input error with its position.
+	_ = yaml.Unmarshal([]byte(`{path: a, mode: rw-r--r--}`), &params)
+	_, err = file.Type.New("greeting", params.Content[0], items.Env{Dir: "/srv/site"})
+	fmt.Println(err)
+	// Output:
+	// file greeting /srv/site/out/greeting.txt 6 0640
+	// 1:17: mode "rw-r--r--" is not an octal number like 0644
 }
