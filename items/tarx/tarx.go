@@ -1,0 +1,389 @@
+package tarx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/peace-go/peace/items"
+	"github.com/peace-go/peace/progress"
+)
+
+// TypeName is the item type as flow files name it.
+const TypeName = "tar_x"
+
+// Params are the item's params in a flow file.
+type Params struct {
+	Archive string `yaml:"archive"`
+	Dest    string `yaml:"dest"`
+}
+
+// Validate checks that both params are given.
+func (p *Params) Validate() error {
+	if p.Archive == "" {
+		return errors.New("param archive is required")
+	}
+	if p.Dest == "" {
+		return errors.New("param dest is required")
+	}
+	return nil
+}
+
+// Type is the tar_x item type, for a Registry.
+var Type = items.TypeOf(TypeName, New)
+
+// New returns a tar_x item. Relative paths resolve against env.Dir.
+func New(id items.ID, p Params, env items.Env) (items.Item, error) {
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("item %s: %w", id, err)
+	}
+	return NewExtract(p, env).Item(id), nil
+}
+
+// Entry types.
+const (
+	TypeFile     = "file"
+	TypeDir      = "dir"
+	TypeSymlink  = "symlink"
+	TypeHardlink = "hardlink"
+)
+
+// Entry is one path the archive puts under dest.
+type Entry struct {
+	Path string `json:"path"` // relative to dest, slash-separated
+	Type string `json:"type"`
+	Size int64  `json:"size,omitempty"` // files
+	// Mode is the permission bits in octal, "0644"; files and directories.
+	Mode    string    `json:"mode,omitempty"`
+	ModTime time.Time `json:"mtime,omitzero"` // files
+	// Link is a symlink's target as written, or the entry path a hard link
+	// shares its file with.
+	Link string `json:"link,omitempty"`
+}
+
+// same reports whether two entries describe the same thing on disk.
+// Directory times change whenever their content does, so they are not
+// compared; a hard link's size, mode and time are those of its file.
+func same(a, b Entry) bool {
+	if a.Path != b.Path || a.Type != b.Type {
+		return false
+	}
+	switch a.Type {
+	case TypeFile:
+		return a.Size == b.Size && a.Mode == b.Mode && a.ModTime.Equal(b.ModTime)
+	case TypeDir:
+		return a.Mode == b.Mode
+	}
+	return a.Link == b.Link
+}
+
+// State is the set of paths the archive puts under dest, sorted by path:
+// in a goal, as the archive's headers describe them; in a current state, as
+// found on disk (paths that are missing are left out).
+type State struct {
+	// Source is set when Entries are exactly the entries of the archive file
+	// it identifies, so that while the archive is unchanged it need not be
+	// read again.
+	Source  *Source `json:"source,omitempty"`
+	Entries []Entry `json:"entries"`
+}
+
+// Extract is the tar_x implementation, an items.TypedItem[State].
+type Extract struct {
+	Archive string // absolute
+	Dest    string // absolute
+}
+
+var _ items.TypedItem[State] = (*Extract)(nil)
+
+// NewExtract returns the implementation for p, with paths resolved against
+// env.Dir.
+func NewExtract(p Params, env items.Env) *Extract {
+	abs := func(p string) string {
+		if filepath.IsAbs(p) {
+			return filepath.Clean(p)
+		}
+		return filepath.Join(env.Dir, p)
+	}
+	return &Extract{Archive: abs(p.Archive), Dest: abs(p.Dest)}
+}
+
+// Item wraps x as an Item with the given ID.
+func (x *Extract) Item(id items.ID) items.Item { return items.Typed[State](id, TypeName, x) }
+
+// Current stats every path the archive lists (or, when the archive cannot be
+// read, the paths last recorded) under dest.
+func (x *Extract) Current(ctx context.Context, fc items.TypedFnCtx[State]) (State, error) {
+	stored := fc.Stored
+	var list []Entry
+	if src, err := x.source(); err == nil && stored != nil && src.equal(stored.Source) {
+		list = stored.Entries
+	} else if _, entries, err := scan(ctx, x.Archive); err == nil {
+		list = entries
+	} else if ctx.Err() != nil {
+		return State{}, ctx.Err()
+	} else if stored != nil {
+		list = stored.Entries
+	}
+	entries, err := x.stat(list)
+	if err != nil {
+		return State{}, err
+	}
+	s := State{Entries: entries}
+	// The files are still what the recorded archive put there: keep saying
+	// which archive that was.
+	if stored != nil && stored.Source != nil && slices.EqualFunc(entries, stored.Entries, same) {
+		s.Source = stored.Source
+	}
+	return s, nil
+}
+
+// Goal reads the archive's headers. While the archive is the one last
+// recorded, its entries are taken from the record instead.
+func (x *Extract) Goal(ctx context.Context, fc items.TypedFnCtx[State]) (State, error) {
+	src, err := x.source()
+	if errors.Is(err, fs.ErrNotExist) {
+		return State{}, fmt.Errorf("archive %s does not exist yet: %w", x.Archive, err)
+	}
+	if err != nil {
+		return State{}, err
+	}
+	if st := fc.Stored; st != nil && src.equal(st.Source) {
+		return State{Source: &src, Entries: st.Entries}, nil
+	}
+	src, entries, err := scan(ctx, x.Archive)
+	if err != nil {
+		return State{}, err
+	}
+	return State{Source: &src, Entries: entries}, nil
+}
+
+// Clean is the absence of everything the archive put under dest.
+func (x *Extract) Clean(context.Context, items.TypedFnCtx[State]) (State, error) {
+	return State{Entries: []Entry{}}, nil
+}
+
+// Diff counts the entries to add, change and remove. Directories left
+// behind by a clean (because they hold other files) are not counted.
+func (x *Extract) Diff(from, to State) items.Diff {
+	add, change, remove := changes(from, to)
+	if len(add)+len(change)+len(remove) == 0 {
+		return items.Diff{Equal: true}
+	}
+	var parts []string
+	for _, c := range []struct {
+		paths []string
+		verb  string
+	}{{add, "to add"}, {change, "changed"}, {remove, "to remove"}} {
+		switch len(c.paths) {
+		case 0:
+		case 1:
+			parts = append(parts, fmt.Sprintf("%s %s", c.paths[0], c.verb))
+		default:
+			parts = append(parts, fmt.Sprintf("%d %s (%s, …)", len(c.paths), c.verb, c.paths[0]))
+		}
+	}
+	return items.Diff{Text: strings.Join(parts, ", ")}
+}
+
+// changes lists the paths of to missing from from, those that differ, and
+// the non-directory paths of from that to does not have.
+func changes(from, to State) (add, change, remove []string) {
+	have := make(map[string]Entry, len(from.Entries))
+	for _, e := range from.Entries {
+		have[e.Path] = e
+	}
+	want := make(map[string]bool, len(to.Entries))
+	for _, e := range to.Entries {
+		want[e.Path] = true
+		switch c, ok := have[e.Path]; {
+		case !ok:
+			add = append(add, e.Path)
+		case !same(c, e):
+			change = append(change, e.Path)
+		}
+	}
+	for _, e := range from.Entries {
+		if !want[e.Path] && e.Type != TypeDir {
+			remove = append(remove, e.Path)
+		}
+	}
+	return add, change, remove
+}
+
+// ApplyCheck: ensure is needed when an entry of the archive is missing or
+// differs, and is measured in bytes of files to write; clean is needed
+// while anything the archive put there remains, an empty directory too.
+func (x *Extract) ApplyCheck(_ context.Context, fc items.TypedFnCtx[State], current, target State) (items.ApplyCheck, error) {
+	if fc.Op == items.OpClean {
+		n := 0
+		for _, e := range current.Entries {
+			if e.Type != TypeDir || x.emptyDir(e.Path) {
+				n++
+			}
+		}
+
+		if n == 0 {
+			return items.NotRequired, nil
+		}
+		return items.Required(progress.Steps(int64(n))), nil
+	}
+	todo := todo(current, target)
+	if len(todo) == 0 {
+		return items.NotRequired, nil
+	}
+	return items.Required(limitFor(todo)), nil
+}
+
+// todo lists the entries of target that current lacks or has otherwise.
+func todo(current, target State) []Entry {
+	have := make(map[string]Entry, len(current.Entries))
+	for _, e := range current.Entries {
+		have[e.Path] = e
+	}
+	var out []Entry
+	for _, e := range target.Entries {
+		if c, ok := have[e.Path]; !ok || !same(c, e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// limitFor measures extracting entries: bytes of file content, or steps
+// when there is none.
+func limitFor(entries []Entry) progress.Limit {
+	var bytes int64
+	for _, e := range entries {
+		if e.Type == TypeFile {
+			bytes += e.Size
+		}
+	}
+	if bytes > 0 {
+		return progress.Bytes(bytes)
+	}
+	return progress.Steps(int64(len(entries)))
+}
+
+// Apply extracts what differs (ensure) or removes what the archive put under
+// dest (clean).
+func (x *Extract) Apply(ctx context.Context, fc items.TypedFnCtx[State], current, target State) (State, error) {
+	if fc.Op == items.OpClean {
+		return State{Entries: []Entry{}}, x.remove(ctx, fc, current)
+	}
+	return x.extract(ctx, fc.Progress, target)
+}
+
+// ApplyDry returns the target, which Apply would reach.
+func (x *Extract) ApplyDry(_ context.Context, _ items.TypedFnCtx[State], _, target State) (State, error) {
+	return target, nil
+}
+
+// source identifies the archive file as it is now.
+func (x *Extract) source() (Source, error) {
+	fi, err := os.Stat(x.Archive)
+	if err != nil {
+		return Source{}, err
+	}
+	return Source{Size: fi.Size(), ModTime: fi.ModTime().UTC()}, nil
+}
+
+// stat describes what is on disk at each listed path; missing paths are
+// left out.
+func (x *Extract) stat(list []Entry) ([]Entry, error) {
+	if len(list) == 0 {
+		return []Entry{}, nil
+	}
+	root, err := os.OpenRoot(x.Dest)
+	if errors.Is(err, fs.ErrNotExist) {
+		return []Entry{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	out := make([]Entry, 0, len(list))
+	for _, want := range list {
+		e, ok, err := onDisk(root, want)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// onDisk describes what is at want.Path under root, as an Entry comparable
+// with want; ok is false when nothing is there.
+func onDisk(root *os.Root, want Entry) (Entry, bool, error) {
+	name := filepath.FromSlash(want.Path)
+	fi, err := root.Lstat(name)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return Entry{}, false, nil
+		}
+		return Entry{}, false, fmt.Errorf("entry %q: %w", want.Path, err)
+	}
+	e := Entry{Path: want.Path}
+	switch m := fi.Mode(); {
+	case m.IsRegular():
+		if want.Type == TypeHardlink {
+			if t, err := root.Lstat(filepath.FromSlash(want.Link)); err == nil && os.SameFile(fi, t) {
+				e.Type, e.Link = TypeHardlink, want.Link
+				return e, true, nil
+			}
+		}
+		e.Type, e.Size, e.Mode, e.ModTime = TypeFile, fi.Size(), formatMode(int64(m.Perm())), fi.ModTime().UTC()
+	case m.IsDir():
+		e.Type, e.Mode = TypeDir, formatMode(int64(m.Perm()))
+	case m&fs.ModeSymlink != 0:
+		e.Type = TypeSymlink
+		if e.Link, err = root.Readlink(name); err != nil {
+			return Entry{}, false, fmt.Errorf("entry %q: %w", want.Path, err)
+		}
+	default:
+		e.Type = m.Type().String()
+	}
+	return e, true, nil
+}
+
+// emptyDir reports whether the directory at p under dest exists and is
+// empty.
+func (x *Extract) emptyDir(p string) bool {
+	root, err := os.OpenRoot(x.Dest)
+	if err != nil {
+		return false
+	}
+	defer root.Close()
+	f, err := root.Open(filepath.FromSlash(p))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) == 0
+}
+
+// formatMode writes permission bits as four octal digits.
+func formatMode(m int64) string {
+	return fmt.Sprintf("%04o", m&0o777)
+}
+
+// parseMode reads formatMode's output.
+func parseMode(s string) fs.FileMode {
+	n, err := strconv.ParseUint(s, 8, 32)
+	if err != nil {
+		return 0o644
+	}
+	return fs.FileMode(n) & fs.ModePerm
+}
