@@ -1,0 +1,231 @@
+package progress
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
+)
+
+// TUIOptions configure the tui view.
+type TUIOptions struct {
+	// In is the terminal keys are read from (os.Stdin); nil reads none.
+	// While the view runs the terminal is raw, so Ctrl-C arrives as a key,
+	// not as a signal.
+	In io.Reader
+	// NoColor renders without colour (--no-color, NO_COLOR).
+	NoColor bool
+	// OnInterrupt is called when the user presses Ctrl-C. The core answers
+	// with InterruptReceived or CancelRequested, which the footer shows.
+	// A press while cancelling quits the view first (restoring the
+	// terminal) and then calls OnInterrupt, as the process exits at once.
+	OnInterrupt func()
+	// Width and Height pin the view's size (for tests); 0 means the
+	// terminal's.
+	Width, Height int
+
+	// now is the clock for elapsed times; tests pin it.
+	now func() time.Time
+}
+
+// closeTimeout bounds how long Close waits for the final frame before it
+// kills the program (which still restores the terminal).
+const closeTimeout = 3 * time.Second
+
+// tuiView runs a bubbletea program on out. Emit never waits for the
+// program: events go into a queue, where an item's progress and messages
+// are merged until the program takes them, and one goroutine (the pump)
+// hands batches to the program.
+type tuiView struct {
+	p           *tea.Program
+	onInterrupt func()
+
+	mu     sync.Mutex
+	queue  []Event
+	latest map[coalesceKey]int // index in queue of an item's pending update
+	closed bool
+
+	wake     chan struct{} // capacity 1: the queue has something
+	pumpDone chan struct{}
+	started  chan struct{} // closed by the model's Init
+	runDone  chan struct{}
+
+	// Set by the run goroutine before runDone closes.
+	final  *tuiModel
+	runErr error
+}
+
+type coalesceKey struct {
+	item string
+	typ  Type
+}
+
+var _ View = (*tuiView)(nil)
+
+// NewTUI starts the tui view on out (stderr), reading keys from opts.In.
+// It returns once the terminal is set up, or the error that stopped it.
+// Close must be called to restore the terminal.
+func NewTUI(out io.Writer, opts TUIOptions) (View, error) {
+	if out == nil {
+		return nil, errors.New("tui view: no output")
+	}
+	if opts.now == nil {
+		opts.now = time.Now
+	}
+	renderer := lipgloss.NewRenderer(out)
+	if opts.NoColor {
+		renderer.SetColorProfile(termenv.Ascii)
+	}
+	v := &tuiView{
+		onInterrupt: opts.OnInterrupt,
+		latest:      map[coalesceKey]int{},
+		wake:        make(chan struct{}, 1),
+		pumpDone:    make(chan struct{}),
+		started:     make(chan struct{}),
+		runDone:     make(chan struct{}),
+	}
+	m := newTUIModel(newTUIStyles(renderer), opts.now, opts.OnInterrupt)
+	m.width, m.height = opts.Width, opts.Height
+	m.onInit = func() { close(v.started) }
+	v.p = tea.NewProgram(m,
+		tea.WithOutput(out),
+		tea.WithInput(opts.In),
+		// Signals belong to the core's interrupt handling, not the view.
+		tea.WithoutSignalHandler(),
+	)
+	go v.run()
+	select {
+	case <-v.started:
+	case <-v.runDone:
+		err := v.runErr
+		if err == nil {
+			err = errors.New("ended before it started")
+		}
+		return nil, fmt.Errorf("tui view: %w", err)
+	}
+	go v.pump()
+	return v, nil
+}
+
+// run owns the program. Bubbletea restores the terminal when Run returns,
+// in every case: a quit, a kill, or a panic it caught.
+func (v *tuiView) run() {
+	model, err := v.p.Run()
+	m, _ := model.(*tuiModel)
+	v.final, v.runErr = m, err
+	close(v.runDone)
+	if m == nil {
+		return
+	}
+	if m.panicked != nil {
+		// The terminal is restored by now; crash as the panic would have.
+		panic(fmt.Sprintf("tui view: %v\n\n%s", m.panicked, m.stack))
+	}
+	if m.quitOnInterrupt && v.onInterrupt != nil {
+		// After runDone: OnInterrupt may well call Close.
+		v.onInterrupt()
+	}
+}
+
+// pump hands queued events to the program, one batch at a time, and the
+// close request after the last batch.
+func (v *tuiView) pump() {
+	defer close(v.pumpDone)
+	for {
+		select {
+		case <-v.wake:
+		case <-v.runDone:
+			return
+		}
+		v.mu.Lock()
+		batch, closing := v.queue, v.closed
+		v.queue = nil
+		clear(v.latest)
+		v.mu.Unlock()
+		if len(batch) > 0 {
+			v.p.Send(eventsMsg(batch)) // a no-op once the program has ended
+		}
+		if closing {
+			v.p.Send(closeMsg{})
+			return
+		}
+	}
+}
+
+func (v *tuiView) signal() {
+	select {
+	case v.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Emit queues ev for the program and returns at once.
+func (v *tuiView) Emit(ev Event) {
+	v.mu.Lock()
+	if v.closed {
+		v.mu.Unlock()
+		return
+	}
+	switch ev.Type {
+	case ItemProgress, ItemMessage, ItemLimit:
+		// Only the newest of these counts for a row (Done is a running
+		// total), so a pending one is replaced rather than queued again.
+		k := coalesceKey{ev.Item, ev.Type}
+		if i, ok := v.latest[k]; ok {
+			ev.Delta += v.queue[i].Delta
+			v.queue[i] = ev
+			v.mu.Unlock()
+			v.signal()
+			return
+		}
+		v.latest[k] = len(v.queue)
+	default:
+		// A transition: updates queued before it must stay before it.
+		if ev.Item == "" {
+			clear(v.latest)
+		} else {
+			for _, typ := range []Type{ItemProgress, ItemMessage, ItemLimit} {
+				delete(v.latest, coalesceKey{ev.Item, typ})
+			}
+		}
+	}
+	v.queue = append(v.queue, ev)
+	v.mu.Unlock()
+	v.signal()
+}
+
+// Close renders every event emitted before it, draws the final frame with
+// the summary, quits the program and restores the terminal. The frame
+// stays on screen (no alternate screen), so the summary is still visible
+// above the results printed after.
+func (v *tuiView) Close() error {
+	v.mu.Lock()
+	if v.closed {
+		v.mu.Unlock()
+		<-v.runDone
+		return v.closeErr()
+	}
+	v.closed = true
+	v.mu.Unlock()
+	v.signal()
+	select {
+	case <-v.runDone:
+	case <-time.After(closeTimeout):
+		v.p.Kill()
+		<-v.runDone
+	}
+	<-v.pumpDone
+	return v.closeErr()
+}
+
+func (v *tuiView) closeErr() error {
+	if v.runErr != nil && !(v.final != nil && v.final.quitOnInterrupt) {
+		return fmt.Errorf("tui view: %w", v.runErr)
+	}
+	return nil
+}

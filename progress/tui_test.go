@@ -1,0 +1,221 @@
+package progress
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+)
+
+func newTestTUI(t *testing.T, out io.Writer, opts TUIOptions) *tuiView {
+	t.Helper()
+	opts.NoColor = true
+	if opts.now == nil {
+		opts.now = newFakeClock().Now
+	}
+	if opts.Width == 0 {
+		opts.Width, opts.Height = 100, 40
+	}
+	v, err := NewTUI(out, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.(*tuiView)
+}
+
+// TestTUICloseRendersEverything emits from 32 goroutines, one item each,
+// many small updates, and checks that after Close the final frame shows
+// every row exactly as the events left it.
+func TestTUICloseRendersEverything(t *testing.T) {
+	var out syncBuffer
+	clock := newFakeClock()
+	v := newTestTUI(t, &out, TUIOptions{now: clock.Now})
+	e := NewEmitter(v)
+	e.SetClock(clock.Now)
+	const goroutines, steps = 32, 500
+	var items []string
+	for g := range goroutines {
+		items = append(items, fmt.Sprintf("item_%02d", g))
+	}
+	e.Emit(Event{Type: ExecutionStart, Execution: "x", Command: "ensure", Flow: "many", Items: items})
+	var wg sync.WaitGroup
+	for g, id := range items {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.Emit(Event{Type: ItemStart, Execution: "x", Block: "ensure", Item: id})
+			tr := e.ItemTracker("x", "ensure", id)
+			tr.SetLimit(Steps(steps))
+			for i := range steps {
+				tr.Advance(1)
+				tr.Message(fmt.Sprintf("step %d", i+1))
+			}
+			if g%2 == 0 {
+				e.Emit(Event{Type: ItemDone, Execution: "x", Block: "ensure", Item: id, Status: StatusApplied})
+			}
+		}()
+	}
+	wg.Wait()
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m := v.final
+	if m == nil || !m.closing {
+		t.Fatal("no final model")
+	}
+	for g, id := range items {
+		r := m.byID[id]
+		wantPhase := phaseRunning
+		if g%2 == 0 {
+			wantPhase = phaseEnded
+		}
+		if r.done != steps || r.message != fmt.Sprintf("step %d", steps) || r.phase != wantPhase {
+			t.Errorf("%s: done %d, message %q, phase %v", id, r.done, r.message, r.phase)
+		}
+	}
+	// Every line of the final frame reached the terminal.
+	written := ansi.Strip(out.String())
+	for _, line := range strings.Split(strings.TrimSpace(m.View()), "\n") {
+		if !strings.Contains(written, line) {
+			t.Errorf("final line %q was never written", line)
+		}
+	}
+	if !strings.Contains(written, fmt.Sprintf("%d/%d steps", steps, steps)) {
+		t.Error("final amounts not written")
+	}
+	if !strings.HasSuffix(out.String(), "\x1b[?25h") && !strings.Contains(out.String(), "\x1b[?25h") {
+		t.Error("cursor not shown again at the end")
+	}
+}
+
+// TestTUICtrlC presses Ctrl-C on the view's input three times: the first
+// two reach OnInterrupt while the view runs; the third, while cancelling,
+// ends the view (restoring the terminal) before it reaches OnInterrupt.
+func TestTUICtrlC(t *testing.T) {
+	in, keys := io.Pipe()
+	defer keys.Close()
+	presses := make(chan int, 3)
+	var n int
+	var out syncBuffer
+	var v *tuiView
+	v = newTestTUI(t, &out, TUIOptions{In: in, OnInterrupt: func() {
+		n++
+		select {
+		case <-v.runDone:
+			presses <- -n // called after the program ended
+		default:
+			presses <- n
+		}
+	}})
+	e := NewEmitter(v)
+	e.Emit(Event{Type: ExecutionStart, Command: "ensure", Items: []string{"build", "upload"}})
+	e.Emit(Event{Type: ItemStart, Item: "build"})
+	e.Emit(Event{Type: ItemStart, Item: "upload"})
+
+	press := func() int {
+		t.Helper()
+		if _, err := keys.Write([]byte{0x03}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case p := <-presses:
+			return p
+		case <-time.After(10 * time.Second):
+			t.Fatal("Ctrl-C did not reach OnInterrupt")
+		}
+		return 0
+	}
+	if p := press(); p != 1 {
+		t.Fatalf("first press: %d", p)
+	}
+	e.Emit(Event{Type: InterruptReceived, Stage: "stop", InFlight: []string{"build", "upload"}})
+	waitFor(t, &out, "stopping: 2 in flight (build, upload) — Ctrl-C again to cancel them")
+	if p := press(); p != 2 {
+		t.Fatalf("second press: %d", p)
+	}
+	e.Emit(Event{Type: CancelRequested, Stage: "cancel", InFlight: []string{"build", "upload"}})
+	waitFor(t, &out, "cancelling… build, upload")
+	if p := press(); p != -3 {
+		t.Fatalf("third press: %d, want it after the program ended", p)
+	}
+	if err := v.Close(); err != nil {
+		t.Fatalf("Close after the third press: %v", err)
+	}
+	if strings.Contains(out.String(), "^C") {
+		t.Error("^C echoed into the view")
+	}
+}
+
+// waitFor waits until the plain text of out contains s.
+func waitFor(t *testing.T, out *syncBuffer, s string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(ansi.Strip(out.String()), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%q never shown; output:\n%s", s, ansi.Strip(out.String()))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestTUICloseTwiceAndEmitAfterClose(t *testing.T) {
+	var out syncBuffer
+	v := newTestTUI(t, &out, TUIOptions{})
+	v.Emit(Event{Type: Fatal, Message: "bad flag", Code: 2})
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	v.Emit(Event{Type: Notice, Message: "late"})
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := ansi.Strip(out.String()); !strings.Contains(got, "error: bad flag") {
+		t.Errorf("fatal not shown: %q", got)
+	}
+}
+
+func TestNewTUIWithoutOutput(t *testing.T) {
+	if _, err := NewTUI(nil, TUIOptions{}); err == nil {
+		t.Fatal("no error without an output")
+	}
+}
+
+// TestTUIPanicRestoresTerminal runs a view in a child process whose
+// OnInterrupt panics: the terminal is restored (the cursor shown again)
+// before the process dies of the panic.
+func TestTUIPanicRestoresTerminal(t *testing.T) {
+	if os.Getenv("PEACE_TUI_PANIC_CHILD") == "1" {
+		in, keys := io.Pipe()
+		v, err := NewTUI(os.Stdout, TUIOptions{In: in, NoColor: true, Width: 80, Height: 20,
+			OnInterrupt: func() { panic("boom from OnInterrupt") }})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		v.Emit(Event{Type: ExecutionStart, Command: "ensure", Items: []string{"a"}})
+		keys.Write([]byte{0x03})
+		time.Sleep(10 * time.Second)
+		os.Exit(4) // the panic never came
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestTUIPanicRestoresTerminal$")
+	cmd.Env = append(os.Environ(), "PEACE_TUI_PANIC_CHILD=1")
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	exit, ok := err.(*exec.ExitError)
+	if !ok || exit.ExitCode() != 2 {
+		t.Fatalf("child: %v, want exit status 2 from a panic\nstderr:\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "panic: tui view: boom from OnInterrupt") {
+		t.Errorf("child's panic not reported:\n%s", stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "\x1b[?25h") {
+		t.Errorf("terminal not restored (cursor hidden) before the panic: %q", stdout.String())
+	}
+}
