@@ -4,7 +4,9 @@ import (
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/items/dir"
 	"github.com/peace-go/peace/items/file"
+	"github.com/peace-go/peace/items/filedownload"
 	"github.com/peace-go/peace/items/shcmd"
+	"github.com/peace-go/peace/items/tarx"
 )
 
 // Registry returns a new registry of every built-in item type. Callers may
@@ -14,5 +16,7 @@ func Registry() *items.Registry {
 		dir.Type,
 		file.Type,
 		shcmd.Type,
+		filedownload.Type,
+		tarx.Type,
 	)
 }
