@@ -1,0 +1,493 @@
+package state
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The journal is a sequence of frames, one per record:
+//
+//	magic (2 bytes: 0xFF 'J') | length (uint32 LE) | CRC32C (uint32 LE) | payload
+//
+// The CRC covers the length bytes and the payload, and the payload is a JSON
+// record. The magic starts with 0xFF, a byte that never occurs in UTF-8 (and
+// so never in a payload): after a damaged frame, a reader can look for later
+// intact frames and tell a torn tail (nothing intact follows: the last write
+// was cut short) from corruption in the middle of the file.
+
+var frameMagic = []byte{0xff, 'J'}
+
+const frameHeader = 10 // magic, length, CRC
+
+// maxRecord bounds a record's length, so a damaged length is never trusted
+// with an allocation.
+const maxRecord = 1 << 30
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Record kinds. kindJournal heads every journal file with a random ID, which
+// a snapshot names when it folds the journal (see foldMark).
+const (
+	kindJournal   = "journal"
+	kindExecStart = "exec_start"
+	kindBegin     = "begin"
+	kindEnd       = "end"
+	kindSignal    = "signal"
+	kindExecEnd   = "exec_end"
+)
+
+// record is one journal record. Fields a kind does not use stay empty.
+type record struct {
+	V       int             `json:"v"`
+	Kind    string          `json:"kind"`
+	ID      string          `json:"id,omitempty"` // kindJournal
+	Exec    string          `json:"exec,omitempty"`
+	Command string          `json:"command,omitempty"` // kindExecStart
+	Item    string          `json:"item,omitempty"`
+	Outcome string          `json:"outcome,omitempty"` // kindEnd, kindExecEnd
+	State   json.RawMessage `json:"state,omitempty"`   // kindEnd; absent: not known
+	Stage   string          `json:"stage,omitempty"`   // kindSignal
+	Time    time.Time       `json:"time"`
+
+	off int64 // where the record's frame starts in the file
+}
+
+// appendFrame appends payload framed as a journal record.
+func appendFrame(dst, payload []byte) []byte {
+	start := len(dst)
+	dst = append(dst, frameMagic...)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(payload)))
+	dst = append(dst, 0, 0, 0, 0)
+	dst = append(dst, payload...)
+	crc := crc32.Update(crc32.Checksum(dst[start+2:start+6], castagnoli), castagnoli, payload)
+	binary.LittleEndian.PutUint32(dst[start+6:], crc)
+	return dst
+}
+
+// frameAt returns the payload and total size of the intact frame at
+// data[off:], or ok false if there is none.
+func frameAt(data []byte, off int) (payload []byte, size int, ok bool) {
+	rest := data[off:]
+	if len(rest) < frameHeader || rest[0] != frameMagic[0] || rest[1] != frameMagic[1] {
+		return nil, 0, false
+	}
+	n := binary.LittleEndian.Uint32(rest[2:6])
+	if n > maxRecord || int64(n) > int64(len(rest)-frameHeader) {
+		return nil, 0, false
+	}
+	payload = rest[frameHeader : frameHeader+int(n)]
+	crc := crc32.Update(crc32.Checksum(rest[2:6], castagnoli), castagnoli, payload)
+	if crc != binary.LittleEndian.Uint32(rest[6:10]) {
+		return nil, 0, false
+	}
+	return payload, frameHeader + int(n), true
+}
+
+// rawFrame is an intact frame found by scanFrames.
+type rawFrame struct {
+	off     int
+	payload []byte
+}
+
+// scanFrames splits data into intact frames. end is where the intact prefix
+// ends; if end < len(data), damagedMid says whether an intact frame follows
+// the damage (corruption) or not (a torn tail of len(data)-end bytes).
+func scanFrames(data []byte) (frames []rawFrame, end int, damagedMid bool) {
+	for end < len(data) {
+		payload, n, ok := frameAt(data, end)
+		if !ok {
+			break
+		}
+		frames = append(frames, rawFrame{off: end, payload: payload})
+		end += n
+	}
+	if end < len(data) {
+		damagedMid = intactFrameAfter(data, end+1)
+	}
+	return frames, end, damagedMid
+}
+
+func intactFrameAfter(data []byte, from int) bool {
+	for from < len(data) {
+		i := bytes.Index(data[from:], frameMagic)
+		if i < 0 {
+			return false
+		}
+		if _, _, ok := frameAt(data, from+i); ok {
+			return true
+		}
+		from += i + 1
+	}
+	return false
+}
+
+// decodeRecord parses and checks one payload. A newer version is a
+// *VersionError (Path unset); any other error means the record is corrupt.
+func decodeRecord(payload []byte) (record, error) {
+	var r record
+	if err := json.Unmarshal(payload, &r); err != nil {
+		return r, err
+	}
+	if r.V > FormatVersion {
+		return r, &VersionError{Found: r.V, Supported: FormatVersion}
+	}
+	if r.V < 1 {
+		return r, fmt.Errorf("unsupported record version %d", r.V)
+	}
+	missing := ""
+	switch r.Kind {
+	case kindJournal:
+		if r.ID == "" {
+			missing = "id"
+		}
+	case kindExecStart, kindExecEnd:
+	case kindBegin:
+		if r.Item == "" {
+			missing = "item"
+		}
+	case kindEnd:
+		switch {
+		case r.Item == "":
+			missing = "item"
+		case r.Outcome == "":
+			missing = "outcome"
+		}
+	case kindSignal:
+		if r.Stage == "" {
+			missing = "stage"
+		}
+	default:
+		return r, fmt.Errorf("unknown record kind %q", r.Kind)
+	}
+	if missing != "" {
+		return r, fmt.Errorf("a %s record without %s", r.Kind, missing)
+	}
+	return r, nil
+}
+
+// journalScan is what readJournal found.
+type journalScan struct {
+	exists  bool
+	id      string // from the kindJournal record heading the file
+	records []record
+	end     int64 // end of the last intact record
+	torn    int   // bytes of a torn last record, ignored
+}
+
+// parseJournal reads journal data. It fails with a *VersionError (Path unset)
+// for a newer record, or with a reason the journal is corrupt.
+func parseJournal(data []byte) (journalScan, error) {
+	frames, end, damagedMid := scanFrames(data)
+	scan := journalScan{exists: true, end: int64(end), torn: len(data) - end}
+	if damagedMid {
+		return scan, fmt.Errorf("a damaged record at byte %d is followed by intact ones", end)
+	}
+	scan.records = make([]record, 0, len(frames))
+	for i, f := range frames {
+		r, err := decodeRecord(f.payload)
+		var verr *VersionError
+		if errors.As(err, &verr) {
+			return scan, verr
+		}
+		if err != nil {
+			return scan, fmt.Errorf("record at byte %d: %v", f.off, err)
+		}
+		if i == 0 && r.Kind == kindJournal {
+			scan.id = r.ID
+		}
+		r.off = int64(f.off)
+		scan.records = append(scan.records, r)
+	}
+	return scan, nil
+}
+
+// readJournal reads the journal at path. A missing file is an empty journal;
+// a corrupt one is moved aside (*CorruptError); a newer one is refused
+// (*VersionError) and left alone.
+func readJournal(path string) (journalScan, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return journalScan{}, nil
+	}
+	if err != nil {
+		return journalScan{}, fmt.Errorf("read journal: %w", err)
+	}
+	scan, err := parseJournal(data)
+	var verr *VersionError
+	switch {
+	case errors.As(err, &verr):
+		verr.Path = path
+		return journalScan{}, verr
+	case err != nil:
+		return journalScan{}, corrupt(path, err.Error())
+	}
+	return scan, nil
+}
+
+// Journal appends one command execution's records to the journal file. Its
+// methods are safe for concurrent use: records handed in together are
+// written with one write and made durable with one fsync (group commit) by a
+// single writer goroutine.
+type Journal struct {
+	store *Store
+	path  string
+	exec  string
+	f     *os.File
+
+	mu     sync.Mutex
+	queue  []*pending
+	closed bool
+	err    error // the first write or fsync failure: the file can no longer be trusted
+
+	wake    chan struct{} // capacity 1: "the queue has something"
+	stopped chan struct{} // closed when the writer goroutine returns
+
+	written int64        // writer goroutine only: file size after the last write
+	syncs   atomic.Int64 // fsyncs by the writer; group commit keeps it below the records
+}
+
+// pending is a framed record waiting for the writer.
+type pending struct {
+	frame []byte
+	sync  bool       // wait for fsync, not only for the write
+	done  chan error // capacity 1
+}
+
+var errJournalClosed = errors.New("journal is closed")
+
+// OpenJournal appends an execution-start record (execution ID, command, time)
+// and returns the writer. Open one per command execution, while holding the
+// lock. A torn last record left by a crash is cut off first, so appends stay
+// well framed.
+func (s *Store) OpenJournal(execution, command string) (*Journal, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.journal != nil {
+		return nil, errors.New("open journal: a journal is already open for this state")
+	}
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	path := s.journalPath()
+	scan, err := readJournal(path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	j := &Journal{
+		store: s, path: path, exec: execution, f: f,
+		wake: make(chan struct{}, 1), stopped: make(chan struct{}),
+		written: scan.end,
+	}
+	if err := j.start(scan, command); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open journal %s: %w", path, err)
+	}
+	go j.writeLoop()
+	s.journal = j
+	return j, nil
+}
+
+// start cuts off a torn tail, heads a new file with its ID and appends the
+// execution-start record, durably.
+func (j *Journal) start(scan journalScan, command string) error {
+	if scan.torn > 0 {
+		if err := j.f.Truncate(scan.end); err != nil {
+			return err
+		}
+	}
+	var head []byte
+	now := time.Now().UTC()
+	if scan.end == 0 {
+		id := make([]byte, 8)
+		if _, err := rand.Read(id); err != nil {
+			return err
+		}
+		p, err := json.Marshal(record{V: FormatVersion, Kind: kindJournal, ID: hex.EncodeToString(id), Time: now})
+		if err != nil {
+			return err
+		}
+		head = appendFrame(head, p)
+	}
+	p, err := json.Marshal(record{V: FormatVersion, Kind: kindExecStart, Exec: j.exec, Command: command, Time: now})
+	if err != nil {
+		return err
+	}
+	head = appendFrame(head, p)
+	if _, err := j.f.Write(head); err != nil {
+		return err
+	}
+	j.written += int64(len(head))
+	if err := j.f.Sync(); err != nil {
+		return err
+	}
+	if !scan.exists {
+		return syncDir(j.store.dir)
+	}
+	return nil
+}
+
+// Begin durably records that item's apply is about to start: the record is
+// written and fsynced before Begin returns. (P2)
+func (j *Journal) Begin(item string) error {
+	if item == "" {
+		return errors.New("journal begin: empty item ID")
+	}
+	return j.submit(record{Kind: kindBegin, Item: item}, true)
+}
+
+// End durably records that item's apply finished with outcome ("applied",
+// "failed", "interrupted") and resulting state. A nil state means the state is
+// not known (a failed or cancelled apply): replay then forgets the item's
+// recorded current state, without reporting it unknown. End returns once the
+// record is fsynced; records of items finishing together share one fsync. (P1)
+func (j *Journal) End(item, outcome string, state json.RawMessage) error {
+	if item == "" || outcome == "" {
+		return fmt.Errorf("journal end of %q: item ID and outcome are required", item)
+	}
+	r := record{Kind: kindEnd, Item: item, Outcome: outcome}
+	if len(state) > 0 {
+		norm, err := normalizeState(state)
+		if err != nil {
+			return fmt.Errorf("journal end of %q: %w", item, err)
+		}
+		r.State = norm
+	}
+	return j.submit(r, true)
+}
+
+// Signal records an interrupt stage ("stop", "cancel"). It returns once the
+// record is written, without waiting for an fsync of its own: the next
+// Begin, End or Close makes it durable.
+func (j *Journal) Signal(stage string) error {
+	if stage == "" {
+		return errors.New("journal signal: empty stage")
+	}
+	return j.submit(record{Kind: kindSignal, Stage: stage}, false)
+}
+
+// Close appends the execution-end record with outcome, durably, and stops the
+// writer. Later calls to any method return an error; Close itself returns nil.
+func (j *Journal) Close(outcome string) error {
+	j.mu.Lock()
+	closed := j.closed
+	j.mu.Unlock()
+	if closed {
+		return nil
+	}
+	err := j.submit(record{Kind: kindExecEnd, Outcome: outcome}, true)
+	j.mu.Lock()
+	if j.closed { // a concurrent Close got here first
+		j.mu.Unlock()
+		return nil
+	}
+	j.closed = true
+	close(j.wake)
+	j.mu.Unlock()
+	<-j.stopped
+	if cerr := j.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close journal %s: %w", j.path, cerr)
+	}
+	j.store.journalClosed(j)
+	return err
+}
+
+// submit hands a record to the writer and waits until it is written (and
+// fsynced if sync).
+func (j *Journal) submit(r record, sync bool) error {
+	r.V, r.Exec, r.Time = FormatVersion, j.exec, time.Now().UTC()
+	payload, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("journal %s: %w", r.Kind, err)
+	}
+	p := &pending{frame: appendFrame(nil, payload), sync: sync, done: make(chan error, 1)}
+	j.mu.Lock()
+	switch {
+	case j.closed:
+		j.mu.Unlock()
+		return errJournalClosed
+	case j.err != nil:
+		err := j.err
+		j.mu.Unlock()
+		return err
+	}
+	j.queue = append(j.queue, p)
+	select {
+	case j.wake <- struct{}{}:
+	default: // the writer is already due to look at the queue
+	}
+	j.mu.Unlock()
+	return <-p.done
+}
+
+// writeLoop is the writer goroutine: it takes everything queued, writes it
+// with one write, fsyncs once if any record asks for it, and wakes every
+// waiter. Records queued while it writes form the next batch.
+func (j *Journal) writeLoop() {
+	defer close(j.stopped)
+	var buf []byte
+	flush := func() {
+		j.mu.Lock()
+		batch := j.queue
+		j.queue = nil
+		j.mu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		err := j.commit(batch, &buf)
+		for _, p := range batch {
+			p.done <- err
+		}
+	}
+	for range j.wake {
+		flush()
+	}
+	flush()
+}
+
+func (j *Journal) commit(batch []*pending, buf *[]byte) error {
+	if j.err != nil { // only this goroutine sets it
+		return j.err
+	}
+	b := (*buf)[:0]
+	sync := false
+	for _, p := range batch {
+		b = append(b, p.frame...)
+		sync = sync || p.sync
+	}
+	*buf = b
+	if _, err := j.f.Write(b); err != nil {
+		// Cut off what was written of the batch, so the file stays well
+		// framed for whoever reads it next.
+		j.f.Truncate(j.written)
+		return j.fail(fmt.Errorf("append to journal %s: %w", j.path, err))
+	}
+	j.written += int64(len(b))
+	if sync {
+		j.syncs.Add(1)
+		if err := j.f.Sync(); err != nil {
+			return j.fail(fmt.Errorf("sync journal %s: %w", j.path, err))
+		}
+	}
+	return nil
+}
+
+func (j *Journal) fail(err error) error {
+	j.mu.Lock()
+	j.err = err
+	j.mu.Unlock()
+	return err
+}

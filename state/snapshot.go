@@ -1,0 +1,603 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// A snapshot file looks like this (states_goal.yaml has no unknown list and
+// no folded_journal):
+//
+//	version: 1
+//	folded_journal: {id: "4f1c…", bytes: 1234}
+//	states:
+//	  greeting: {"path":"out/greeting.txt","sha256":"…"}
+//	  out_dir: {"path":"out","exists":true}
+//	unknown:
+//	  - build
+//
+// Each state is its compact JSON text, which is valid YAML flow style, so
+// encoding is a copy rather than a conversion. JSON and YAML disagree on a
+// few details (YAML has no \/ escape, no surrogate escapes, and treats DEL,
+// C1 controls and U+2028/9 specially), so safeJSON rewrites the rare text that
+// hits them into an equivalent JSON text YAML reads the same way.
+//
+// folded_journal names the journal records already folded into this snapshot,
+// so that a crash after the snapshot is written but before the journal is
+// reset does not replay them over newer values.
+
+// maxDepth bounds the nesting of a state: YAML readers refuse flow nesting
+// deeper than 10,000 levels, and no sensible state comes near it.
+const maxDepth = 5000
+
+// snapshot is one decoded snapshot file.
+type snapshot struct {
+	states  map[string]json.RawMessage
+	unknown []string // only in states_current.yaml
+	folded  foldMark // only in states_current.yaml
+	from    int      // the format version the file was written in
+}
+
+// foldMark says which journal, up to which byte, a snapshot already holds.
+type foldMark struct {
+	journal string
+	bytes   int64
+}
+
+// snapshotMigrations[v] turns a version v document into a version v+1 one.
+var snapshotMigrations = []func(root *yaml.Node) (*yaml.Node, error){
+	0: migrateSnapshotV0,
+}
+
+// migrateSnapshotV0 reads the first layout, a plain mapping of item ID to
+// state with no version, as the states of a version 1 file.
+func migrateSnapshotV0(root *yaml.Node) (*yaml.Node, error) {
+	states := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "version" {
+			continue
+		}
+		states.Content = append(states.Content, root.Content[i], root.Content[i+1])
+	}
+	return &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{
+		{Kind: yaml.ScalarNode, Tag: "!!str", Value: "version"},
+		{Kind: yaml.ScalarNode, Tag: "!!int", Value: "1"},
+		{Kind: yaml.ScalarNode, Tag: "!!str", Value: "states"},
+		states,
+	}}, nil
+}
+
+// readSnapshot reads the snapshot at path. A missing file is an empty
+// snapshot; a file that does not parse is moved aside (*CorruptError); a newer
+// version is refused (*VersionError) and left alone.
+func readSnapshot(path string) (snapshot, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return snapshot{states: map[string]json.RawMessage{}, from: FormatVersion}, nil
+	}
+	if err != nil {
+		return snapshot{}, fmt.Errorf("read state: %w", err)
+	}
+	snap, err := decodeSnapshot(data)
+	var verr *VersionError
+	switch {
+	case errors.As(err, &verr):
+		verr.Path = path
+		return snapshot{}, verr
+	case err != nil:
+		return snapshot{}, corrupt(path, err.Error())
+	}
+	return snap, nil
+}
+
+// decodeSnapshot parses a snapshot of any supported version. Its errors,
+// other than *VersionError (with Path unset), describe why data is corrupt.
+func decodeSnapshot(data []byte) (snapshot, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return snapshot{}, err
+	}
+	if len(doc.Content) == 0 {
+		return snapshot{}, errors.New("the file is empty")
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return snapshot{}, fmt.Errorf("line %d: expected a mapping", root.Line)
+	}
+	version := 0
+	if v := mappingValue(root, "version"); v != nil {
+		n, err := strconv.Atoi(v.Value)
+		if v.Kind != yaml.ScalarNode || err != nil || n < 0 {
+			return snapshot{}, fmt.Errorf("line %d: version must be a whole number", v.Line)
+		}
+		version = n
+	}
+	if version > FormatVersion {
+		return snapshot{}, &VersionError{Found: version, Supported: FormatVersion}
+	}
+	for v := version; v < FormatVersion; v++ {
+		var err error
+		if root, err = snapshotMigrations[v](root); err != nil {
+			return snapshot{}, fmt.Errorf("migrate from version %d: %w", v, err)
+		}
+	}
+	snap, err := decodeSnapshotV1(root, len(data))
+	snap.from = version
+	return snap, err
+}
+
+func decodeSnapshotV1(root *yaml.Node, size int) (snapshot, error) {
+	snap := snapshot{states: map[string]json.RawMessage{}}
+	conv := nodeConverter{budget: 4*size + 1024}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		key, val := root.Content[i], root.Content[i+1]
+		switch key.Value {
+		case "states":
+			if isNull(val) {
+				continue
+			}
+			if val.Kind != yaml.MappingNode {
+				return snap, fmt.Errorf("line %d: states must be a mapping of item ID to state", val.Line)
+			}
+			for j := 0; j+1 < len(val.Content); j += 2 {
+				k, v := val.Content[j], val.Content[j+1]
+				if k.Kind != yaml.ScalarNode {
+					return snap, fmt.Errorf("line %d: an item ID must be a plain string", k.Line)
+				}
+				if _, dup := snap.states[k.Value]; dup {
+					return snap, fmt.Errorf("line %d: item %q is recorded twice", k.Line, k.Value)
+				}
+				state, err := conv.appendJSON(nil, v, 0)
+				if err != nil {
+					return snap, fmt.Errorf("line %d: state of %q: %w", v.Line, k.Value, err)
+				}
+				snap.states[k.Value] = state
+			}
+		case "unknown":
+			if isNull(val) {
+				continue
+			}
+			if val.Kind != yaml.SequenceNode {
+				return snap, fmt.Errorf("line %d: unknown must be a list of item IDs", val.Line)
+			}
+			for _, n := range val.Content {
+				if n.Kind != yaml.ScalarNode {
+					return snap, fmt.Errorf("line %d: an item ID must be a plain string", n.Line)
+				}
+				snap.unknown = append(snap.unknown, n.Value)
+			}
+		case "folded_journal":
+			id, n := mappingValue(val, "id"), mappingValue(val, "bytes")
+			if val.Kind != yaml.MappingNode || id == nil || n == nil {
+				return snap, fmt.Errorf("line %d: folded_journal must have an id and bytes", val.Line)
+			}
+			b, err := strconv.ParseInt(n.Value, 10, 64)
+			if err != nil || b < 0 {
+				return snap, fmt.Errorf("line %d: folded_journal bytes must be a whole number", n.Line)
+			}
+			snap.folded = foldMark{journal: id.Value, bytes: b}
+		}
+	}
+	slices.Sort(snap.unknown)
+	snap.unknown = slices.Compact(snap.unknown)
+	return snap, nil
+}
+
+// mappingValue returns the value under key in mapping m, or nil.
+func mappingValue(m *yaml.Node, key string) *yaml.Node {
+	if m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Kind == yaml.ScalarNode && m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// nodeConverter turns YAML nodes into compact JSON. Plain scalars that are
+// JSON numbers keep their exact text, so numbers round-trip without loss.
+type nodeConverter struct {
+	budget int // nodes left to visit; aliases can otherwise expand without end
+}
+
+func (c *nodeConverter) appendJSON(dst []byte, n *yaml.Node, depth int) ([]byte, error) {
+	if depth > maxDepth {
+		return nil, fmt.Errorf("nested deeper than %d levels", maxDepth)
+	}
+	if c.budget--; c.budget < 0 {
+		return nil, errors.New("too large once aliases are expanded")
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return append(dst, "null"...), nil
+		}
+		return c.appendJSON(dst, n.Content[0], depth)
+	case yaml.AliasNode:
+		if n.Alias == nil {
+			return nil, errors.New("an alias without its anchor")
+		}
+		return c.appendJSON(dst, n.Alias, depth+1)
+	case yaml.SequenceNode:
+		dst = append(dst, '[')
+		for i, e := range n.Content {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = c.appendJSON(dst, e, depth+1); err != nil {
+				return nil, err
+			}
+		}
+		return append(dst, ']'), nil
+	case yaml.MappingNode:
+		dst = append(dst, '{')
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			for k.Kind == yaml.AliasNode && k.Alias != nil {
+				k = k.Alias
+			}
+			if k.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("line %d: a mapping key must be a scalar", k.Line)
+			}
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, k.Value)
+			dst = append(dst, ':')
+			var err error
+			if dst, err = c.appendJSON(dst, n.Content[i+1], depth+1); err != nil {
+				return nil, err
+			}
+		}
+		return append(dst, '}'), nil
+	case yaml.ScalarNode:
+		return appendScalarJSON(dst, n)
+	}
+	return nil, fmt.Errorf("line %d: unexpected YAML node", n.Line)
+}
+
+func appendScalarJSON(dst []byte, n *yaml.Node) ([]byte, error) {
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+		return appendJSONString(dst, n.Value), nil
+	}
+	switch n.ShortTag() {
+	case "!!null":
+		return append(dst, "null"...), nil
+	case "!!bool":
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			return nil, err
+		}
+		return strconv.AppendBool(dst, b), nil
+	case "!!int", "!!float":
+		if isJSONNumber(n.Value) {
+			return append(dst, n.Value...), nil
+		}
+		// YAML spellings JSON lacks: 0x1f, 0o17, +1, .5, .inf.
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return nil, err
+		}
+		if f, ok := v.(float64); ok && (math.IsInf(f, 0) || math.IsNaN(f)) {
+			return appendJSONString(dst, n.Value), nil
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		return append(dst, b...), nil
+	}
+	return appendJSONString(dst, n.Value), nil
+}
+
+// appendJSONString appends s as a JSON string, escaped exactly as
+// encoding/json does, so states written by Go round-trip byte for byte.
+func appendJSONString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s) // a string always marshals
+	return append(dst, b...)
+}
+
+// isJSONNumber reports whether s is a number in JSON's grammar.
+func isJSONNumber(s string) bool {
+	i := 0
+	digits := func() int {
+		n := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// normalizeState checks that raw is one JSON document and returns it compact
+// and in the form safeJSON gives, the form in which every state is kept.
+func normalizeState(raw []byte) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(raw))
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, fmt.Errorf("state is not valid JSON: %w", err)
+	}
+	compact := buf.Bytes()
+	if d := jsonDepth(compact); d > maxDepth {
+		return nil, fmt.Errorf("state nests %d levels deep, more than %d", d, maxDepth)
+	}
+	return safeJSON(compact), nil
+}
+
+// jsonDepth returns the deepest nesting of arrays and objects in valid JSON.
+func jsonDepth(s []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '[' || c == '{':
+			if depth++; depth > deepest {
+				deepest = depth
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// safeJSON returns valid compact JSON s, or an equivalent text, such that
+// YAML reads it as the same value: \/ becomes /, surrogate pair escapes
+// become the character (a lone one U+FFFD, as JSON decoders do), invalid
+// UTF-8 becomes U+FFFD, and raw characters YAML forbids or reads as line
+// breaks are escaped. Most states need none of this and are returned as is.
+func safeJSON(s []byte) []byte {
+	if !needsRewrite(s) {
+		return s
+	}
+	out := make([]byte, 0, len(s)+16)
+	inString := false
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case !inString:
+			if c == '"' {
+				inString = true
+			}
+			out = append(out, c)
+			i++
+		case c == '"':
+			inString = false
+			out = append(out, c)
+			i++
+		case c == '\\' && i+1 < len(s):
+			switch s[i+1] {
+			case '/':
+				out = append(out, '/')
+				i += 2
+			case 'u':
+				r, n := decodeEscape(s[i:])
+				switch {
+				case n == 0: // not an escape JSON allows; keep as is
+					out = append(out, s[i:i+2]...)
+					i += 2
+				case r >= 0xd800 && r <= 0xdbff:
+					if lo, m := decodeEscape(s[i+n:]); m > 0 && lo >= 0xdc00 && lo <= 0xdfff {
+						out = utf8.AppendRune(out, 0x10000+(r-0xd800)<<10+(lo-0xdc00))
+						i += n + m
+					} else {
+						out = append(out, `\ufffd`...)
+						i += n
+					}
+				case r >= 0xdc00 && r <= 0xdfff:
+					out = append(out, `\ufffd`...)
+					i += n
+				default:
+					out = append(out, s[i:i+n]...)
+					i += n
+				}
+			default:
+				out = append(out, s[i:i+2]...)
+				i += 2
+			}
+		case c < utf8.RuneSelf:
+			if c == 0x7f {
+				out = append(out, `\u007f`...)
+			} else {
+				out = append(out, c)
+			}
+			i++
+		default:
+			r, n := utf8.DecodeRune(s[i:])
+			switch {
+			case r == utf8.RuneError && n <= 1:
+				out = append(out, `\ufffd`...)
+			case yamlUnsafe(r):
+				out = fmt.Appendf(out, `\u%04x`, r)
+			default:
+				out = append(out, s[i:i+n]...)
+			}
+			i += n
+		}
+	}
+	return out
+}
+
+// needsRewrite is safeJSON's quick test: only non-ASCII bytes, DEL and the
+// escapes \/ and \u can need a rewrite.
+func needsRewrite(s []byte) bool {
+	for i, c := range s {
+		if c >= 0x7f {
+			return true
+		}
+		if c == '\\' && i+1 < len(s) && (s[i+1] == '/' || s[i+1] == 'u') {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeEscape decodes a \uXXXX escape at the start of s, returning the code
+// unit and 6, or 0, 0 if s does not start with one.
+func decodeEscape(s []byte) (rune, int) {
+	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
+		return 0, 0
+	}
+	v, err := strconv.ParseUint(string(s[2:6]), 16, 32)
+	if err != nil {
+		return 0, 0
+	}
+	return rune(v), 6
+}
+
+// yamlUnsafe reports characters a YAML reader refuses or reads as a line
+// break inside a quoted scalar.
+func yamlUnsafe(r rune) bool {
+	return r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == 0x2028 || r == 0x2029 ||
+		r == 0xfeff || r == 0xfffe || r == 0xffff
+}
+
+// encodeSnapshot writes the snapshot file for states (each normalized, see
+// normalizeState), unknown item IDs and the fold mark. Keys are sorted, so
+// equal states give equal files.
+func encodeSnapshot(states map[string]json.RawMessage, unknown []string, folded foldMark) []byte {
+	keys := make([]string, 0, len(states))
+	size := 64
+	for k, v := range states {
+		keys = append(keys, k)
+		size += len(k) + len(v) + 5
+	}
+	slices.Sort(keys)
+	out := make([]byte, 0, size)
+	out = append(out, "version: "...)
+	out = strconv.AppendInt(out, FormatVersion, 10)
+	out = append(out, '\n')
+	if folded.journal != "" {
+		out = append(out, "folded_journal: {id: "...)
+		out = appendYAMLKey(out, folded.journal)
+		out = append(out, ", bytes: "...)
+		out = strconv.AppendInt(out, folded.bytes, 10)
+		out = append(out, "}\n"...)
+	}
+	if len(keys) == 0 {
+		out = append(out, "states: {}\n"...)
+	} else {
+		out = append(out, "states:\n"...)
+		for _, k := range keys {
+			out = append(out, "  "...)
+			out = appendYAMLKey(out, k)
+			out = append(out, ": "...)
+			out = append(out, safeJSON(states[k])...)
+			out = append(out, '\n')
+		}
+	}
+	if len(unknown) > 0 {
+		out = append(out, "unknown:\n"...)
+		for _, k := range unknown {
+			out = append(out, "  - "...)
+			out = appendYAMLKey(out, k)
+			out = append(out, '\n')
+		}
+	}
+	return out
+}
+
+// appendYAMLKey writes an item ID plainly when YAML reads it back as that
+// same string in every common reader, and as a quoted string otherwise.
+func appendYAMLKey(dst []byte, k string) []byte {
+	if plainKey(k) {
+		return append(dst, k...)
+	}
+	return append(dst, safeJSON(appendJSONString(nil, k))...)
+}
+
+func plainKey(k string) bool {
+	if k == "" || k[0] < 'a' || k[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(k); i++ {
+		c := k[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	switch k {
+	case "null", "true", "false", "yes", "no", "on", "off", "y", "n":
+		return false
+	}
+	return true
+}
+
+// writeFileAtomic replaces path with data so that a reader, or the file
+// after a crash, has the old content or the new, never a mix or nothing:
+// temp file in the same directory, fsync, rename, fsync of the directory.
+func writeFileAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+			err = fmt.Errorf("write state %s: %w", path, err)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}

@@ -1,0 +1,315 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Store is the recorded state of one flow for one profile: a directory
+// holding the two snapshots, the journal and the lock.
+type Store struct {
+	dir string
+
+	mu      sync.Mutex
+	journal *Journal // the open journal, if any
+}
+
+// Open prepares the store in dir. It reads nothing, and dir is created on
+// the first write, not here.
+func Open(dir string) *Store {
+	return &Store{dir: dir}
+}
+
+// Path returns the store's directory.
+func (s *Store) Path() string { return s.dir }
+
+func (s *Store) currentPath() string { return filepath.Join(s.dir, currentFile) }
+func (s *Store) goalPath() string    { return filepath.Join(s.dir, goalFile) }
+func (s *Store) journalPath() string { return filepath.Join(s.dir, journalFile) }
+func (s *Store) lockPath() string    { return filepath.Join(s.dir, lockFile) }
+
+func (s *Store) journalClosed(j *Journal) {
+	s.mu.Lock()
+	if s.journal == j {
+		s.journal = nil
+	}
+	s.mu.Unlock()
+}
+
+// Recorded is what the store knows: both snapshots with the journal replayed
+// on top.
+type Recorded struct {
+	Current map[string]json.RawMessage // item ID -> last recorded current state
+	Goal    map[string]json.RawMessage // item ID -> last recorded goal state
+	Unknown []string                   // items with a begin record and no end: a run died mid-apply
+	Notices []string                   // what the user should be told, e.g. a torn journal tail was ignored
+}
+
+// Load reads both snapshots, then replays the journal on top of them, as
+// recovery would. It writes nothing, except that a corrupt file is moved
+// aside (*CorruptError). Missing files are empty state, not errors.
+func (s *Store) Load() (*Recorded, error) {
+	l, err := s.load()
+	if err != nil {
+		return nil, err
+	}
+	return l.rec, nil
+}
+
+// Recover is Load followed by folding the replayed journal into the
+// snapshots and resetting the journal. Call it only while holding the lock.
+// Items left unknown stay listed in the current snapshot until a later Fold
+// records a state for them (or forgets them), so a second crash before they
+// are rediscovered does not lose the fact.
+func (s *Store) Recover() (*Recorded, error) {
+	return s.fold(nil, nil)
+}
+
+// Fold merges updates into the snapshots, together with whatever the journal
+// holds, and resets the journal. For each item, a non-nil state replaces the
+// recorded one and a nil one deletes it; either way the item is no longer
+// unknown. goal is applied likewise to the goal snapshot; a nil map leaves a
+// snapshot unchanged. Snapshots are replaced atomically, and the journal is
+// reset only after both are durable. Call it while holding the lock, after
+// Journal.Close.
+func (s *Store) Fold(current, goal map[string]json.RawMessage) error {
+	_, err := s.fold(current, goal)
+	return err
+}
+
+func (s *Store) fold(current, goal map[string]json.RawMessage) (*Recorded, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.journal != nil {
+		return nil, errors.New("fold state: the journal is still open")
+	}
+	// Check every update before anything is read or written.
+	current, err := normalizeUpdates(current)
+	if err != nil {
+		return nil, err
+	}
+	goal, err = normalizeUpdates(goal)
+	if err != nil {
+		return nil, err
+	}
+	l, err := s.load()
+	if err != nil {
+		return nil, err
+	}
+	rec := l.rec
+	unknown := make(map[string]bool, len(rec.Unknown))
+	for _, id := range rec.Unknown {
+		unknown[id] = true
+	}
+	for id, state := range current {
+		if state == nil {
+			delete(rec.Current, id)
+		} else {
+			rec.Current[id] = state
+		}
+		delete(unknown, id)
+	}
+	for id, state := range goal {
+		if state == nil {
+			delete(rec.Goal, id)
+		} else {
+			rec.Goal[id] = state
+		}
+	}
+	rec.Unknown = sortedKeys(unknown)
+
+	if l.changed || l.migrated || len(current) > 0 || len(goal) > 0 {
+		if err := os.MkdirAll(s.dir, 0o755); err != nil {
+			return nil, fmt.Errorf("fold state: %w", err)
+		}
+		// The goal first: the journal never holds goals, so once the current
+		// snapshot (which marks the journal folded) is written, nothing of
+		// this fold is left to redo.
+		if err := writeFileAtomic(s.goalPath(), encodeSnapshot(rec.Goal, nil, foldMark{})); err != nil {
+			return nil, err
+		}
+		CrashPoint("fold:between_snapshots")
+		var mark foldMark
+		if l.journal.id != "" {
+			mark = foldMark{journal: l.journal.id, bytes: l.journal.end}
+		}
+		if err := writeFileAtomic(s.currentPath(), encodeSnapshot(rec.Current, rec.Unknown, mark)); err != nil {
+			return nil, err
+		}
+	}
+	CrashPoint("fold:after_snapshots")
+	if l.journal.exists {
+		if err := os.Remove(s.journalPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("reset journal: %w", err)
+		}
+		if err := syncDir(s.dir); err != nil {
+			return nil, err
+		}
+	}
+	return rec, nil
+}
+
+// normalizeUpdates checks item IDs and states, returning the states in the
+// form they are kept in (see normalizeState); an empty state means nil.
+func normalizeUpdates(updates map[string]json.RawMessage) (map[string]json.RawMessage, error) {
+	if updates == nil {
+		return nil, nil
+	}
+	out := make(map[string]json.RawMessage, len(updates))
+	for id, state := range updates {
+		if id == "" || !utf8.ValidString(id) {
+			return nil, fmt.Errorf("fold state: item ID %q is empty or not UTF-8", id)
+		}
+		if len(state) == 0 {
+			out[id] = nil
+			continue
+		}
+		norm, err := normalizeState(state)
+		if err != nil {
+			return nil, fmt.Errorf("fold state of %q: %w", id, err)
+		}
+		out[id] = norm
+	}
+	return out, nil
+}
+
+// loaded is what load found.
+type loaded struct {
+	rec      *Recorded
+	journal  journalScan
+	changed  bool // the journal held begin or end records not yet folded
+	migrated bool // a snapshot was in an older format
+}
+
+func (s *Store) load() (*loaded, error) {
+	// The journal is read before the snapshots: if another process folds in
+	// between, the current snapshot then names this journal as folded, and
+	// replay skips what it already holds.
+	jr, err := readJournal(s.journalPath())
+	if err != nil {
+		return nil, err
+	}
+	cur, err := readSnapshot(s.currentPath())
+	if err != nil {
+		return nil, err
+	}
+	goal, err := readSnapshot(s.goalPath())
+	if err != nil {
+		return nil, err
+	}
+	l := &loaded{
+		rec:      &Recorded{Current: cur.states, Goal: goal.states},
+		journal:  jr,
+		migrated: cur.from < FormatVersion || goal.from < FormatVersion,
+	}
+	for _, snap := range []struct {
+		path string
+		from int
+	}{{s.currentPath(), cur.from}, {s.goalPath(), goal.from}} {
+		if snap.from < FormatVersion {
+			l.rec.Notices = append(l.rec.Notices, fmt.Sprintf(
+				"state file %s is in format version %d; it was read as version %d and is rewritten so on the next change",
+				snap.path, snap.from, FormatVersion))
+		}
+	}
+	if jr.torn > 0 {
+		l.rec.Notices = append(l.rec.Notices, fmt.Sprintf(
+			"journal %s: ignored a torn last record (%d bytes)", s.journalPath(), jr.torn))
+	}
+
+	unknown := make(map[string]bool, len(cur.unknown))
+	for _, id := range cur.unknown {
+		unknown[id] = true
+	}
+	begun := map[string]bool{}
+	type execution struct {
+		start record
+		stage string
+		begun []string
+	}
+	var order []string
+	open := map[string]*execution{}
+	for _, r := range jr.records {
+		if cur.folded.journal != "" && cur.folded.journal == jr.id && r.off < cur.folded.bytes {
+			continue // already in the snapshot
+		}
+		switch r.Kind {
+		case kindExecStart:
+			if open[r.Exec] == nil {
+				order = append(order, r.Exec)
+			}
+			open[r.Exec] = &execution{start: r}
+		case kindExecEnd:
+			delete(open, r.Exec)
+		case kindSignal:
+			if e := open[r.Exec]; e != nil {
+				e.stage = r.Stage
+			}
+		case kindBegin:
+			l.changed = true
+			begun[r.Item] = true
+			if e := open[r.Exec]; e != nil {
+				e.begun = append(e.begun, r.Item)
+			}
+		case kindEnd:
+			l.changed = true
+			delete(begun, r.Item)
+			delete(unknown, r.Item)
+			if r.State != nil {
+				l.rec.Current[r.Item] = r.State
+			} else {
+				delete(l.rec.Current, r.Item)
+			}
+		}
+	}
+	for id := range begun {
+		unknown[id] = true
+	}
+	l.rec.Unknown = sortedKeys(unknown)
+	for _, id := range order {
+		if e := open[id]; e != nil {
+			l.rec.Notices = append(l.rec.Notices, unfinishedNotice(id, e.start, e.stage, e.begun, begun))
+		}
+	}
+	return l, nil
+}
+
+// unfinishedNotice tells about an execution that never recorded its end:
+// the process was killed or crashed.
+func unfinishedNotice(exec string, start record, stage string, itsBegun []string, stillBegun map[string]bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "execution %s (%s, started %s) did not finish", exec, start.Command,
+		start.Time.Local().Format(time.DateTime))
+	if stage != "" {
+		fmt.Fprintf(&b, " after an interrupt (%s)", stage)
+	}
+	var inFlight []string
+	for _, id := range itsBegun {
+		if stillBegun[id] {
+			inFlight = append(inFlight, id)
+		}
+	}
+	slices.Sort(inFlight)
+	inFlight = slices.Compact(inFlight)
+	if len(inFlight) > 0 {
+		fmt.Fprintf(&b, "; items it was applying are unknown until rediscovered: %s", strings.Join(inFlight, ", "))
+	}
+	return b.String()
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
