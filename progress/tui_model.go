@@ -358,9 +358,10 @@ func (m *tuiModel) footer() string {
 		if m.began.IsZero() {
 			return ""
 		}
-		end := m.endedAt
 		if !m.ended {
-			end = m.now()
+			// Closed with no outcome (the run ended some other way): say
+			// where every row was left.
+			return st.summary.Render("after " + seconds(m.now().Sub(m.began)) + ": " + m.countLabels(m.rows))
 		}
 		statuses := map[string]Status{}
 		for _, r := range m.rows {
@@ -368,7 +369,7 @@ func (m *tuiModel) footer() string {
 				statuses[r.id] = r.status
 			}
 		}
-		return st.summary.Render(outcomeText(m.outcome, end.Sub(m.began)) + ": " + countStatuses(statuses))
+		return st.summary.Render(outcomeText(m.outcome, m.endedAt.Sub(m.began)) + ": " + countStatuses(statuses))
 	}
 	if m.fatal != "" {
 		return st.failed.Render("error: " + m.fatal)
@@ -416,21 +417,24 @@ func (m *tuiModel) View() (frame string) {
 	for _, n := range m.notices {
 		lines = append(lines, m.styles.stop.Render("notice: "+n))
 	}
-	footer := m.footer()
+	var footer []string
+	if f := m.footer(); f != "" {
+		// The footer and the summary wrap rather than lose their end.
+		footer = strings.Split(ansi.Wrap(f, width, " "), "\n")
+	}
 	budget := -1 // all rows
 	if m.height > 0 {
 		// One line is kept free: a frame as tall as the terminal scrolls.
-		budget = m.height - 1 - len(lines)
-		if footer != "" {
-			budget--
-		}
+		budget = max(m.height-1-len(lines)-len(footer), 0)
 	}
 	lines = append(lines, m.rowLines(width, budget)...)
-	if footer != "" {
-		lines = append(lines, footer)
-	}
 	for i, l := range lines {
 		lines[i] = ansi.Truncate(l, width, "…")
+	}
+	lines = append(lines, footer...)
+	if limit := max(m.height-1, 1); m.height > 0 && len(lines) > limit {
+		// A tiny terminal: the footer matters most, the header least.
+		lines = lines[len(lines)-limit:]
 	}
 	frame = strings.Join(lines, "\n")
 	if m.closing {
@@ -514,9 +518,14 @@ func (m *tuiModel) need(r *tuiRow) int {
 }
 
 func (m *tuiModel) hiddenLine(hidden []*tuiRow) string {
+	return m.styles.dim.Render(fmt.Sprintf("… %d more rows: %s", len(hidden), m.countLabels(hidden)))
+}
+
+// countLabels counts rows by their status word: "3 applied, 2 running".
+func (m *tuiModel) countLabels(rows []*tuiRow) string {
 	counts := map[string]int{}
 	var order []string
-	for _, r := range hidden {
+	for _, r := range rows {
 		l := m.rowLabel(r)
 		if counts[l] == 0 {
 			order = append(order, l)
@@ -528,16 +537,23 @@ func (m *tuiModel) hiddenLine(hidden []*tuiRow) string {
 	for i, l := range order {
 		parts[i] = fmt.Sprintf("%d %s", counts[l], l)
 	}
-	return m.styles.dim.Render(fmt.Sprintf("… %d more rows: %s", len(hidden), strings.Join(parts, ", ")))
+	return strings.Join(parts, ", ")
 }
 
+// labelRank orders status words: outcomes as in summaries, then running,
+// queued and waiting.
 func labelRank(label string) int {
 	for i, s := range summaryOrder {
 		if statusText(s) == label {
 			return i
 		}
 	}
-	return len(summaryOrder)
+	for i, l := range []string{"running", "queued", "waiting"} {
+		if l == label {
+			return len(summaryOrder) + i
+		}
+	}
+	return len(summaryOrder) + 3
 }
 
 // rowColumns are the widths of a row's columns for one frame.
@@ -651,7 +667,7 @@ func markFor(label string) string {
 	case "queued":
 		return "·"
 	case "waiting":
-		return "…"
+		return "○"
 	case "running":
 		return "▸"
 	case statusText(StatusApplied), statusText(StatusDiscovered):
