@@ -140,11 +140,11 @@ func stop(pgid int, exited <-chan error) error {
 		case <-exited:
 			leaderDone = true
 			exited = nil
-			if gone(pgid) {
+			if !groupAlive(pgid) {
 				return errors.New("stopped with SIGTERM")
 			}
 		case <-poll.C:
-			if leaderDone && gone(pgid) {
+			if leaderDone && !groupAlive(pgid) {
 				return errors.New("stopped with SIGTERM")
 			}
 		case <-grace.C:
@@ -155,11 +155,6 @@ func stop(pgid int, exited <-chan error) error {
 			return fmt.Errorf("killed with SIGKILL after a %v grace", Grace)
 		}
 	}
-}
-
-// gone reports whether no process of the group is left to signal.
-func gone(pgid int) bool {
-	return errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH)
 }
 
 // lines splits a command's output into progress messages, keeping the last
