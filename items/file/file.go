@@ -205,20 +205,24 @@ func (it *item) ApplyDry(_ context.Context, _ items.TypedFnCtx[State], _, target
 
 // Discover reads the state of the file at path (following symlinks).
 func Discover(ctx context.Context, path string) (State, error) {
-	f, err := os.Open(path)
+	// Stat before opening: opening a named pipe would block.
+	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return State{Path: path}, nil
 	}
 	if err != nil {
 		return State{}, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
+	if !fi.Mode().IsRegular() {
+		return State{}, fmt.Errorf("%s is not a regular file (%s)", path, kind(fi.Mode()))
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		return State{}, err
 	}
-	if !fi.Mode().IsRegular() {
-		return State{}, fmt.Errorf("%s is not a regular file (%s)", path, kind(fi.Mode()))
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return State{}, err
 	}
 	h := sha256.New()
 	n, err := io.Copy(h, ctxReader{ctx, f})

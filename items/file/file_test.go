@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -481,5 +482,16 @@ func TestBadModeNamesItsLine(t *testing.T) {
 	var ie *items.InputError
 	if !errors.As(err, &ie) || ie.Line != 3 {
 		t.Fatalf("error %v, want an InputError on line 3", err)
+	}
+}
+
+func TestCurrentOfANamedPipeDoesNotBlock(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	it := mustBuild(t, dir, `{path: pipe}`)
+	if _, err := it.Current(context.Background(), ensure(progress.NoTracker)); err == nil || !strings.Contains(err.Error(), "not a regular file (a named pipe)") {
+		t.Errorf("error %v", err)
 	}
 }
