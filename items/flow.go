@@ -1,6 +1,7 @@
 package items
 
 import (
+	"container/heap"
 	"fmt"
 	"slices"
 	"strings"
@@ -69,7 +70,9 @@ func (f *Flow) Validate() error {
 		pos[it.ID()] = i
 	}
 	waiting := map[ID]int{}
-	var ready []int
+	// A min-heap of positions, so taking the next item is O(log n); appended
+	// in ascending order below, it starts out a valid heap.
+	var ready positions
 	for i, it := range f.added {
 		waiting[it.ID()] = len(f.deps[it.ID()])
 		if waiting[it.ID()] == 0 {
@@ -78,15 +81,13 @@ func (f *Flow) Validate() error {
 	}
 	f.order = make([]Item, 0, len(f.added))
 	for len(ready) > 0 {
-		slices.Sort(ready)
-		i := ready[0]
-		ready = ready[1:]
+		i := heap.Pop(&ready).(int)
 		it := f.added[i]
 		f.order = append(f.order, it)
 		for _, d := range f.dependents[it.ID()] {
 			waiting[d]--
 			if waiting[d] == 0 {
-				ready = append(ready, pos[d])
+				heap.Push(&ready, pos[d])
 			}
 		}
 	}
@@ -116,6 +117,20 @@ func (e *CycleError) Error() string {
 		names[i] = string(id)
 	}
 	return "dependency cycle: " + strings.Join(names, " → ")
+}
+
+// positions is a min-heap of declaration positions.
+type positions []int
+
+func (h positions) Len() int           { return len(h) }
+func (h positions) Less(i, j int) bool { return h[i] < h[j] }
+func (h positions) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *positions) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *positions) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // findCycle walks dependencies among the items Kahn's algorithm could not
