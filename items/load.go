@@ -167,7 +167,7 @@ func (l *loader) load() *Flow {
 	if itemsNode == nil {
 		l.errorf(top, `missing key "items" (the list of items)`)
 	}
-	flowID, flowOK := l.id(flowNode, "flow")
+	fid, flowOK := l.id(flowNode, flowID)
 	decls := l.items(itemsNode)
 
 	// Graph checks need every ID; an item whose type failed to build still
@@ -189,7 +189,7 @@ func (l *loader) load() *Flow {
 	for i, d := range decls {
 		seen := map[ID]bool{}
 		for _, dn := range d.deps {
-			dep, ok := l.id(dn, "dep")
+			dep, ok := l.id(dn, depID)
 			if !ok {
 				graphOK = false
 				continue
@@ -214,9 +214,9 @@ func (l *loader) load() *Flow {
 
 	if !flowOK {
 		// The flow ID is already reported; a stand-in lets the cycle check run.
-		flowID = "flow"
+		fid = "flow"
 	}
-	f := NewFlow(flowID)
+	f := NewFlow(fid)
 	for i, d := range decls {
 		it := l.build(d)
 		if !d.idOK {
@@ -309,28 +309,38 @@ func (l *loader) mapping(n *yaml.Node, keys []string, in string, fn func(key str
 	}
 }
 
-// id checks a scalar that must be an ID: the flow's ("flow"), an item's
-// ("item") or a dependency's ("dep"). A nil n was reported missing already.
+// What an ID names, for id.
+const (
+	flowID = "flow"
+	itemID = "item"
+	depID  = "dependency"
+)
+
+// id checks a scalar that must be an ID: the flow's, an item's or a
+// dependency's (what). A nil n was reported missing already.
 func (l *loader) id(n *yaml.Node, what string) (ID, bool) {
 	if n == nil {
 		return "", false
 	}
-	expected := map[string]string{"flow": "a flow ID", "item": "an item ID", "dep": "an item ID"}[what]
 	if n.Kind != yaml.ScalarNode || isNull(n) {
-		l.errorf(n, "expected %s, found %s", expected, kindName(n))
+		article := "an item"
+		if what == flowID {
+			article = "a flow"
+		}
+		l.errorf(n, "expected %s ID, found %s", article, kindName(n))
 		return "", false
 	}
 	id := ID(n.Value)
-	if !id.Valid() {
-		if what == "dep" {
-			// Malformed IDs are reported where they are declared; here it is
-			// simply not an item.
-			return id, true
-		}
-		l.errorf(n, "%s ID %q is malformed: want [a-z][a-z0-9_]*", map[string]string{"flow": "flow", "item": "item"}[what], n.Value)
-		return id, false
+	switch {
+	case id.Valid():
+		return id, true
+	case what == depID:
+		// A malformed ID is reported where it is declared; as a dependency
+		// it is simply not an item.
+		return id, true
 	}
-	return id, true
+	l.errorf(n, "%s ID %q is malformed: want [a-z][a-z0-9_]*", what, n.Value)
+	return id, false
 }
 
 // items checks the list of items and the shape of each.
@@ -374,7 +384,7 @@ func (l *loader) items(n *yaml.Node) []*decl {
 		})
 		if d.idNode == nil {
 			l.errorf(in, `missing key "id" in %s`, d.label())
-		} else if id, ok := l.id(d.idNode, "item"); ok {
+		} else if id, ok := l.id(d.idNode, itemID); ok {
 			d.id = id
 			if line, dup := firstLine[id]; dup {
 				l.errorf(d.idNode, "item ID %q is used twice (first at line %d)", id, line)

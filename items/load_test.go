@@ -3,6 +3,7 @@ package items
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -571,5 +572,27 @@ func TestParseErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkParse loads a flow file of 10,000 items, each depending on the
+// one before it.
+func BenchmarkParse(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("flow: bench\nitems:\n")
+	for i := range 10000 {
+		fmt.Fprintf(&sb, "  - id: item_%d\n    type: note\n    params: {text: \"hello %d\", times: %d}\n", i, i, i)
+		if i > 0 {
+			fmt.Fprintf(&sb, "    depends_on: [item_%d]\n", i-1)
+		}
+	}
+	data := []byte(sb.String())
+	reg := testRegistry()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("bench.yaml", data, "/flows", reg); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
