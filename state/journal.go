@@ -74,6 +74,15 @@ func appendFrame(dst, payload []byte) []byte {
 	return dst
 }
 
+// frameRecord encodes r as a framed journal record.
+func frameRecord(r record) ([]byte, error) {
+	payload, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("journal %s record: %w", r.Kind, err)
+	}
+	return appendFrame(nil, payload), nil
+}
+
 // frameAt returns the payload and total size of the intact frame at
 // data[off:], or ok false if there is none.
 func frameAt(data []byte, off int) (payload []byte, size int, ok bool) {
@@ -310,23 +319,22 @@ func (j *Journal) start(scan journalScan, command string) error {
 		}
 	}
 	var head []byte
+	var err error
 	now := time.Now().UTC()
 	if scan.end == 0 {
 		id := make([]byte, 8)
 		if _, err := rand.Read(id); err != nil {
 			return err
 		}
-		p, err := json.Marshal(record{V: FormatVersion, Kind: kindJournal, ID: hex.EncodeToString(id), Time: now})
-		if err != nil {
+		if head, err = frameRecord(record{V: FormatVersion, Kind: kindJournal, ID: hex.EncodeToString(id), Time: now}); err != nil {
 			return err
 		}
-		head = appendFrame(head, p)
 	}
-	p, err := json.Marshal(record{V: FormatVersion, Kind: kindExecStart, Exec: j.exec, Command: command, Time: now})
+	start, err := frameRecord(record{V: FormatVersion, Kind: kindExecStart, Exec: j.exec, Command: command, Time: now})
 	if err != nil {
 		return err
 	}
-	head = appendFrame(head, p)
+	head = append(head, start...)
 	if _, err := j.f.Write(head); err != nil {
 		return err
 	}
@@ -409,11 +417,11 @@ func (j *Journal) Close(outcome string) error {
 // fsynced if sync).
 func (j *Journal) submit(r record, sync bool) error {
 	r.V, r.Exec, r.Time = FormatVersion, j.exec, time.Now().UTC()
-	payload, err := json.Marshal(r)
+	frame, err := frameRecord(r)
 	if err != nil {
-		return fmt.Errorf("journal %s: %w", r.Kind, err)
+		return err
 	}
-	p := &pending{frame: appendFrame(nil, payload), sync: sync, done: make(chan error, 1)}
+	p := &pending{frame: frame, sync: sync, done: make(chan error, 1)}
 	j.mu.Lock()
 	switch {
 	case j.closed:

@@ -277,6 +277,11 @@ func appendScalarJSON(dst []byte, n *yaml.Node) ([]byte, error) {
 	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
 		return appendJSONString(dst, n.Value), nil
 	}
+	// An untagged plain scalar in JSON's number grammar is a number, even
+	// one beyond float64 (1E400) that YAML resolves as a string.
+	if n.Style&yaml.TaggedStyle == 0 && isJSONNumber(n.Value) {
+		return append(dst, n.Value...), nil
+	}
 	switch n.ShortTag() {
 	case "!!null":
 		return append(dst, "null"...), nil
@@ -287,9 +292,6 @@ func appendScalarJSON(dst []byte, n *yaml.Node) ([]byte, error) {
 		}
 		return strconv.AppendBool(dst, b), nil
 	case "!!int", "!!float":
-		if isJSONNumber(n.Value) {
-			return append(dst, n.Value...), nil
-		}
 		// YAML spellings JSON lacks: 0x1f, 0o17, +1, .5, .inf.
 		var v any
 		if err := n.Decode(&v); err != nil {
