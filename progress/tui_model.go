@@ -351,6 +351,9 @@ func (m *tuiModel) rowLabel(r *tuiRow) string {
 // footer says what Ctrl-C does now, or, at the end, sums up the run.
 func (m *tuiModel) footer() string {
 	st := m.styles
+	if m.quitOnInterrupt {
+		return st.cancel.Render("quitting at once: what was in flight is discovered again on the next run")
+	}
 	if m.ended || m.closing {
 		if m.fatal != "" {
 			return st.failed.Render("error: " + m.fatal)
@@ -437,7 +440,7 @@ func (m *tuiModel) View() (frame string) {
 		lines = lines[len(lines)-limit:]
 	}
 	frame = strings.Join(lines, "\n")
-	if m.closing {
+	if m.closing || m.quitOnInterrupt {
 		// The renderer clears the line the cursor is on when it stops;
 		// let that be an empty one so the summary stays.
 		frame += "\n"
@@ -485,8 +488,12 @@ func (m *tuiModel) rowLines(width, budget int) []string {
 			}
 		}
 		if len(rest) > room {
+			need := make(map[*tuiRow]int, len(rest))
+			for _, r := range rest {
+				need[r] = m.need(r)
+			}
 			byNeed := append([]*tuiRow(nil), rest...)
-			sort.SliceStable(byNeed, func(i, j int) bool { return m.need(byNeed[i]) < m.need(byNeed[j]) })
+			sort.SliceStable(byNeed, func(i, j int) bool { return need[byNeed[i]] < need[byNeed[j]] })
 			hidden = append(hidden, byNeed[room:]...)
 			rest = byNeed[:room]
 			sort.Slice(rest, func(i, j int) bool { return rest[i].index < rest[j].index })

@@ -250,6 +250,9 @@ func TestTUIUpdateCtrlC(t *testing.T) {
 	if presses != 2 || !m.quitOnInterrupt {
 		t.Errorf("third press: %d presses, quitOnInterrupt %v; want the view to quit first", presses, m.quitOnInterrupt)
 	}
+	if !strings.HasSuffix(m.View(), "quitting at once: what was in flight is discovered again on the next run\n") {
+		t.Errorf("last frame does not say it quits at once:\n%s", m.View())
+	}
 	if _, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")}); cmd != nil {
 		t.Errorf("other keys do nothing, got a cmd")
 	}
