@@ -166,6 +166,11 @@ func (v *tuiView) signal() {
 
 // Emit queues ev for the program and returns at once.
 func (v *tuiView) Emit(ev Event) {
+	select {
+	case <-v.runDone:
+		return // the program has ended (a third Ctrl-C): nobody would draw it
+	default:
+	}
 	v.mu.Lock()
 	if v.closed {
 		v.mu.Unlock()
