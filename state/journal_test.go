@@ -1,0 +1,432 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func openJournal(t *testing.T, s *Store) *Journal {
+	t.Helper()
+	j, err := s.OpenJournal("e1", "peace ensure")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestJournalReplay(t *testing.T) {
+	s := newStore(t)
+	must(t, s.Fold(states("b", `{"old":1}`, "d", `{"keep":1}`), states("a", `{"goal":1}`)))
+
+	j := openJournal(t, s)
+	must(t, j.Begin("a"))
+	must(t, j.End("a", "applied", raw(`{"x": 1}`)))
+	must(t, j.Begin("b"))
+	must(t, j.End("b", "failed", nil))
+	must(t, j.Begin("c"))
+	must(t, j.Signal("stop"))
+	must(t, j.Close("interrupted"))
+
+	before := readAll(t, s.Path())
+	rec := mustLoad(t, s)
+	assertStates(t, "current", rec.Current, states("a", `{"x":1}`, "d", `{"keep":1}`))
+	assertStates(t, "goal", rec.Goal, states("a", `{"goal":1}`))
+	if !slices.Equal(rec.Unknown, []string{"c"}) {
+		t.Errorf("unknown = %q, want [c]", rec.Unknown)
+	}
+	if len(rec.Notices) != 0 {
+		t.Errorf("notices = %q", rec.Notices)
+	}
+	if after := readAll(t, s.Path()); !mapsEqual(before, after) {
+		t.Error("Load changed the state directory")
+	}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// crashCopy returns the journal as it is on disk now: what a crash at this
+// moment would leave.
+func crashCopy(t *testing.T, s *Store) []byte {
+	t.Helper()
+	b, err := os.ReadFile(s.journalPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func restoreJournal(t *testing.T, s *Store, data []byte) {
+	t.Helper()
+	must(t, os.WriteFile(s.journalPath(), data, 0o600))
+}
+
+func TestUnknownSurvivesRecover(t *testing.T) {
+	s := newStore(t)
+	must(t, s.Fold(states("c", `"before"`), nil))
+	j := openJournal(t, s)
+	must(t, j.Begin("a"))
+	must(t, j.End("a", "applied", raw(`"done"`)))
+	must(t, j.Begin("c"))
+	crashed := crashCopy(t, s) // the process dies while c is applied
+	must(t, j.Close("complete"))
+	restoreJournal(t, s, crashed)
+
+	rec := mustLoad(t, s)
+	if !slices.Equal(rec.Unknown, []string{"c"}) {
+		t.Fatalf("unknown = %q, want [c]", rec.Unknown)
+	}
+	if len(rec.Notices) != 1 || !strings.Contains(rec.Notices[0], "did not finish") || !strings.Contains(rec.Notices[0], "c") {
+		t.Errorf("notices = %q, want one about the unfinished execution", rec.Notices)
+	}
+
+	for i := range 2 { // a second crash before rediscovery must not lose it
+		rec, err := s.Recover()
+		must(t, err)
+		if !slices.Equal(rec.Unknown, []string{"c"}) {
+			t.Fatalf("Recover %d: unknown = %q", i, rec.Unknown)
+		}
+		if _, err := os.Stat(s.journalPath()); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("Recover %d left the journal: %v", i, err)
+		}
+		rec = mustLoad(t, s)
+		if !slices.Equal(rec.Unknown, []string{"c"}) {
+			t.Fatalf("Load after Recover %d: unknown = %q", i, rec.Unknown)
+		}
+		assertStates(t, "current", rec.Current, states("a", `"done"`, "c", `"before"`))
+	}
+
+	// A later run that ends c without a state still clears it.
+	j = openJournal(t, s)
+	must(t, j.Begin("c"))
+	must(t, j.End("c", "failed", nil))
+	must(t, j.Close("failed"))
+	rec = mustLoad(t, s)
+	if len(rec.Unknown) != 0 {
+		t.Errorf("unknown after end = %q", rec.Unknown)
+	}
+	assertStates(t, "current", rec.Current, states("a", `"done"`))
+}
+
+func TestFoldClearsUnknown(t *testing.T) {
+	for name, update := range map[string]map[string]json.RawMessage{
+		"state":  states("c", `"found"`, "d", `"found"`),
+		"delete": {"c": nil, "d": nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newStore(t)
+			j := openJournal(t, s)
+			must(t, j.Begin("c"))
+			must(t, j.Begin("d"))
+			must(t, j.Close("interrupted"))
+			rec, err := s.Recover()
+			must(t, err)
+			if !slices.Equal(rec.Unknown, []string{"c", "d"}) {
+				t.Fatalf("unknown = %q", rec.Unknown)
+			}
+			must(t, s.Fold(map[string]json.RawMessage{"c": update["c"]}, nil))
+			if got := mustLoad(t, s).Unknown; !slices.Equal(got, []string{"d"}) {
+				t.Errorf("after folding c: unknown = %q, want [d]", got)
+			}
+			must(t, s.Fold(map[string]json.RawMessage{"d": update["d"]}, nil))
+			rec = mustLoad(t, s)
+			if len(rec.Unknown) != 0 {
+				t.Errorf("unknown = %q", rec.Unknown)
+			}
+			want := map[string]json.RawMessage{}
+			for id, state := range update {
+				if state != nil {
+					want[id] = state
+				}
+			}
+			assertStates(t, "current", rec.Current, want)
+		})
+	}
+}
+
+// journalWithTail writes a journal whose last record is an end with a state,
+// and returns its bytes and where that last record starts.
+func journalWithTail(t *testing.T, s *Store) ([]byte, int) {
+	t.Helper()
+	j := openJournal(t, s)
+	must(t, j.Begin("a"))
+	must(t, j.End("a", "applied", raw(`{"a":1}`)))
+	must(t, j.Begin("b"))
+	must(t, j.End("b", "applied", raw(`{"b":"a state long enough to cut in many places"}`)))
+	data := crashCopy(t, s)
+	must(t, j.Close("complete"))
+	frames, end, _ := scanFrames(data)
+	if end != len(data) {
+		t.Fatalf("journal has %d bytes of damage", len(data)-end)
+	}
+	return data, frames[len(frames)-1].off
+}
+
+func TestTornTailIgnored(t *testing.T) {
+	s := newStore(t)
+	data, last := journalWithTail(t, s)
+	for n := 1; n < len(data)-last; n++ {
+		restoreJournal(t, s, data[:last+n])
+		rec, err := s.Load()
+		if err != nil {
+			t.Fatalf("torn after %d bytes: %v", n, err)
+		}
+		assertStates(t, fmt.Sprintf("torn after %d bytes", n), rec.Current, states("a", `{"a":1}`))
+		if !slices.Equal(rec.Unknown, []string{"b"}) {
+			t.Errorf("torn after %d bytes: unknown = %q, want [b]", n, rec.Unknown)
+		}
+		want := fmt.Sprintf("journal %s: ignored a torn last record (%d bytes)", s.journalPath(), n)
+		if !slices.Contains(rec.Notices, want) {
+			t.Errorf("torn after %d bytes: notices = %q", n, rec.Notices)
+		}
+	}
+}
+
+func TestTornTailCutOffByOpenJournal(t *testing.T) {
+	s := newStore(t)
+	data, last := journalWithTail(t, s)
+	for _, n := range []int{1, frameHeader - 1, frameHeader, frameHeader + 1, len(data) - last - 1} {
+		restoreJournal(t, s, data[:last+n])
+		j := openJournal(t, s)
+		must(t, j.Begin("c"))
+		must(t, j.End("c", "applied", raw(`"c"`)))
+		must(t, j.Close("complete"))
+		rec := mustLoad(t, s)
+		if len(rec.Notices) != 0 {
+			t.Errorf("torn after %d bytes, appended: notices = %q", n, rec.Notices)
+		}
+		assertStates(t, "current", rec.Current, states("a", `{"a":1}`, "c", `"c"`))
+		if !slices.Equal(rec.Unknown, []string{"b"}) {
+			t.Errorf("unknown = %q, want [b]", rec.Unknown)
+		}
+		after := crashCopy(t, s)
+		if string(after[:last]) != string(data[:last]) || after[last] != frameMagic[0] {
+			t.Errorf("torn after %d bytes: appends do not start where the intact records end", n)
+		}
+	}
+}
+
+func TestTornTailOfZeros(t *testing.T) {
+	s := newStore(t)
+	data, _ := journalWithTail(t, s)
+	// After a power cut a file can end in zeros where data was not written.
+	restoreJournal(t, s, append(slices.Clone(data), make([]byte, 300)...))
+	rec := mustLoad(t, s)
+	assertStates(t, "current", rec.Current, states("a", `{"a":1}`, "b", `{"b":"a state long enough to cut in many places"}`))
+	if !slices.ContainsFunc(rec.Notices, func(n string) bool { return strings.HasSuffix(n, "torn last record (300 bytes)") }) {
+		t.Errorf("notices = %q", rec.Notices)
+	}
+}
+
+// Damage to any byte of any record but the last is corruption: reported,
+// and the journal kept byte for byte beside.
+func TestJournalCorruptionMidFile(t *testing.T) {
+	s := newStore(t)
+	data, last := journalWithTail(t, s)
+	for i := 0; i < last; i++ {
+		bad := slices.Clone(data)
+		bad[i] ^= 0x5a
+		restoreJournal(t, s, bad)
+		_, err := s.Load()
+		var cerr *CorruptError
+		if !errors.As(err, &cerr) {
+			t.Fatalf("byte %d damaged: %v, want *CorruptError", i, err)
+		}
+		checkMovedAside(t, cerr, s.journalPath(), string(bad))
+		must(t, os.Remove(cerr.MovedTo))
+	}
+}
+
+func TestJournalCorruptionStopsOpenAndRecover(t *testing.T) {
+	s := newStore(t)
+	data, _ := journalWithTail(t, s)
+	bad := slices.Clone(data)
+	bad[frameHeader+3] ^= 1
+	for name, call := range map[string]func() error{
+		"OpenJournal": func() error { _, err := s.OpenJournal("e2", "peace ensure"); return err },
+		"Recover":     func() error { _, err := s.Recover(); return err },
+		"Fold":        func() error { return s.Fold(states("z", "1"), nil) },
+	} {
+		restoreJournal(t, s, bad)
+		var cerr *CorruptError
+		if err := call(); !errors.As(err, &cerr) {
+			t.Fatalf("%s: %v, want *CorruptError", name, err)
+		}
+		checkMovedAside(t, cerr, s.journalPath(), string(bad))
+	}
+	if _, err := os.Stat(filepath.Join(s.Path(), currentFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Error("a snapshot was written despite the corrupt journal")
+	}
+}
+
+func TestJournalNewerVersionRefused(t *testing.T) {
+	s := newStore(t)
+	must(t, os.MkdirAll(s.Path(), 0o755))
+	data := appendFrame(nil, []byte(`{"v":2,"kind":"journal","id":"x","time":"2026-11-22T15:04:05Z"}`))
+	data = appendFrame(data, []byte(`{"v":2,"kind":"teleport","item":"a"}`))
+	restoreJournal(t, s, data)
+	for name, call := range map[string]func() error{
+		"Load":        func() error { _, err := s.Load(); return err },
+		"Recover":     func() error { _, err := s.Recover(); return err },
+		"OpenJournal": func() error { _, err := s.OpenJournal("e", "peace ensure"); return err },
+	} {
+		var verr *VersionError
+		if err := call(); !errors.As(err, &verr) || verr.Found != 2 || verr.Path != s.journalPath() {
+			t.Fatalf("%s: %v, want *VersionError for version 2", name, err)
+		}
+	}
+	if got := crashCopy(t, s); string(got) != string(data) {
+		t.Error("journal changed")
+	}
+}
+
+func TestJournalRecordChecks(t *testing.T) {
+	for _, payload := range []string{
+		`{"v":0,"kind":"begin","item":"a"}`,
+		`{"kind":"begin","item":"a"}`,
+		`{"v":1,"kind":"begin"}`,
+		`{"v":1,"kind":"end","item":"a"}`,
+		`{"v":1,"kind":"signal"}`,
+		`{"v":1,"kind":"journal"}`,
+		`{"v":1,"kind":"nonsense"}`,
+		`{"v":1,"kind":"end","item":"a","outcome":"applied","state":{bad}}`,
+		`not json`,
+	} {
+		if _, err := decodeRecord([]byte(payload)); err == nil {
+			t.Errorf("%s: accepted", payload)
+		}
+	}
+}
+
+func TestGroupCommit(t *testing.T) {
+	s := newStore(t)
+	j := openJournal(t, s)
+	const n = 64
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			item := fmt.Sprintf("item_%02d", i)
+			if err := j.End(item, "applied", raw(fmt.Sprintf(`{"i":%d}`, i))); err != nil {
+				errs <- err
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	syncs := j.syncs.Load()
+	if syncs >= n {
+		t.Errorf("%d fsyncs for %d records: no group commit", syncs, n)
+	}
+	t.Logf("%d records, %d fsyncs", n, syncs)
+	// Every End returned, so every record is on disk now, before Close.
+	rec, err := Open(s.Path()).Load()
+	must(t, err)
+	if len(rec.Current) != n {
+		t.Errorf("%d states recorded, want %d", len(rec.Current), n)
+	}
+	must(t, j.Close("complete"))
+}
+
+func TestSignalSharesTheNextSync(t *testing.T) {
+	s := newStore(t)
+	j := openJournal(t, s)
+	must(t, j.Signal("stop"))
+	if got := j.syncs.Load(); got != 0 {
+		t.Errorf("%d fsyncs after a signal alone", got)
+	}
+	if !strings.Contains(string(crashCopy(t, s)), `"stage":"stop"`) {
+		t.Error("signal not written when Signal returned")
+	}
+	must(t, j.Close("interrupted"))
+	if got := j.syncs.Load(); got != 1 {
+		t.Errorf("%d fsyncs after close", got)
+	}
+}
+
+func TestJournalLifecycle(t *testing.T) {
+	s := newStore(t)
+	j := openJournal(t, s)
+	if _, err := s.OpenJournal("e2", "peace ensure"); err == nil {
+		t.Error("a second journal opened")
+	}
+	if err := s.Fold(states("a", "1"), nil); err == nil {
+		t.Error("Fold ran with the journal open")
+	}
+	if err := j.End("a", "applied", raw(`{"a":`)); err == nil {
+		t.Error("End accepted invalid JSON")
+	}
+	if err := j.Begin(""); err == nil {
+		t.Error("Begin accepted an empty item")
+	}
+	must(t, j.Close("complete"))
+	must(t, j.Close("complete"))
+	if err := j.End("a", "applied", raw("1")); !errors.Is(err, errJournalClosed) {
+		t.Errorf("End after Close: %v", err)
+	}
+	j2 := openJournal(t, s)
+	must(t, j2.Close("complete"))
+	must(t, s.Fold(nil, nil))
+	if names := dirFiles(t, s.Path()); slices.Contains(names, journalFile) {
+		t.Errorf("journal not reset: %v", names)
+	}
+}
+
+// A crash after the snapshots are written but before the journal is reset
+// must not replay the journal over what the fold wrote.
+func TestFoldIsNotReplayedTwice(t *testing.T) {
+	s := newStore(t)
+	j := openJournal(t, s)
+	must(t, j.Begin("x"))
+	must(t, j.End("x", "applied", raw(`"applied"`)))
+	must(t, j.Begin("y"))
+	must(t, j.Close("interrupted"))
+	folded := crashCopy(t, s)
+	must(t, s.Fold(states("x", `"rediscovered"`), nil))
+	restoreJournal(t, s, folded) // the reset never happened
+
+	rec := mustLoad(t, s)
+	assertStates(t, "current", rec.Current, states("x", `"rediscovered"`))
+	if !slices.Equal(rec.Unknown, []string{"y"}) {
+		t.Errorf("unknown = %q", rec.Unknown)
+	}
+	// Records appended after the fold point still count.
+	j = openJournal(t, s)
+	must(t, j.End("y", "applied", raw(`"y"`)))
+	must(t, j.Close("complete"))
+	rec, err := s.Recover()
+	must(t, err)
+	assertStates(t, "current", rec.Current, states("x", `"rediscovered"`, "y", `"y"`))
+	if len(rec.Unknown) != 0 {
+		t.Errorf("unknown = %q", rec.Unknown)
+	}
+}
