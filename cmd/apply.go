@@ -21,7 +21,7 @@ func newApplyCmd(g *GlobalOptions, op items.Op) *cobra.Command {
 	opts := &ApplyOptions{GlobalOptions: g, Op: op}
 	c := &cobra.Command{
 		Use:  string(op),
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runApply(c.Context(), opts) },
 	}
 	switch op {

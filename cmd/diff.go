@@ -21,7 +21,7 @@ func newDiffCmd(g *GlobalOptions) *cobra.Command {
 		Short: "Show what ensure would change, item by item",
 		Long: `Discover each item's current and goal states and show how they differ.
 Nothing is changed or recorded.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runDiff(c.Context(), opts) },
 	}
 }

@@ -19,7 +19,7 @@ func newGoalCmd(g *GlobalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "goal",
 		Short: "Discover, record and show each item's goal state",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE:  func(c *cobra.Command, _ []string) error { return runGoal(c.Context(), opts) },
 	}
 }

@@ -54,7 +54,7 @@ func newInitCmd(g *GlobalOptions) *cobra.Command {
 		Use:   "init",
 		Short: "Write a commented starter flow.yaml (never overwrites)",
 		Long:  "Write a commented starter flow to the --flow path (default ./flow.yaml). An existing file is never overwritten.",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE:  func(*cobra.Command, []string) error { return runInit(opts) },
 	}
 }

@@ -30,8 +30,9 @@ type styles struct {
 
 func (g *GlobalOptions) printer() *printer {
 	r := lipgloss.NewRenderer(g.IO.Out)
-	if !g.color(g.IO.OutTTY) {
-		r.SetColorProfile(termenv.Ascii)
+	r.SetColorProfile(termenv.Ascii)
+	if g.color(g.IO.OutTTY) {
+		r.SetColorProfile(termenv.ANSI)
 	}
 	return &printer{w: g.IO.Out, format: g.Format, style: styles{
 		add:  r.NewStyle().Foreground(lipgloss.Color("2")),

@@ -26,7 +26,7 @@ func newStatusCmd(g *GlobalOptions) *cobra.Command {
 		Long: `Discover each item's current state, record it, and show it.
 With --stored, show the recorded states instead, without discovering anything;
 items a killed run left half-applied show as unknown.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runStatus(c.Context(), opts) },
 	}
 	c.Flags().BoolVar(&opts.Stored, "stored", false, "show the recorded states; discover nothing")

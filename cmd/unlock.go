@@ -13,7 +13,7 @@ func newUnlockCmd(g *GlobalOptions) *cobra.Command {
 		Long: `peace takes over the lock of a run that died on its own, so this is never
 needed. It removes the lock of this flow and profile only when its holder is
 provably gone, and refuses to break the lock of a live run.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(*cobra.Command, []string) error {
 			flow, err := loadFlow(g.FlowFile)
 			if err != nil {

@@ -18,7 +18,7 @@ func newVersionCmd(g *GlobalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Show peace's version and the format versions it reads and writes",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(*cobra.Command, []string) error {
 			v := map[string]any{
 				"version": Version, "go": runtime.Version(),

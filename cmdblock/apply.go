@@ -56,12 +56,12 @@ func (b Apply) Run(_ context.Context, env *Env, data *Data) Outcome {
 			}
 			return progress.StatusWouldApply, nil
 		}
-		return env.apply(ctx, b.Op, it, fc, data, i, target[i])
+		return env.apply(ctx, it, fc, data, i, target[i])
 	})
 }
 
 // apply runs one item's apply between its begin and end records.
-func (env *Env) apply(ctx context.Context, op items.Op, it items.Item, fc items.FnCtx, data *Data, i int, target items.State) (progress.Status, error) {
+func (env *Env) apply(ctx context.Context, it items.Item, fc items.FnCtx, data *Data, i int, target items.State) (progress.Status, error) {
 	id := string(it.ID())
 	rec := env.Recorder
 	if rec != nil {
@@ -85,7 +85,7 @@ func (env *Env) apply(ctx context.Context, op items.Op, it items.Item, fc items.
 				err = fmt.Errorf("%w (and recording that failed too: %v)", err, rerr)
 			}
 		}
-		return outcome, fmt.Errorf("%s: %w", op, err)
+		return outcome, err
 	}
 	data.Current[i] = s
 	data.Applied[i] = true

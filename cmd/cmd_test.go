@@ -1,0 +1,192 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/peace-go/peace/state"
+)
+
+func TestPrescan(t *testing.T) {
+	for _, tc := range []struct {
+		args             []string
+		format, progress string
+	}{
+		{nil, "text", "auto"},
+		{[]string{"--format", "json", "ensure"}, "json", "auto"},
+		{[]string{"ensure", "--format=yaml", "--progress=plain"}, "yaml", "plain"},
+		{[]string{"--progress", "json", "--bogus"}, "text", "json"},
+		{[]string{"--", "--format", "json"}, "text", "auto"},
+		{[]string{"--format"}, "text", "auto"},
+	} {
+		f, p := prescan(tc.args)
+		if f != tc.format || p != tc.progress {
+			t.Errorf("prescan(%q) = %q, %q; want %q, %q", tc.args, f, p, tc.format, tc.progress)
+		}
+	}
+}
+
+// run runs peace in process in dir with the given flow file content.
+func run(t *testing.T, dir string, tty bool, env map[string]string, args ...string) (ExitCode, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	io := &IOStreams{
+		In: strings.NewReader(""), Out: &out, ErrOut: &errOut, OutTTY: tty,
+		Getenv: func(k string) string { return env[k] },
+	}
+	args = append([]string{"-f", filepath.Join(dir, "flow.yaml")}, args...)
+	code := Run(context.Background(), args, io)
+	return code, out.String(), errOut.String()
+}
+
+func writeFlow(t *testing.T, content string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "flow.yaml"), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+const okFlow = `flow: ok
+items:
+  - id: note
+    type: file
+    params: {path: note.txt, content: "hi"}
+`
+
+func TestExitCodes(t *testing.T) {
+	failing := `flow: bad
+items:
+  - id: breaks
+    type: sh_cmd
+    params: {current: "echo a", goal: "echo b", ensure: "echo broken >&2; exit 3"}
+  - id: later
+    type: sh_cmd
+    depends_on: [breaks]
+    params: {current: "echo a", goal: "echo b", ensure: "true"}
+`
+	for _, tc := range []struct {
+		name     string
+		flow     string
+		args     []string
+		code     ExitCode
+		out, err string
+	}{
+		{"done", okFlow, []string{"ensure", "--progress", "none"}, ExitOK, "ensure complete: 1 applied", ""},
+		{"item failed", failing, []string{"ensure", "--progress", "none"}, ExitItemFailed, "failed breaks: ensure: exit status 3: broken", ""},
+		{"not started after failure", failing, []string{"ensure", "--progress", "none"}, ExitItemFailed, "not started: later", ""},
+		{"bad flag", okFlow, []string{"ensure", "--nope"}, ExitBadInput, "", "unknown flag: --nope"},
+		{"extra arg", okFlow, []string{"ensure", "now"}, ExitBadInput, "", `unknown command "now"`},
+		{"bad flow", "flow: x\nitems: {}\n", []string{"status"}, ExitBadInput, "", "flow.yaml:2:"},
+		{"bad profile", okFlow, []string{"status", "-p", "Prod!"}, ExitBadInput, "", `profile "Prod!" is malformed`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writeFlow(t, tc.flow)
+			code, out, errOut := run(t, dir, false, nil, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out, errOut)
+			}
+			if !strings.Contains(out, tc.out) {
+				t.Errorf("stdout %q does not contain %q", out, tc.out)
+			}
+			if !strings.Contains(errOut, tc.err) {
+				t.Errorf("stderr %q does not contain %q", errOut, tc.err)
+			}
+		})
+	}
+}
+
+func TestLockedExitsThree(t *testing.T) {
+	dir := writeFlow(t, okFlow)
+	store := state.Open(state.Dir(filepath.Join(dir, ".peace"), "default", "ok"))
+	lock, _, err := store.Lock(context.Background(), "peace ensure", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	code, _, errOut := run(t, dir, false, nil, "ensure", "--progress", "none")
+	if code != ExitLocked || !strings.Contains(errOut, "locked") || !strings.Contains(errOut, "peace ensure") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "note.txt")); err == nil {
+		t.Error("applied while locked")
+	}
+}
+
+func TestCorruptStateExitsTwoAndKeepsTheFile(t *testing.T) {
+	dir := writeFlow(t, okFlow)
+	if code, _, errOut := run(t, dir, false, nil, "ensure", "--progress", "none"); code != ExitOK {
+		t.Fatalf("ensure: %d %s", code, errOut)
+	}
+	snap := filepath.Join(dir, ".peace", "default", "ok", "states_current.yaml")
+	if err := os.WriteFile(snap, []byte("version: 1\nstates: [unclosed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := run(t, dir, false, nil, "ensure", "--progress", "none")
+	if code != ExitBadInput || !strings.Contains(errOut, "states_current.yaml") || !strings.Contains(errOut, "peace status") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	kept, _ := filepath.Glob(snap + ".corrupt-*")
+	if len(kept) != 1 {
+		t.Fatalf("corrupt snapshot not kept aside: %v", kept)
+	}
+	if b, _ := os.ReadFile(kept[0]); string(b) != "version: 1\nstates: [unclosed\n" {
+		t.Errorf("kept file changed: %q", b)
+	}
+	// status rediscovers and records the world again.
+	if code, _, errOut := run(t, dir, false, nil, "status", "--progress", "none"); code != ExitOK {
+		t.Fatalf("status after corruption: %d %s", code, errOut)
+	}
+}
+
+func TestColourOnlyOnATerminal(t *testing.T) {
+	flow := `flow: c
+items:
+  - id: s
+    type: sh_cmd
+    params: {current: "echo old", goal: "echo new", ensure: "true"}
+`
+	dir := writeFlow(t, flow)
+	for _, tc := range []struct {
+		name  string
+		tty   bool
+		env   map[string]string
+		args  []string
+		color bool
+	}{
+		{"terminal", true, nil, nil, true},
+		{"pipe", false, nil, nil, false},
+		{"NO_COLOR", true, map[string]string{"NO_COLOR": "1"}, nil, false},
+		{"--no-color", true, nil, []string{"--no-color"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := run(t, dir, tc.tty, tc.env, append([]string{"diff", "--progress", "none"}, tc.args...)...)
+			if code != ExitOK {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			if !strings.Contains(out, "- old") || !strings.Contains(out, "+ new") {
+				t.Errorf("diff output %q", out)
+			}
+			if got := strings.Contains(out, "\x1b["); got != tc.color {
+				t.Errorf("colour %v, want %v: %q", got, tc.color, out)
+			}
+		})
+	}
+}
+
+func TestResultFormats(t *testing.T) {
+	dir := writeFlow(t, okFlow)
+	code, out, _ := run(t, dir, false, nil, "ensure", "--progress", "none", "--format", "yaml")
+	if code != ExitOK || !strings.Contains(out, "outcome: complete") || !strings.Contains(out, "status: applied") {
+		t.Errorf("yaml: %d %q", code, out)
+	}
+	code, out, _ = run(t, dir, false, nil, "status", "--stored", "--format", "json")
+	if code != ExitOK || !strings.Contains(out, `"states": {`) || !strings.Contains(out, `"exists": true`) {
+		t.Errorf("stored json: %d %q", code, out)
+	}
+}
