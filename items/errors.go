@@ -45,8 +45,13 @@ var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)
 
 // fromYAMLError turns a yaml.v3 decoding error into InputErrors, one for each
 // problem yaml.v3 reports (joined when several), keeping the line yaml.v3
-// reports and falling back to n's position.
+// reports and falling back to n's position. An InputError (a param type's
+// UnmarshalYAML may return one, made with ErrorAt) is kept as it is.
 func fromYAMLError(n *yaml.Node, err error) error {
+	var ie *InputError
+	if errors.As(err, &ie) {
+		return err
+	}
 	var te *yaml.TypeError
 	msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
 	if errors.As(err, &te) && len(te.Errors) > 0 {

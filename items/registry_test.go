@@ -116,6 +116,29 @@ func TestDecodeStrictNullAndAlias(t *testing.T) {
 	}
 }
 
+// octal is a param type that checks itself and says exactly where it is wrong.
+type octal int
+
+func (o *octal) UnmarshalYAML(n *yaml.Node) error {
+	for _, c := range n.Value {
+		if c < '0' || c > '7' {
+			return ErrorAt(n, "%q is not an octal number", n.Value)
+		}
+	}
+	return nil
+}
+
+func TestDecodeStrictKeepsInputErrorsOfParamTypes(t *testing.T) {
+	var p struct {
+		Path string `yaml:"path"`
+		Mode octal  `yaml:"mode"`
+	}
+	err := DecodeStrict(paramsNode(t, "params:\n  path: x\n  mode: 0999\n"), &p)
+	if want := `3:9: "0999" is not an octal number`; err == nil || err.Error() != want {
+		t.Errorf("error %v, want %s", err, want)
+	}
+}
+
 type requiredParams struct {
 	Path string `yaml:"path"`
 }
