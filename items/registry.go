@@ -79,6 +79,9 @@ func DecodeStrict(n *yaml.Node, v any) error {
 	if err := n.Decode(v); err != nil {
 		errs = append(errs, fromYAMLError(n, err))
 	}
+	if len(errs) == 1 {
+		return errs[0] // an *InputError as it is, not wrapped in a join
+	}
 	return errors.Join(errs...)
 }
 

@@ -90,8 +90,12 @@ func TestDecodeStrictErrors(t *testing.T) {
 			if got := err.Error(); got != strings.Join(tc.want, "\n") {
 				t.Errorf("error:\n%s\nwant:\n%s", got, strings.Join(tc.want, "\n"))
 			}
-			if _, ok := inputErrors(err); !ok {
+			ies, ok := inputErrors(err)
+			if !ok {
 				t.Errorf("error is not made of *InputError only: %#v", err)
+			}
+			if _, bare := err.(*InputError); len(ies) == 1 && !bare {
+				t.Errorf("a single error is %T, want a bare *InputError", err)
 			}
 		})
 	}
