@@ -1,0 +1,461 @@
+package state
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// writeLockFile makes the store look locked by holder.
+func writeLockFile(t *testing.T, s *Store, holder LockInfo) []byte {
+	t.Helper()
+	must(t, os.MkdirAll(s.Path(), 0o755))
+	data, err := json.MarshalIndent(holder, "", "  ")
+	must(t, err)
+	must(t, os.WriteFile(s.lockPath(), data, 0o644))
+	return data
+}
+
+func holderOf(pid int, command string) LockInfo {
+	return LockInfo{
+		PID: pid, Host: hostname(), Command: command,
+		Started:   time.Now().Add(-2 * time.Minute),
+		ProcStart: procStart(pid), Version: FormatVersion,
+	}
+}
+
+// sleeper starts a real child process that lives until the test ends.
+func sleeper(t *testing.T) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sleep", "30")
+	must(t, cmd.Start())
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd
+}
+
+// deadPID returns the pid of a process that has exited and been reaped.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	must(t, cmd.Run())
+	return cmd.Process.Pid
+}
+
+func lockNow(s *Store) (*Lock, string, error) {
+	return s.Lock(context.Background(), "peace ensure", 0, nil)
+}
+
+func mustLock(t *testing.T, s *Store) (*Lock, string) {
+	t.Helper()
+	l, notice, err := lockNow(s)
+	if err != nil {
+		t.Fatalf("Lock: %v", err)
+	}
+	return l, notice
+}
+
+func wantLocked(t *testing.T, err error, pid int) *LockedError {
+	t.Helper()
+	var locked *LockedError
+	if !errors.As(err, &locked) {
+		t.Fatalf("error %v, want *LockedError", err)
+	}
+	if locked.Holder.PID != pid {
+		t.Errorf("holder pid %d, want %d", locked.Holder.PID, pid)
+	}
+	return locked
+}
+
+func TestLockAndRelease(t *testing.T) {
+	s := newStore(t)
+	l, notice := mustLock(t, s)
+	if notice != "" {
+		t.Errorf("notice %q", notice)
+	}
+	info := l.Info()
+	if info.PID != os.Getpid() || info.Host != hostname() || info.Command != "peace ensure" || info.Version != FormatVersion {
+		t.Errorf("lock info %+v", info)
+	}
+	// This very process holds it now: a second Lock is refused.
+	_, _, err := lockNow(s)
+	wantLocked(t, err, os.Getpid())
+	must(t, l.Release())
+	must(t, l.Release())
+	if names := dirFiles(t, s.Path()); len(names) != 0 {
+		t.Errorf("files after release: %v", names)
+	}
+	l, _ = mustLock(t, s)
+	must(t, l.Release())
+}
+
+func TestLockLiveChildHolder(t *testing.T) {
+	s := newStore(t)
+	child := sleeper(t)
+	pid := child.Process.Pid
+	data := writeLockFile(t, s, holderOf(pid, "peace ensure"))
+	_, _, err := lockNow(s)
+	locked := wantLocked(t, err, pid)
+	msg := locked.Error()
+	for _, want := range []string{fmt.Sprintf("locked by pid %d on %s", pid, hostname()), "(peace ensure)", "(2m ago)"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q lacks %q", msg, want)
+		}
+	}
+	if _, err := s.Unlock(); err == nil {
+		t.Error("Unlock removed a live holder's lock")
+	}
+	if got, _ := os.ReadFile(s.lockPath()); string(got) != string(data) {
+		t.Error("lock file changed")
+	}
+
+	// Once the holder is gone (here a zombie: killed, not yet reaped), the
+	// lock is taken over.
+	must(t, child.Process.Kill())
+	waitFor(t, func() bool { alive, _ := process(pid); return !alive })
+	l, notice := mustLock(t, s)
+	defer l.Release()
+	if !strings.Contains(notice, fmt.Sprintf("took over the lock of pid %d (peace ensure, started ", pid)) ||
+		!strings.HasSuffix(notice, "which is no longer running") {
+		t.Errorf("notice %q", notice)
+	}
+}
+
+// waitFor polls cond until it holds (the test's own deadline bounds it).
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestLockDeadHolderTakenOver(t *testing.T) {
+	s := newStore(t)
+	pid := deadPID(t)
+	holder := holderOf(pid, "peace clean")
+	holder.ProcStart = "boot:123"
+	writeLockFile(t, s, holder)
+	l, notice := mustLock(t, s)
+	if !strings.Contains(notice, fmt.Sprintf("pid %d (peace clean", pid)) {
+		t.Errorf("notice %q", notice)
+	}
+	got, err := os.ReadFile(s.lockPath())
+	must(t, err)
+	var info LockInfo
+	must(t, json.Unmarshal(got, &info))
+	if info.PID != os.Getpid() {
+		t.Errorf("lock file names pid %d after takeover", info.PID)
+	}
+	must(t, l.Release())
+}
+
+func TestLockReusedPIDTakenOver(t *testing.T) {
+	// The pid is alive, but it is not the process that took the lock: that
+	// one started at another time.
+	for name, pid := range map[string]int{"self": os.Getpid(), "child": sleeper(t).Process.Pid} {
+		t.Run(name, func(t *testing.T) {
+			if procStart(pid) == "" {
+				t.Skip("no process start times on this system (/proc missing)")
+			}
+			s := newStore(t)
+			holder := holderOf(pid, "peace ensure")
+			holder.ProcStart = "another-boot:42"
+			writeLockFile(t, s, holder)
+			l, notice := mustLock(t, s)
+			if !strings.Contains(notice, "took over") {
+				t.Errorf("notice %q", notice)
+			}
+			must(t, l.Release())
+		})
+	}
+}
+
+func TestLockOtherHostNotTakenOver(t *testing.T) {
+	s := newStore(t)
+	holder := holderOf(deadPID(t), "peace ensure")
+	holder.Host = "elsewhere.example"
+	writeLockFile(t, s, holder)
+	_, _, err := lockNow(s)
+	locked := wantLocked(t, err, holder.PID)
+	if !strings.Contains(locked.Error(), "on elsewhere.example") {
+		t.Errorf("message %q", locked)
+	}
+}
+
+func TestLockWaitsForRelease(t *testing.T) {
+	s := newStore(t)
+	held, _ := mustLock(t, s)
+	var waits []LockInfo
+	onWait := func(h LockInfo) {
+		waits = append(waits, h)
+		go held.Release()
+	}
+	l, _, err := s.Lock(context.Background(), "peace ensure", time.Minute, onWait)
+	if err != nil {
+		t.Fatalf("Lock: %v", err)
+	}
+	must(t, l.Release())
+	if len(waits) != 1 || waits[0].PID != os.Getpid() {
+		t.Errorf("onWait calls: %+v", waits)
+	}
+}
+
+func TestLockWaitEnds(t *testing.T) {
+	s := newStore(t)
+	held, _ := mustLock(t, s)
+	defer held.Release()
+
+	_, _, err := s.Lock(context.Background(), "peace ensure", 30*time.Millisecond, nil)
+	wantLocked(t, err, os.Getpid())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	_, _, err = s.Lock(ctx, "peace ensure", time.Hour, func(LockInfo) { cancel() })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v, want context.Canceled", err)
+	}
+	wantLocked(t, err, os.Getpid())
+}
+
+func TestLockCorrupt(t *testing.T) {
+	for name, content := range map[string]string{
+		"not JSON":   "pid=123\n",
+		"empty":      "",
+		"no version": `{"pid":123,"host":"h"}`,
+		"no pid":     `{"host":"h","version":1}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newStore(t)
+			must(t, os.MkdirAll(s.Path(), 0o755))
+			must(t, os.WriteFile(s.lockPath(), []byte(content), 0o644))
+			_, _, err := lockNow(s)
+			var cerr *CorruptError
+			if !errors.As(err, &cerr) {
+				t.Fatalf("Lock: %v, want *CorruptError", err)
+			}
+			checkMovedAside(t, cerr, s.lockPath(), content)
+			l, _ := mustLock(t, s)
+			must(t, l.Release())
+		})
+	}
+}
+
+func TestLockNewerVersion(t *testing.T) {
+	s := newStore(t)
+	holder := holderOf(deadPID(t), "peace ensure")
+	holder.Version = 2
+	data := writeLockFile(t, s, holder)
+	_, _, err := lockNow(s)
+	var verr *VersionError
+	if !errors.As(err, &verr) || verr.Found != 2 || verr.Path != s.lockPath() {
+		t.Fatalf("Lock: %v, want *VersionError", err)
+	}
+	if got, _ := os.ReadFile(s.lockPath()); string(got) != string(data) {
+		t.Error("lock file changed")
+	}
+}
+
+func TestUnlock(t *testing.T) {
+	s := newStore(t)
+	if removed, err := s.Unlock(); removed != nil || err != nil {
+		t.Errorf("Unlock of nothing: %v, %v", removed, err)
+	}
+	l, _ := mustLock(t, s)
+	if _, err := s.Unlock(); err == nil {
+		t.Error("Unlock removed this live process's lock")
+	} else {
+		wantLocked(t, err, os.Getpid())
+	}
+	must(t, l.Release())
+
+	pid := deadPID(t)
+	writeLockFile(t, s, holderOf(pid, "peace ensure"))
+	removed, err := s.Unlock()
+	must(t, err)
+	if removed == nil || removed.PID != pid {
+		t.Errorf("removed %+v", removed)
+	}
+	if names := dirFiles(t, s.Path()); len(names) != 0 {
+		t.Errorf("files after unlock: %v", names)
+	}
+}
+
+// Many takers of a dead holder's lock at once: exactly one wins.
+func TestLockTakeoverRaceInProcess(t *testing.T) {
+	s := newStore(t)
+	writeLockFile(t, s, holderOf(deadPID(t), "peace ensure"))
+	const n = 16
+	var wg sync.WaitGroup
+	won := make(chan *Lock, n)
+	start := make(chan struct{})
+	for range n {
+		wg.Go(func() {
+			<-start
+			l, _, err := Open(s.Path()).Lock(context.Background(), "peace ensure", 0, nil)
+			var locked *LockedError
+			switch {
+			case err == nil:
+				won <- l
+			case !errors.As(err, &locked):
+				t.Error(err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(won)
+	var winners []*Lock
+	for l := range won {
+		winners = append(winners, l)
+	}
+	if len(winners) != 1 {
+		t.Fatalf("%d winners, want 1", len(winners))
+	}
+	must(t, winners[0].Release())
+}
+
+func TestLockTakeoverRaceAcrossProcesses(t *testing.T) {
+	s := newStore(t)
+	writeLockFile(t, s, holderOf(deadPID(t), "peace ensure"))
+	type taker struct {
+		cmd *exec.Cmd
+		in  io.WriteCloser
+		out *bufio.Reader
+	}
+	var takers []taker
+	for range 6 {
+		cmd := helper(t, "lock-taker", s.Path())
+		in, err := cmd.StdinPipe()
+		must(t, err)
+		out, err := cmd.StdoutPipe()
+		must(t, err)
+		must(t, cmd.Start())
+		tk := taker{cmd, in, bufio.NewReader(out)}
+		takers = append(takers, tk)
+		if line, err := tk.out.ReadString('\n'); line != "ready\n" {
+			t.Fatalf("helper said %q, %v", line, err)
+		}
+	}
+	for _, tk := range takers {
+		fmt.Fprintln(tk.in, "go")
+	}
+	winners := 0
+	for _, tk := range takers {
+		line, err := tk.out.ReadString('\n')
+		switch line {
+		case "won\n":
+			winners++
+		case "locked\n":
+		default:
+			t.Errorf("helper said %q, %v", line, err)
+		}
+	}
+	for _, tk := range takers {
+		tk.in.Close()
+		must(t, tk.cmd.Wait())
+	}
+	if winners != 1 {
+		t.Errorf("%d winners, want 1", winners)
+	}
+	if names := dirFiles(t, s.Path()); len(names) != 0 {
+		t.Errorf("files left: %v", names)
+	}
+}
+
+// A holder killed with SIGKILL never releases; the next run takes over.
+func TestLockHolderKilled(t *testing.T) {
+	s := newStore(t)
+	cmd := helper(t, "lock-holder", s.Path())
+	in, err := cmd.StdinPipe()
+	must(t, err)
+	defer in.Close()
+	out, err := cmd.StdoutPipe()
+	must(t, err)
+	must(t, cmd.Start())
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "won\n" {
+		t.Fatalf("helper said %q", line)
+	}
+	_, _, err = lockNow(s)
+	wantLocked(t, err, cmd.Process.Pid)
+
+	must(t, cmd.Process.Signal(syscall.SIGKILL))
+	cmd.Wait()
+	l, notice := mustLock(t, s)
+	if !strings.Contains(notice, fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+		t.Errorf("notice %q", notice)
+	}
+	must(t, l.Release())
+}
+
+// Where hard links are not supported, the lock is created in place with
+// O_EXCL and corrupt files are moved aside by rename.
+func TestLockWithoutHardLinks(t *testing.T) {
+	linkFile = func(oldname, newname string) error {
+		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: syscall.EPERM}
+	}
+	defer func() { linkFile = os.Link }()
+
+	s := newStore(t)
+	l, _ := mustLock(t, s)
+	_, _, err := lockNow(s)
+	wantLocked(t, err, os.Getpid())
+	must(t, l.Release())
+
+	writeLockFile(t, s, holderOf(deadPID(t), "peace ensure"))
+	l, notice := mustLock(t, s)
+	if !strings.Contains(notice, "took over") {
+		t.Errorf("notice %q", notice)
+	}
+	must(t, l.Release())
+
+	must(t, os.WriteFile(s.lockPath(), []byte("junk"), 0o644))
+	_, _, err = lockNow(s)
+	var cerr *CorruptError
+	if !errors.As(err, &cerr) {
+		t.Fatalf("Lock: %v", err)
+	}
+	checkMovedAside(t, cerr, s.lockPath(), "junk")
+}
+
+func TestLockedErrorMessage(t *testing.T) {
+	started := time.Now().Add(-125 * time.Second)
+	err := &LockedError{Holder: LockInfo{PID: 123, Host: "host", Command: "peace ensure", Started: started}}
+	want := fmt.Sprintf("flow state is locked by pid 123 on host (peace ensure) since %s (2m ago)", started.Format("15:04:05"))
+	if started.Day() != time.Now().Day() {
+		want = fmt.Sprintf("flow state is locked by pid 123 on host (peace ensure) since %s (2m ago)", started.Format(time.DateTime))
+	}
+	if err.Error() != want {
+		t.Errorf("got  %q\nwant %q", err.Error(), want)
+	}
+	for d, want := range map[time.Duration]string{
+		-time.Second: "0s", 40 * time.Second: "40s", 59 * time.Minute: "59m",
+		5 * time.Hour: "5h", 47 * time.Hour: "47h", 72 * time.Hour: "3d",
+	} {
+		if got := ago(d); got != want {
+			t.Errorf("ago(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestProcStat(t *testing.T) {
+	if procStart(os.Getpid()) == "" {
+		t.Skip("no /proc on this system")
+	}
+	if alive, start := process(os.Getpid()); !alive || start != procStart(os.Getpid()) {
+		t.Errorf("this process: alive %v, start %q", alive, start)
+	}
+	if alive, _ := process(deadPID(t)); alive {
+		t.Error("a reaped process is alive")
+	}
+}
