@@ -70,6 +70,8 @@ func testRegistry() *Registry {
 					return nil, errors.New("failed: " + params.Content[i+1].Value)
 				case "fail_at":
 					return nil, ErrorAt(params.Content[i+1], "bad value %q", params.Content[i+1].Value)
+				case "fail_context":
+					return nil, fmt.Errorf("item %s: checking: %w", id, ErrorAt(params.Content[i+1], "bad value"))
 				case "fail_wrapped":
 					return nil, errors.Join(
 						ErrorAt(params.Content[i+1], "first"),
@@ -530,11 +532,15 @@ items:
   - id: c
     type: raw
     params: {fail_wrapped: 1}
+  - id: d
+    type: raw
+    params: {fail_context: 1}
 `, []string{
 		"5:13: failed: it broke",
 		`8:23: bad value "zz"`,
 		"11:13: second, unplaced",
-		"11:28: first"}},
+		"11:28: first",
+		"14:28: item d: checking: bad value"}},
 	{"params alias themselves", "flow: f\nitems:\n  - id: a\n    type: note\n    params: &p {text: *p}\n", []string{
 		"5: cannot unmarshal !!map into string"}},
 }
