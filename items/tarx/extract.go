@@ -11,9 +11,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/peace-go/peace/items"
@@ -74,35 +76,11 @@ func (x *Extract) extract(ctx context.Context, tr progress.Tracker, target State
 	if !a.source.equal(target.Source) {
 		return State{}, fmt.Errorf("archive %s changed since its goal was discovered: discover again", x.Archive)
 	}
-	var dirs []Entry
-	buf := make([]byte, 256<<10)
-	for len(pending) > 0 {
-		if err := ctx.Err(); err != nil {
-			return State{}, err
-		}
-		h, err := a.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return State{}, err
-		}
-		e, ok, err := entryOf(h)
-		if err != nil {
-			return State{}, fmt.Errorf("archive %s: %w", x.Archive, err)
-		}
-		// Skip what is already in place, and earlier copies of a path the
-		// archive names again later.
-		if !ok || !pending[e.Path] || !same(e, want[e.Path]) {
-			continue
-		}
-		if err := write(ctx, root, e, a.tr, buf, tr); err != nil {
-			return State{}, fmt.Errorf("entry %q: %w", h.Name, err)
-		}
-		if e.Type == TypeDir {
-			dirs = append(dirs, e)
-		}
-		delete(pending, e.Path)
+	w := &writer{root: root, tr: tr, subs: map[string]*os.Root{}}
+	defer w.close()
+	dirs, err := w.extract(ctx, a, want, pending)
+	if err != nil {
+		return State{}, err
 	}
 	if len(pending) > 0 {
 		missing := slices.Sorted(maps.Keys(pending))
@@ -118,69 +96,246 @@ func (x *Extract) extract(ctx context.Context, tr progress.Tracker, target State
 	return target, nil
 }
 
-// write puts one entry in place. Files, symlinks and hard links are made
-// under a temporary name in the same directory and renamed over the path, so
-// the path holds either the old thing or the whole new one.
-func write(ctx context.Context, root *os.Root, e Entry, r io.Reader, buf []byte, tr progress.Tracker) (err error) {
-	name := filepath.FromSlash(e.Path)
-	if dir := filepath.Dir(name); dir != "." {
-		if err := root.MkdirAll(dir, 0o755); err != nil {
-			return err
+// smallFile is the size up to which a file's content is read into memory
+// and written by a worker while the archive is read on.
+const smallFile = 1 << 20
+
+// writer puts entries in place under root. Creating files is mostly the
+// kernel's work, so small files are written by a few workers while the
+// archive is decompressed; everything else is written in archive order.
+type writer struct {
+	root *os.Root
+	tr   progress.Tracker
+	subs map[string]*os.Root // directories made, by slash path
+}
+
+// extract reads the archive and writes each pending entry wanted as it is,
+// removing it from pending. It returns the directories it made or changed.
+func (w *writer) extract(ctx context.Context, a *archive, want map[string]Entry, pending map[string]bool) ([]Entry, error) {
+	p := newPool(ctx, min(max(runtime.GOMAXPROCS(0), 2), 8))
+	dirs, err := w.extractEntries(p, a, want, pending)
+	if werr := p.wait(); werr != nil {
+		return nil, werr // the first failure, which cancelled the rest
+	}
+	return dirs, err
+}
+
+func (w *writer) extractEntries(p *pool, a *archive, want map[string]Entry, pending map[string]bool) ([]Entry, error) {
+	var dirs []Entry
+	buf := make([]byte, 256<<10)
+	for len(pending) > 0 {
+		if err := p.ctx.Err(); err != nil {
+			return nil, err
+		}
+		h, err := a.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		e, ok, err := entryOf(h)
+		if err != nil {
+			return nil, fmt.Errorf("archive %s: %w", a.path, err)
+		}
+		// Skip what is already in place, and earlier copies of a path the
+		// archive names again later.
+		if !ok || !pending[e.Path] || !same(e, want[e.Path]) {
+			continue
+		}
+		delete(pending, e.Path)
+		parent, err := w.dirFor(e)
+		if err != nil {
+			return nil, fmt.Errorf("entry %q: %w", h.Name, err)
+		}
+		switch {
+		case e.Type == TypeFile && e.Size <= smallFile:
+			data := make([]byte, e.Size)
+			if _, err := io.ReadFull(a.tr, data); err != nil {
+				return nil, fmt.Errorf("archive %s: entry %q: %w", a.path, h.Name, err)
+			}
+			name := h.Name
+			p.do(func(ctx context.Context) error {
+				err := w.file(parent, e, func(f *os.File) error {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					_, err := f.Write(data)
+					return err
+				})
+				if err != nil {
+					return fmt.Errorf("entry %q: %w", name, err)
+				}
+				w.tr.Advance(e.Size)
+				return nil
+			})
+			continue
+		case e.Type == TypeFile:
+			err = w.file(parent, e, func(f *os.File) error {
+				_, err := copyAdvancing(p.ctx, f, a.tr, buf, w.tr)
+				return err
+			})
+		case e.Type == TypeDir:
+			err = w.dir(e)
+			dirs = append(dirs, e)
+		case e.Type == TypeHardlink:
+			// Its file may still be on its way to disk.
+			p.barrier()
+			err = w.link(e)
+		default:
+			err = w.link(e)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("entry %q: %w", h.Name, err)
 		}
 	}
-	if e.Type == TypeDir {
-		err := root.Mkdir(name, 0o755)
-		if errors.Is(err, fs.ErrExist) {
-			if fi, lerr := root.Lstat(name); lerr == nil && !fi.IsDir() {
-				return fmt.Errorf("a %s is in the way of the directory", kind(fi.Mode()))
-			}
-			return nil
+	return dirs, nil
+}
+
+// dirFor makes the directories above e and returns a Root on its
+// directory, opened once per directory: operations on a name directly in a
+// Root do not walk the path again.
+func (w *writer) dirFor(e Entry) (*os.Root, error) {
+	dir := path.Dir(e.Path)
+	if dir == "." {
+		return w.root, nil
+	}
+	if r, ok := w.subs[dir]; ok {
+		return r, nil
+	}
+	name := filepath.FromSlash(dir)
+	if err := w.root.MkdirAll(name, 0o755); err != nil {
+		return nil, err
+	}
+	r, err := w.root.OpenRoot(name)
+	if err != nil {
+		return nil, err
+	}
+	w.subs[dir] = r
+	return r, nil
+}
+
+// close releases the directory Roots.
+func (w *writer) close() {
+	for _, r := range w.subs {
+		r.Close()
+	}
+}
+
+// dir makes the directory e; its mode is set once its content is written.
+func (w *writer) dir(e Entry) error {
+	name := filepath.FromSlash(e.Path)
+	err := w.root.Mkdir(name, 0o755)
+	if errors.Is(err, fs.ErrExist) {
+		if fi, lerr := w.root.Lstat(name); lerr == nil && !fi.IsDir() {
+			return fmt.Errorf("a %s is in the way of the directory", kind(fi.Mode()))
 		}
+		return nil
+	}
+	return err
+}
+
+// file writes e's content with fill into a temporary file beside it, sets
+// its mode and time, and renames it over e's path: the path holds either
+// the old file or the whole new one. dir is a Root on e's directory.
+func (w *writer) file(dir *os.Root, e Entry, fill func(*os.File) error) (err error) {
+	name := path.Base(e.Path)
+	tmp := tempName(name)
+	f, err := dir.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
 		return err
 	}
-
-	tmp := tempName(name)
 	defer func() {
 		if err != nil {
-			root.Remove(tmp)
+			dir.Remove(tmp)
 		}
 	}()
-	switch e.Type {
-	case TypeFile:
-		f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return err
-		}
-		_, err = copyAdvancing(ctx, f, r, buf, tr)
-		if err == nil {
-			err = f.Chmod(parseMode(e.Mode))
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-		if err := root.Chtimes(tmp, e.ModTime, e.ModTime); err != nil {
-			return err
-		}
-	case TypeSymlink:
-		if err := root.Symlink(e.Link, tmp); err != nil {
-			return err
-		}
-	case TypeHardlink:
-		if err := root.Link(filepath.FromSlash(e.Link), tmp); err != nil {
-			return err
-		}
+	err = fill(f)
+	if err == nil {
+		err = f.Chmod(parseMode(e.Mode))
 	}
-	if err := root.Rename(tmp, name); err != nil {
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = dir.Chtimes(tmp, e.ModTime, e.ModTime)
+	}
+	if err == nil {
+		err = dir.Rename(tmp, name)
+	}
+	return err
+}
+
+// link makes e's symlink or hard link under a temporary name and renames it
+// over e's path.
+func (w *writer) link(e Entry) (err error) {
+	name := filepath.FromSlash(e.Path)
+	tmp := tempName(name)
+	if e.Type == TypeSymlink {
+		err = w.root.Symlink(e.Link, tmp)
+	} else {
+		err = w.root.Link(filepath.FromSlash(e.Link), tmp)
+	}
+	if err != nil {
+		return err
+	}
+	if err := w.root.Rename(tmp, name); err != nil {
+		w.root.Remove(tmp)
 		return err
 	}
 	if e.Type == TypeHardlink {
 		// Renaming a link over another link to the same file does nothing.
-		root.Remove(tmp)
+		w.root.Remove(tmp)
 	}
 	return nil
+}
+
+// pool runs functions on a bounded number of goroutines. The first failure
+// cancels the pool's context and is what wait returns.
+type pool struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	sem    chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	err    error
+}
+
+func newPool(ctx context.Context, n int) *pool {
+	ctx, cancel := context.WithCancel(ctx)
+	return &pool{ctx: ctx, cancel: cancel, sem: make(chan struct{}, n)}
+}
+
+// do runs f on a free goroutine, waiting for one if all are busy.
+func (p *pool) do(f func(ctx context.Context) error) {
+	p.sem <- struct{}{}
+	p.wg.Add(1)
+	go func() {
+		defer func() {
+			<-p.sem
+			p.wg.Done()
+		}()
+		if err := f(p.ctx); err != nil {
+			p.mu.Lock()
+			if p.err == nil {
+				p.err = err
+				p.cancel()
+			}
+			p.mu.Unlock()
+		}
+	}()
+}
+
+// barrier waits until every function started so far has returned.
+func (p *pool) barrier() { p.wg.Wait() }
+
+// wait waits for every function and releases the pool.
+func (p *pool) wait() error {
+	p.wg.Wait()
+	p.cancel()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
 }
 
 func kind(m fs.FileMode) string {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -100,6 +101,35 @@ type State struct {
 type Extract struct {
 	Archive string // absolute
 	Dest    string // absolute
+
+	// last is the latest scan of the archive: discovering the current and
+	// the goal state one after the other reads a compressed archive once.
+	mu   sync.Mutex
+	last struct {
+		src     Source
+		entries []Entry
+	}
+}
+
+// scan reads the archive's headers, or returns the entries of the latest
+// scan while the archive file is unchanged.
+func (x *Extract) scan(ctx context.Context) (Source, []Entry, error) {
+	if src, err := x.source(); err == nil {
+		x.mu.Lock()
+		hit, entries := src.equal(&x.last.src), x.last.entries
+		x.mu.Unlock()
+		if hit {
+			return src, entries, nil
+		}
+	}
+	src, entries, err := scan(ctx, x.Archive)
+	if err != nil {
+		return Source{}, nil, err
+	}
+	x.mu.Lock()
+	x.last.src, x.last.entries = src, entries
+	x.mu.Unlock()
+	return src, entries, nil
 }
 
 var _ items.TypedItem[State] = (*Extract)(nil)
@@ -123,10 +153,13 @@ func (x *Extract) Item(id items.ID) items.Item { return items.Typed[State](id, T
 // read, the paths last recorded) under dest.
 func (x *Extract) Current(ctx context.Context, fc items.TypedFnCtx[State]) (State, error) {
 	stored := fc.Stored
+	if _, err := os.Lstat(x.Dest); errors.Is(err, fs.ErrNotExist) {
+		return State{Entries: []Entry{}}, nil
+	}
 	var list []Entry
 	if src, err := x.source(); err == nil && stored != nil && src.equal(stored.Source) {
 		list = stored.Entries
-	} else if _, entries, err := scan(ctx, x.Archive); err == nil {
+	} else if _, entries, err := x.scan(ctx); err == nil {
 		list = entries
 	} else if ctx.Err() != nil {
 		return State{}, ctx.Err()
@@ -159,7 +192,7 @@ func (x *Extract) Goal(ctx context.Context, fc items.TypedFnCtx[State]) (State, 
 	if st := fc.Stored; st != nil && src.equal(st.Source) {
 		return State{Source: &src, Entries: st.Entries}, nil
 	}
-	src, entries, err := scan(ctx, x.Archive)
+	src, entries, err := x.scan(ctx)
 	if err != nil {
 		return State{}, err
 	}
