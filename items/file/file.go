@@ -225,7 +225,9 @@ func Discover(ctx context.Context, path string) (State, error) {
 		return State{}, err
 	}
 	h := sha256.New()
-	n, err := io.Copy(h, ctxReader{ctx, f})
+	// A buffer the size of the file, up to 32 KiB: most managed files are small.
+	buf := make([]byte, max(1, min(fi.Size()+1, 32<<10)))
+	n, err := io.CopyBuffer(h, ctxReader{ctx, f}, buf)
 	if err != nil {
 		return State{}, fmt.Errorf("read %s: %w", path, err)
 	}
