@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -510,4 +511,44 @@ func (t *tracker) Advance(n int64) {
 	if f != nil {
 		f(total)
 	}
+}
+
+func TestCancelAmongSmallFiles(t *testing.T) {
+	f := newFixture(t)
+	var ents []ent
+	for i := range 300 {
+		ents = append(ents, file(fmt.Sprintf("d/f%03d", i), strings.Repeat("s", 5000)))
+	}
+	f.writeArchive(true, ents...)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tr := &tracker{onAdvance: func(total int64) {
+		if total >= 50*5000 {
+			cancel()
+		}
+	}}
+	_, err := f.run(ctx, items.OpEnsure, tr)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error = %v", err)
+	}
+	for _, p := range tree(t, f.x.Dest) {
+		if strings.Contains(p, ".peace-tmp-") {
+			t.Fatalf("temporary file left: %s", p)
+		}
+	}
+	f.must(items.OpEnsure, true)
+	f.must(items.OpEnsure, false)
+}
+
+func TestSomethingInTheWay(t *testing.T) {
+	f := newFixture(t)
+	f.writeArchive(true, file("a.txt", "alpha"), file("b.txt", "beta"))
+	if err := os.MkdirAll(filepath.Join(f.x.Dest, "b.txt", "mine"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.run(context.Background(), items.OpEnsure, nil)
+	if err == nil || !strings.Contains(err.Error(), `entry "b.txt"`) {
+		t.Fatalf("error = %v", err)
+	}
+	wantTree(t, f.x.Dest, "a.txt", "b.txt/", "b.txt/mine/")
 }
