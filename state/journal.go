@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // The journal is a sequence of frames, one per record:
@@ -351,8 +352,8 @@ func (j *Journal) start(scan journalScan, command string) error {
 // Begin durably records that item's apply is about to start: the record is
 // written and fsynced before Begin returns. (P2)
 func (j *Journal) Begin(item string) error {
-	if item == "" {
-		return errors.New("journal begin: empty item ID")
+	if item == "" || !utf8.ValidString(item) {
+		return fmt.Errorf("journal begin: item ID %q is empty or not UTF-8", item)
 	}
 	return j.submit(record{Kind: kindBegin, Item: item}, true)
 }
@@ -363,8 +364,8 @@ func (j *Journal) Begin(item string) error {
 // recorded current state, without reporting it unknown. End returns once the
 // record is fsynced; records of items finishing together share one fsync. (P1)
 func (j *Journal) End(item, outcome string, state json.RawMessage) error {
-	if item == "" || outcome == "" {
-		return fmt.Errorf("journal end of %q: item ID and outcome are required", item)
+	if item == "" || !utf8.ValidString(item) || outcome == "" {
+		return fmt.Errorf("journal end of %q: a UTF-8 item ID and an outcome are required", item)
 	}
 	r := record{Kind: kindEnd, Item: item, Outcome: outcome}
 	if len(state) > 0 {

@@ -529,9 +529,18 @@ func encodeSnapshot(states map[string]json.RawMessage, unknown []string, folded 
 		out = append(out, "states:\n"...)
 		for _, k := range keys {
 			out = append(out, "  "...)
-			out = appendYAMLKey(out, k)
-			out = append(out, ": "...)
-			out = append(out, safeJSON(states[k])...)
+			if plainKey(k) && len(k) <= maxImplicitKey { // the common case, without allocating
+				out = append(out, k...)
+				out = append(out, ": "...)
+			} else if key := appendYAMLKey(nil, k); len(key) > maxImplicitKey {
+				out = append(out, "? "...)
+				out = append(out, key...)
+				out = append(out, "\n  : "...)
+			} else {
+				out = append(out, key...)
+				out = append(out, ": "...)
+			}
+			out = appendYAMLFlow(out, safeJSON(states[k]))
 			out = append(out, '\n')
 		}
 	}
@@ -544,6 +553,41 @@ func encodeSnapshot(states map[string]json.RawMessage, unknown []string, folded 
 		}
 	}
 	return out
+}
+
+// maxImplicitKey is the longest mapping key written plainly. YAML limits a
+// key not marked with "? " to 1024 characters; a longer one is marked.
+const maxImplicitKey = 1000
+
+// appendYAMLFlow appends JSON text s (as safeJSON gives it) as YAML flow:
+// the same text, except that an object key longer than maxImplicitKey is
+// marked explicit with "? ".
+func appendYAMLFlow(dst, s []byte) []byte {
+	if len(s) <= maxImplicitKey {
+		return append(dst, s...)
+	}
+	for i := 0; i < len(s); {
+		if s[i] != '"' {
+			dst = append(dst, s[i])
+			i++
+			continue
+		}
+		end := i + 1
+		for end < len(s) && s[end] != '"' {
+			if s[end] == '\\' {
+				end++
+			}
+			end++
+		}
+		end = min(end+1, len(s))
+		// In compact JSON only a key is followed by a colon.
+		if end-i > maxImplicitKey && end < len(s) && s[end] == ':' {
+			dst = append(dst, "? "...)
+		}
+		dst = append(dst, s[i:end]...)
+		i = end
+	}
+	return dst
 }
 
 // appendYAMLKey writes an item ID plainly when YAML reads it back as that

@@ -42,6 +42,7 @@ var roundTripStates = map[string]string{
 	"controls":       `"\u0000\u0001\u001f\b\f"`,
 	"escaped seps":   `"\u2028\u0085\u007f"`,
 	"deep":           strings.Repeat("[", 200) + strings.Repeat("]", 200),
+	"long keys":      `{"` + strings.Repeat("k", 1500) + `":{"` + strings.Repeat("é", 1000) + `":[{"` + strings.Repeat("x", 1030) + `":1}]},"v":"` + strings.Repeat("v", 3000) + `"}`,
 }
 
 func TestSnapshotRoundTrip(t *testing.T) {
@@ -109,7 +110,7 @@ func TestSnapshotRoundTripExactForGoJSON(t *testing.T) {
 }
 
 func TestSnapshotKeys(t *testing.T) {
-	keys := []string{"out_dir", "null", "true", "yes", "n", "a b", "ünï", "-x", "1", "x:y", "#c", "\"q\"", "tab\there", "line\u2028sep", "version", "states"}
+	keys := []string{"out_dir", "null", "true", "yes", "n", "a b", "ünï", "-x", "1", "x:y", "#c", "\"q\"", "tab\there", "line\u2028sep", "version", "states", strings.Repeat("long", 500)}
 	s := newStore(t)
 	update := map[string]json.RawMessage{}
 	for i, k := range keys {
