@@ -1,0 +1,426 @@
+package cmd_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+	"golang.org/x/sys/unix"
+)
+
+// The terminal these tests run peace in.
+const ttyCols, ttyRows = 100, 30
+
+// Generous bounds: they catch a hang, not a slow machine.
+const (
+	showsWithin = 60 * time.Second
+	exitsWithin = 90 * time.Second
+)
+
+// TestTTY runs the real peace binary with a pseudo-terminal as its
+// controlling terminal: the tui view draws on it and Ctrl-C arrives as a
+// key, not as a signal.
+func TestTTY(t *testing.T) {
+	peace := buildPeaceForTTY(t)
+	t.Run("CtrlCOnceStops", func(t *testing.T) { testCtrlCOnce(t, peace) })
+	t.Run("CtrlCTwiceCancels", func(t *testing.T) { testCtrlCTwice(t, peace) })
+	t.Run("ResultsToFile", func(t *testing.T) { testResultsToFile(t, peace) })
+	t.Run("AutoWithoutTerminalIsPlain", func(t *testing.T) { testAutoPlain(t, peace) })
+}
+
+// buildPeaceForTTY builds the peace command once for the tests under t.
+func buildPeaceForTTY(t *testing.T) string {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	}
+	bin := filepath.Join(t.TempDir(), "peace")
+	out, err := exec.Command(gobin, "build", "-o", bin, "github.com/peace-go/peace").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// gatedFlow has two sh_cmd items that run until the file "release"
+// appears, and a third that depends on the first: the test decides when
+// the items in flight finish, so no assertion depends on timing.
+const gatedFlow = `flow: gated
+items:
+  - id: alpha
+    type: sh_cmd
+    params:
+      current: "cat alpha.out 2>/dev/null || echo absent"
+      goal: "echo done"
+      ensure: "echo waiting for release >&2; until [ -e release ]; do sleep 0.05; done; echo done > alpha.out"
+  - id: beta
+    type: sh_cmd
+    params:
+      current: "cat beta.out 2>/dev/null || echo absent"
+      goal: "echo done"
+      ensure: "echo waiting too >&2; until [ -e release ]; do sleep 0.05; done; echo done > beta.out"
+  - id: gamma
+    type: sh_cmd
+    depends_on: [alpha]
+    params:
+      current: "cat gamma.out 2>/dev/null || echo absent"
+      goal: "echo done"
+      ensure: "echo done > gamma.out"
+`
+
+// sleepFlow has one item that runs for 30 s unless cancelled.
+const sleepFlow = `flow: sleepy
+items:
+  - id: nap
+    type: sh_cmd
+    params:
+      current: "cat nap.out 2>/dev/null || echo absent"
+      goal: "echo rested"
+      ensure: "echo napping >&2; sleep 30; echo rested > nap.out"
+`
+
+// quickFlow finishes at once.
+const quickFlow = `flow: quick
+items:
+  - id: one
+    type: sh_cmd
+    params: {current: "cat one.out 2>/dev/null || echo absent", goal: "echo done", ensure: "echo done > one.out"}
+  - id: two
+    type: file
+    depends_on: [one]
+    params: {path: two.txt, content: "two\n"}
+`
+
+func flowDir(t *testing.T, flow string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "flow.yaml"), []byte(flow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// process is a peace run started by a test.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // set before done closes
+}
+
+// startOnTTY starts peace in dir with tty as its controlling terminal and
+// its stdin and stderr; stdout is tty too unless given.
+func startOnTTY(t *testing.T, peace, dir string, tty *pty, stdout *os.File, args ...string) *process {
+	t.Helper()
+	c := exec.Command(peace, append([]string{"-f", filepath.Join(dir, "flow.yaml")}, args...)...)
+	c.Dir = dir
+	c.Env = ttyEnv()
+	c.Stdin, c.Stdout, c.Stderr = tty.slave, tty.slave, tty.slave
+	if stdout != nil {
+		c.Stdout = stdout
+	}
+	// A session of its own with the terminal as its controlling terminal,
+	// like a shell's job.
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	return start(t, c)
+}
+
+func start(t *testing.T, c *exec.Cmd) *process {
+	t.Helper()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: c, done: make(chan struct{})}
+	go func() {
+		p.err = c.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = c.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// ttyEnv is the environment of a person at a colour terminal.
+func ttyEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "TERM", "NO_COLOR", "COLORTERM", "CI":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "TERM=xterm-256color", "COLORTERM=truecolor")
+}
+
+// wait waits for p to exit and returns its exit code.
+func (p *process) wait(t *testing.T, within time.Duration, show func() string) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(within):
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT) // a goroutine dump, for the log
+		<-p.done
+		t.Fatalf("peace did not exit within %s; the terminal:\n%s", within, show())
+	}
+	var ee *exec.ExitError
+	if errors.As(p.err, &ee) {
+		return ee.ExitCode()
+	}
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+	return 0
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// checkRestored checks that the terminal is back in its normal mode:
+// canonical input, echo and signals from keys.
+func checkRestored(t *testing.T, tty *pty) {
+	t.Helper()
+	tio := tty.termios(t)
+	for _, f := range []struct {
+		name string
+		bit  uint32
+	}{{"ICANON", unix.ICANON}, {"ECHO", unix.ECHO}, {"ISIG", unix.ISIG}} {
+		if tio.Lflag&f.bit == 0 {
+			t.Errorf("terminal left without %s: lflag %#o", f.name, tio.Lflag)
+		}
+	}
+}
+
+// testCtrlCOnce: the rows and the footer are drawn; one Ctrl-C says what is
+// in flight, lets it finish and starts nothing new; the exit is 130 and the
+// terminal is restored.
+func testCtrlCOnce(t *testing.T, peace string) {
+	dir := flowDir(t, gatedFlow)
+	tty := openPTY(t, ttyCols, ttyRows)
+	before := tty.termios(t)
+	p := startOnTTY(t, peace, dir, tty, nil, "ensure")
+
+	// The messages come from ensure, so this is the apply block, not
+	// discovery.
+	screen := tty.waitFor(t, "alpha and beta running", showsWithin, func(s string) bool {
+		return rowHas(s, "alpha", "▸", "running", "waiting for release") && rowHas(s, "beta", "▸", "running", "waiting too")
+	})
+	for _, want := range []string{"ensure", "flow gated", "Ctrl-C: stop after the items in flight"} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("screen lacks %q:\n%s", want, screen)
+		}
+	}
+	if r := row(screen, "gamma"); !strings.Contains(r, "on alpha") {
+		t.Errorf("gamma row %q does not say it waits on alpha", r)
+	}
+	if tio := tty.termios(t); tio.Lflag&(unix.ICANON|unix.ECHO|unix.ISIG) != 0 {
+		t.Errorf("terminal not raw while the view runs: lflag %#o", tio.Lflag)
+	}
+
+	tty.press(t, "\x03")
+	screen = tty.waitText(t, showsWithin, "stopping: 2 in flight (alpha, beta) — Ctrl-C again to cancel them")
+	if exists(filepath.Join(dir, "alpha.out")) || exists(filepath.Join(dir, "beta.out")) {
+		t.Fatal("the items finished before they were released")
+	}
+
+	// The items in flight run to completion.
+	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, exitsWithin, tty.screen); code != 130 {
+		t.Errorf("exit %d, want 130; the terminal:\n%s", code, tty.screen())
+	}
+	for _, f := range []string{"alpha.out", "beta.out"} {
+		if !exists(filepath.Join(dir, f)) {
+			t.Errorf("%s missing: an item in flight did not finish", f)
+		}
+	}
+	if exists(filepath.Join(dir, "gamma.out")) {
+		t.Error("gamma started after the stop")
+	}
+
+	checkRestored(t, tty)
+	if after := tty.termios(t); after.Lflag != before.Lflag || after.Iflag != before.Iflag || after.Oflag != before.Oflag {
+		t.Errorf("terminal mode changed: lflag %#o -> %#o, iflag %#o -> %#o, oflag %#o -> %#o",
+			before.Lflag, after.Lflag, before.Iflag, after.Iflag, before.Oflag, after.Oflag)
+	}
+	tty.drain(t)
+	raw := tty.output()
+	if strings.Contains(raw, "^C") {
+		t.Errorf("^C echoed on the terminal:\n%q", raw)
+	}
+
+	// The final frame stays, and the results come after it, on stdout.
+	screen = tty.screen()
+	t.Logf("the terminal at the end:\n%s", screen)
+	summary := strings.Index(screen, "interrupted after")
+	results := strings.Index(screen, "ensure interrupted: 2 applied, 1 not started")
+	if summary < 0 || results < summary {
+		t.Fatalf("want the summary, then the results; the terminal:\n%s", screen)
+	}
+	for _, id := range []string{"alpha", "beta"} {
+		if r := row(screen[:results], id); !strings.Contains(r, "✓") || !strings.Contains(r, "applied") {
+			t.Errorf("final row of %s is %q, want it applied", id, r)
+		}
+	}
+	if r := row(screen[:results], "gamma"); !strings.Contains(r, "not started") {
+		t.Errorf("final row of gamma is %q, want not started", r)
+	}
+	if !strings.Contains(screen[results:], "not started: gamma") {
+		t.Errorf("results do not name what never started:\n%s", screen[results:])
+	}
+	if strings.Contains(screen, "Ctrl-C: stop after") && strings.Index(screen, "Ctrl-C: stop after") < summary {
+		t.Errorf("a stale footer is left on screen:\n%s", screen)
+	}
+}
+
+// testCtrlCTwice: a second Ctrl-C cancels an item that would run for 30 s;
+// the run ends within a few seconds.
+func testCtrlCTwice(t *testing.T, peace string) {
+	dir := flowDir(t, sleepFlow)
+	tty := openPTY(t, ttyCols, ttyRows)
+	p := startOnTTY(t, peace, dir, tty, nil, "ensure")
+
+	tty.waitFor(t, "nap running", showsWithin, func(s string) bool { return rowHas(s, "nap", "▸", "running", "napping") })
+	tty.press(t, "\x03")
+	tty.waitText(t, showsWithin, "stopping: 1 in flight (nap)")
+	time.Sleep(300 * time.Millisecond) // closer presses count as one
+	pressed := time.Now()
+	tty.press(t, "\x03")
+
+	code := p.wait(t, exitsWithin, tty.screen)
+	if took := time.Since(pressed); took > 20*time.Second {
+		t.Errorf("exit %s after the second Ctrl-C; the item was not cancelled", took)
+	}
+	if code != 130 {
+		t.Errorf("exit %d, want 130; the terminal:\n%s", code, tty.screen())
+	}
+	checkRestored(t, tty)
+	tty.drain(t)
+	// The cancel footer may be on screen only briefly; the stream has it.
+	if plain := ansi.Strip(tty.output()); !strings.Contains(plain, "cancelling…") || !strings.Contains(plain, "— Ctrl-C again to quit at once") {
+		t.Errorf("the cancel was not shown; the stream:\n%s", plain)
+	}
+	screen := tty.screen()
+	if r := row(screen, "nap"); !strings.Contains(r, "! nap") || !strings.Contains(r, "interrupted") {
+		t.Errorf("final row of nap is %q, want interrupted; the terminal:\n%s", r, screen)
+	}
+	if !strings.Contains(screen, "interrupted while running: nap") {
+		t.Errorf("results do not name the interrupted item:\n%s", screen)
+	}
+	if exists(filepath.Join(dir, "nap.out")) {
+		t.Error("the cancelled item ran to its end")
+	}
+	if strings.Contains(tty.output(), "^C") {
+		t.Errorf("^C echoed on the terminal")
+	}
+}
+
+// testResultsToFile: with stdout redirected, the view still draws on the
+// terminal, and stdout holds only the result table, without escapes.
+func testResultsToFile(t *testing.T, peace string) {
+	dir := flowDir(t, quickFlow)
+	tty := openPTY(t, ttyCols, ttyRows)
+	outPath := filepath.Join(t.TempDir(), "stdout")
+	out, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	p := startOnTTY(t, peace, dir, tty, out, "ensure")
+	if code := p.wait(t, exitsWithin, tty.screen); code != 0 {
+		t.Fatalf("exit %d; the terminal:\n%s", code, tty.screen())
+	}
+	checkRestored(t, tty)
+	tty.drain(t)
+
+	b, err := os.ReadFile(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	want := "ITEM  STATUS   STATE\n" +
+		"one   applied  done\n" +
+		"two   applied  "
+	if !strings.HasPrefix(got, want) || !strings.Contains(got, "ensure complete: 2 applied\n") {
+		t.Errorf("stdout:\n%s\nwant it to start with:\n%s", got, want)
+	}
+	if strings.ContainsAny(got, "\x1b\r") {
+		t.Errorf("escape codes or carriage returns in stdout: %q", got)
+	}
+	screen := tty.screen()
+	if !strings.Contains(screen, "done in") || strings.Contains(screen, "ITEM") {
+		t.Errorf("the terminal should have the summary and no results:\n%s", screen)
+	}
+}
+
+// testAutoPlain: --progress auto without a terminal is the plain view: no
+// escape sequences, no carriage returns.
+func testAutoPlain(t *testing.T, peace string) {
+	dir := flowDir(t, quickFlow)
+	var stdout, stderr bytes.Buffer
+	c := exec.Command(peace, "-f", filepath.Join(dir, "flow.yaml"), "--progress", "auto", "ensure")
+	c.Env = ttyEnv() // TERM says colour; the pipes decide
+	c.Stdin, c.Stdout, c.Stderr = strings.NewReader(""), &stdout, &stderr
+	// A session of its own: no controlling terminal of the test's either.
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	p := start(t, c)
+	if code := p.wait(t, exitsWithin, stderr.String); code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())
+	}
+	e := stderr.String()
+	if strings.ContainsAny(e, "\x1b\r") {
+		t.Errorf("escape codes or carriage returns on stderr: %q", e)
+	}
+	for _, want := range []string{"one", "applied", "two"} {
+		if !strings.Contains(e, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, e)
+		}
+	}
+	if strings.ContainsAny(stdout.String(), "\x1b\r") || !strings.Contains(stdout.String(), "ensure complete: 2 applied") {
+		t.Errorf("stdout: %q", stdout.String())
+	}
+}
+
+// row is the line of screen that shows item id's row: the last line that
+// has id as its second word (after the status mark).
+func row(screen, id string) string {
+	lines := strings.Split(screen, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		f := strings.Fields(lines[i])
+		if len(f) >= 2 && f[1] == id {
+			return lines[i]
+		}
+	}
+	return ""
+}
+
+// rowHas reports whether item id's row contains every one of parts.
+func rowHas(screen, id string, parts ...string) bool {
+	r := row(screen, id)
+	if r == "" {
+		return false
+	}
+	for _, p := range parts {
+		if !strings.Contains(r, p) {
+			return false
+		}
+	}
+	return true
+}
