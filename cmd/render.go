@@ -234,10 +234,16 @@ func (p *printer) outcome(command, execution string, flow *items.Flow, o cmdexec
 	}
 }
 
+// joinIDs lists ids for a person: the first ten, then how many more (the
+// JSON result has them all).
 func joinIDs(ids []items.ID) string {
-	s := make([]string, len(ids))
-	for i, id := range ids {
-		s[i] = string(id)
+	const shown = 10
+	s := make([]string, 0, min(len(ids), shown))
+	for _, id := range ids[:min(len(ids), shown)] {
+		s = append(s, string(id))
+	}
+	if len(ids) > shown {
+		s = append(s, fmt.Sprintf("and %d more", len(ids)-shown))
 	}
 	return strings.Join(s, ", ")
 }

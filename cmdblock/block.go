@@ -24,8 +24,6 @@ type Recorder interface {
 	// ("applied", "failed", "interrupted") and the state it reached (nil when
 	// not known).
 	End(item, outcome string, state json.RawMessage) error
-	// Signal records an interrupt stage.
-	Signal(stage string) error
 }
 
 // Env is what every block of one execution shares.

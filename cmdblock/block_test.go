@@ -148,8 +148,6 @@ func (r *memRecorder) End(item, outcome string, state json.RawMessage) error {
 	return nil
 }
 
-func (r *memRecorder) Signal(stage string) error { return nil }
-
 type eventLog struct {
 	mu     sync.Mutex
 	events []progress.Event

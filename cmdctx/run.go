@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/peace-go/peace/cmdblock"
@@ -70,14 +71,10 @@ func (c *CmdCtx) run(x *execution) (res *Result, err error) {
 		},
 		Crash: c.opts.Crash,
 	}
-	var journal *state.Journal
+	var journal *journalOnDemand
 	if e.Records && e.Applies {
-		journal, err = c.store.OpenJournal(x.id, e.Command)
-		if err != nil {
-			return nil, err
-		}
+		journal = &journalOnDemand{store: c.store, x: x}
 		env.Recorder = journal
-		x.setJournal(journal)
 	}
 
 	res.Outcome = e.Run(ctx, env, res.Data)
@@ -88,8 +85,7 @@ func (c *CmdCtx) run(x *execution) (res *Result, err error) {
 	// Recording must happen even when the execution was cancelled: nothing
 	// below takes the cancelled item context.
 	if journal != nil {
-		x.setJournal(nil)
-		if err := journal.Close(res.Outcome.Result()); err != nil {
+		if err := journal.close(res.Outcome.Result()); err != nil {
 			return res, fmt.Errorf("close journal: %w", err)
 		}
 	}
@@ -201,4 +197,54 @@ func depStrings(flow *items.Flow) map[string][]string {
 		}
 	}
 	return deps
+}
+
+// journalOnDemand is the execution's journal, opened at its first record: an
+// execution with nothing to apply writes no journal and pays no fsync for it.
+type journalOnDemand struct {
+	store *state.Store
+	x     *execution
+
+	mu  sync.Mutex
+	j   *state.Journal
+	err error
+}
+
+func (r *journalOnDemand) journal() (*state.Journal, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.j == nil && r.err == nil {
+		r.j, r.err = r.store.OpenJournal(r.x.id, r.x.exec.Command)
+		if r.err == nil {
+			r.x.setJournal(r.j)
+		}
+	}
+	return r.j, r.err
+}
+
+func (r *journalOnDemand) Begin(item string) error {
+	j, err := r.journal()
+	if err != nil {
+		return err
+	}
+	return j.Begin(item)
+}
+
+func (r *journalOnDemand) End(item, outcome string, state json.RawMessage) error {
+	j, err := r.journal()
+	if err != nil {
+		return err
+	}
+	return j.End(item, outcome, state)
+}
+
+// close appends the execution-end record if the journal was ever opened.
+func (r *journalOnDemand) close(outcome string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.j == nil {
+		return nil
+	}
+	r.x.setJournal(nil)
+	return r.j.Close(outcome)
 }
