@@ -223,8 +223,9 @@ func (m *tuiModel) apply(ev Event) {
 	case BlockStart:
 		m.block = ev.Block
 		// A new pass over the items: what a previous block finished is
-		// pending again here. Failures and unknowns stay visible until the
-		// item starts.
+		// pending again here, with nothing left of that block (its time
+		// and last message would read as this block's). Failures and
+		// unknowns stay visible until the item starts.
 		ids := m.execItems[ev.Execution]
 		if ids == nil {
 			ids = make([]string, 0, len(m.rows))
@@ -234,7 +235,7 @@ func (m *tuiModel) apply(ev Event) {
 		}
 		for _, id := range ids {
 			if r := m.row(id); r.phase == phaseEnded && isDone(r.status) {
-				r.phase, r.status = phasePending, ""
+				*r = tuiRow{id: r.id, index: r.index, phase: phasePending}
 			}
 		}
 	case ItemStart:
@@ -385,6 +386,10 @@ func (m *tuiModel) footer() string {
 	}
 	switch m.stage {
 	case "stop":
+		if len(inFlight) == 0 {
+			// The last item in flight has finished; the outcome follows.
+			return st.stop.Render("stopping: nothing left in flight")
+		}
 		return st.stop.Render(fmt.Sprintf("stopping: %d in flight (%s) — Ctrl-C again to cancel them",
 			len(inFlight), joinIDs(inFlight, 5)))
 	case "cancel":

@@ -104,6 +104,30 @@ func TestTUIUpdateRowStates(t *testing.T) {
 	}
 }
 
+// TestTUIUpdateNewBlockForgetsOld checks that a row pending in a new block
+// shows nothing of the block before: no elapsed time, no message, also
+// once the outcome calls it not started.
+func TestTUIUpdateNewBlockForgetsOld(t *testing.T) {
+	clock := newFakeClock()
+	m := testModel(clock, nil)
+	send(m, start([]string{"a", "b"}, map[string][]string{"b": {"a"}}),
+		Event{Type: BlockStart, Execution: "x", Block: "discover"},
+		Event{Type: ItemStart, Item: "b", Time: clock.Now()},
+		Event{Type: ItemMessage, Item: "b", Message: "discovered goal"},
+		Event{Type: ItemDone, Item: "b", Status: StatusDiscovered, Time: clock.Now().Add(300 * time.Millisecond)},
+		Event{Type: BlockStart, Execution: "x", Block: "ensure"})
+	words := func() string {
+		return strings.Join(strings.Fields(ansi.Strip(m.rowLine(m.byID["b"], m.columns(100, m.rows)))), " ")
+	}
+	if line, want := words(), "○ b waiting on a"; line != want {
+		t.Errorf("pending row %q, want %q", line, want)
+	}
+	send(m, Event{Type: ExecutionEnd, Outcome: "interrupted", Statuses: map[string]Status{"a": StatusNotStarted, "b": StatusNotStarted}})
+	if line, want := words(), "- b not started"; line != want {
+		t.Errorf("final row %q, want %q", line, want)
+	}
+}
+
 func TestTUIUpdateProgress(t *testing.T) {
 	clock := newFakeClock()
 	m := testModel(clock, nil)
@@ -145,6 +169,9 @@ func TestTUIUpdateFooter(t *testing.T) {
 			"stopping: 2 in flight (build, upload) — Ctrl-C again to cancel them"},
 		{"stop, one finished since", []Event{{Type: InterruptReceived, Stage: "stop"}, {Type: ItemDone, Item: "build", Status: StatusApplied}},
 			"stopping: 1 in flight (upload) — Ctrl-C again to cancel them"},
+		{"stop, all finished since", []Event{{Type: InterruptReceived, Stage: "stop"},
+			{Type: ItemDone, Item: "build", Status: StatusApplied}, {Type: ItemDone, Item: "upload", Status: StatusApplied}},
+			"stopping: nothing left in flight"},
 		{"cancel", []Event{{Type: InterruptReceived, Stage: "stop"}, {Type: CancelRequested, Stage: "cancel"}},
 			"cancelling… build, upload — Ctrl-C again to quit at once"},
 		{"summary", []Event{{Type: InterruptReceived, Stage: "stop"},
