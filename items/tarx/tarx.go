@@ -184,7 +184,7 @@ func (x *Extract) Current(ctx context.Context, fc items.TypedFnCtx[State]) (Stat
 func (x *Extract) Goal(ctx context.Context, fc items.TypedFnCtx[State]) (State, error) {
 	src, err := x.source()
 	if errors.Is(err, fs.ErrNotExist) {
-		return State{}, fmt.Errorf("archive %s does not exist yet: %w", x.Archive, err)
+		return State{}, notYet(x.Archive)
 	}
 	if err != nil {
 		return State{}, err
@@ -420,3 +420,10 @@ func parseMode(s string) fs.FileMode {
 	}
 	return fs.FileMode(n) & fs.ModePerm
 }
+
+// notYet says the archive is missing, most likely because the item that
+// makes it has not been applied yet. It wraps fs.ErrNotExist.
+type notYet string
+
+func (n notYet) Error() string { return fmt.Sprintf("archive %s does not exist yet", string(n)) }
+func (n notYet) Unwrap() error { return fs.ErrNotExist }

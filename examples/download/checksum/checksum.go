@@ -157,8 +157,10 @@ func (s *sums) ApplyDry(_ context.Context, _ items.TypedFnCtx[State], _, target 
 // content is the SHA256SUMS text for the directory: one "digest  path" line
 // per regular file, in lexical order, as sha256sum writes it.
 func (s *sums) content(ctx context.Context, tr progress.Tracker) ([]byte, error) {
-	if _, err := os.Stat(s.dir); err != nil {
-		return nil, fmt.Errorf("directory %s does not exist yet: %w", s.dir, err)
+	if _, err := os.Stat(s.dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("directory %s does not exist yet (%w)", s.dir, fs.ErrNotExist)
+	} else if err != nil {
+		return nil, err
 	}
 	var b bytes.Buffer
 	err := filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
