@@ -2,8 +2,11 @@ package shcmd_test
 
 import (
 	"context"
+	"errors"
 	"os/exec"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/items/shcmd"
@@ -34,3 +37,44 @@ func BenchmarkBareExec(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCancel measures how long a cancelled command takes to return:
+// SIGTERM to its group (a shell with a child and a grandchild), the group
+// gone, the pipes drained. It reports ms from cancel to return.
+func BenchmarkCancel(b *testing.B) {
+	it, err := shcmd.New("bench", shcmd.Params{Current: "echo a", Goal: "echo b", Ensure: `echo started; sh -c "sleep 30 & sleep 30"`}, items.Env{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total time.Duration
+	for b.Loop() {
+		started := make(chan struct{})
+		tr := &firstMessage{started: started}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := it.Apply(ctx, items.FnCtx{Op: items.OpEnsure, Progress: tr}, "a", "b")
+			done <- err
+		}()
+		<-started
+		// Let the grandchildren start too.
+		time.Sleep(20 * time.Millisecond)
+		t0 := time.Now()
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			b.Fatal(err)
+		}
+		total += time.Since(t0)
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/cancel")
+}
+
+// firstMessage closes started at the first message.
+type firstMessage struct {
+	once    sync.Once
+	started chan struct{}
+}
+
+func (f *firstMessage) SetLimit(progress.Limit) {}
+func (f *firstMessage) Advance(int64)           {}
+func (f *firstMessage) Message(string)          { f.once.Do(func() { close(f.started) }) }

@@ -396,6 +396,12 @@ func TestExitErrorOnNoSuchShellDirectory(t *testing.T) {
 	}
 }
 
+// promptly bounds how long a cancelled call may take in these tests: far
+// below the 30 s their commands would run, so returning before it means the
+// group was stopped, yet loose enough for a loaded machine. How fast a
+// cancel really is, BenchmarkCancel measures (well under a second).
+const promptly = 10 * time.Second
+
 // startCancellable runs ensure in the background and returns its pgid (the
 // script's first line must be its $$), a cancel, and the call's result.
 func startCancellable(t *testing.T, ensure string) (int, *recorder, context.CancelFunc, <-chan error) {
@@ -425,8 +431,8 @@ func TestCancelStopsTheWholeGroup(t *testing.T) {
 	start := time.Now()
 	cancel()
 	err := <-done
-	if elapsed := time.Since(start); elapsed > time.Second {
-		t.Errorf("the call returned %v after cancel, want within a second", elapsed)
+	if elapsed := time.Since(start); elapsed > promptly {
+		t.Errorf("the call returned %v after cancel: it waited for the command", elapsed)
 	}
 	// Nothing traps TERM here: no SIGKILL, and no wait for the grace.
 	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "ensure: stopped with SIGTERM") {
@@ -444,8 +450,8 @@ func TestCancelKillsWhatIgnoresTERM(t *testing.T) {
 	if elapsed < shcmd.Grace {
 		t.Errorf("killed %v after cancel, before the %v grace", elapsed, shcmd.Grace)
 	}
-	if elapsed > shcmd.Grace+time.Second {
-		t.Errorf("the call returned %v after cancel", elapsed)
+	if elapsed > promptly {
+		t.Errorf("the call returned %v after cancel: SIGKILL never came", elapsed)
 	}
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "SIGKILL") {
 		t.Errorf("error %v, want one that says SIGKILL and wraps context.Canceled", err)
