@@ -14,7 +14,7 @@ import (
 
 // benchArchive is W3's payload: 2000 files of 10,000 random bytes, gzipped.
 func benchArchive(b *testing.B) *fixture {
-	f := &fixture{t: &testing.T{}, dir: b.TempDir()}
+	f := &fixture{t: b, dir: b.TempDir()}
 	f.x = NewExtract(Params{Archive: "dl/payload.tar.gz", Dest: "out"}, items.Env{Dir: f.dir})
 	f.item = f.x.Item("unpack")
 	ents := make([]ent, 2000)

@@ -37,7 +37,7 @@ func dir(name string) ent          { return ent{name: name, typ: tar.TypeDir} }
 func symlink(name, to string) ent  { return ent{name: name, typ: tar.TypeSymlink, link: to} }
 func hardlink(name, to string) ent { return ent{name: name, typ: tar.TypeLink, link: to} }
 func withMode(e ent, m int64) ent  { e.mode = m; return e }
-func archiveBytes(t *testing.T, gz bool, ents ...ent) []byte {
+func archiveBytes(t testing.TB, gz bool, ents ...ent) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	var zw *gzip.Writer
@@ -81,7 +81,7 @@ func archiveBytes(t *testing.T, gz bool, ents ...ent) []byte {
 // fixture is one tar_x item with its archive and dest in a temp dir, and the
 // recorded state kept between runs as the state store keeps it.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	x      *Extract
 	item   items.Item
