@@ -168,7 +168,7 @@ type lines struct {
 }
 
 func (l *lines) readFrom(r io.Reader) {
-	buf := make([]byte, 32<<10)
+	buf := make([]byte, 4<<10)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
