@@ -296,11 +296,19 @@ func remove(path string) error {
 // WriteAtomic replaces the file at path with data and mode so that, whatever
 // happens, path holds either its old content or all of the new: the data goes
 // to a temp file beside it, is fsynced, renamed over path, and the directory
-// is fsynced. The parent directory must exist.
+// is fsynced. Missing parent directories are made (0755), as `mkdir -p`
+// would: a flow of files needs no dir item per directory.
 func WriteAtomic(ctx context.Context, path string, data []byte, mode fs.FileMode) (err error) {
 	dir := filepath.Dir(path)
 	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("parent directory %s does not exist (add a dir item for it and depend on it)", dir)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("make parent directory: %w", err)
+		}
+		// The new directory's entry must be durable too before the file is
+		// reported written.
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return err
+		}
 	} else if err != nil {
 		return err
 	} else if !fi.IsDir() {

@@ -287,19 +287,22 @@ func TestApplyModeOnlyKeepsTheFile(t *testing.T) {
 	}
 }
 
-func TestApplyWithoutParentFails(t *testing.T) {
+func TestApplyMakesMissingParents(t *testing.T) {
 	dir := t.TempDir()
-	it := mustBuild(t, dir, `{path: out/greeting.txt, content: hi}`)
+	it := mustBuild(t, dir, `{path: out/deeper/greeting.txt, content: hi}`)
 	ctx := context.Background()
 	cur := must(t)(it.Current(ctx, ensure(progress.NoTracker)))
 	goal := must(t)(it.Goal(ctx, ensure(progress.NoTracker)))
-	_, err := it.Apply(ctx, ensure(progress.NoTracker), cur, goal)
-	want := "parent directory " + filepath.Join(dir, "out") + " does not exist"
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("error %v, want one containing %q", err, want)
+	if _, err := it.Apply(ctx, ensure(progress.NoTracker), cur, goal); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "out")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("the parent was created: %v", err)
+	b, err := os.ReadFile(filepath.Join(dir, "out", "deeper", "greeting.txt"))
+	if err != nil || string(b) != "hi" {
+		t.Fatalf("read back %q, %v", b, err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "out"))
+	if err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("parent: %v %v", fi, err)
 	}
 }
 

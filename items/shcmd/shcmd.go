@@ -99,12 +99,16 @@ func (it *item) cmd(name, script string, fc items.TypedFnCtx[State], extra ...st
 	return command{name: name, script: script, dir: it.dir, env: env}
 }
 
+// discovering is the tracker of the commands that print a state: their
+// stdout is the state itself, not news for the progress view.
+var discovering = progress.NoTracker
+
 func (it *item) Current(ctx context.Context, fc items.TypedFnCtx[State]) (State, error) {
-	return it.cmd("current", it.p.Current, fc).run(ctx, fc.Progress)
+	return it.cmd("current", it.p.Current, fc).run(ctx, discovering)
 }
 
 func (it *item) Goal(ctx context.Context, fc items.TypedFnCtx[State]) (State, error) {
-	return it.cmd("goal", it.p.Goal, fc).run(ctx, fc.Progress)
+	return it.cmd("goal", it.p.Goal, fc).run(ctx, discovering)
 }
 
 // Clean is the state clean_state prints; without clean commands, clean
@@ -113,7 +117,7 @@ func (it *item) Clean(ctx context.Context, fc items.TypedFnCtx[State]) (State, e
 	if !it.p.hasClean() {
 		return it.Current(ctx, fc)
 	}
-	return it.cmd("clean_state", it.p.CleanState, fc).run(ctx, fc.Progress)
+	return it.cmd("clean_state", it.p.CleanState, fc).run(ctx, discovering)
 }
 
 func (it *item) Diff(from, to State) items.Diff {
