@@ -42,16 +42,19 @@ func (x *Extract) extract(ctx context.Context, tr progress.Tracker, target State
 	want := make(map[string]Entry, len(target.Entries))
 	pending := map[string]bool{}
 	var todo []Entry
+	st := newStatter(root)
 	for _, e := range target.Entries {
 		want[e.Path] = e
-		d, ok, err := onDisk(root, e)
+		d, ok, err := st.onDisk(e)
 		if err != nil {
+			st.close()
 			return State{}, err
 		}
 		if !ok || !same(d, e) {
 			pending[e.Path] = true
 		}
 	}
+	st.close()
 	// A file written anew is a new inode: its hard links must follow.
 	for _, e := range target.Entries {
 		if e.Type == TypeHardlink && pending[e.Link] {

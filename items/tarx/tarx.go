@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -343,9 +344,11 @@ func (x *Extract) stat(list []Entry) ([]Entry, error) {
 		return nil, err
 	}
 	defer root.Close()
+	st := newStatter(root)
+	defer st.close()
 	out := make([]Entry, 0, len(list))
 	for _, want := range list {
-		e, ok, err := onDisk(root, want)
+		e, ok, err := st.onDisk(want)
 		if err != nil {
 			return nil, err
 		}
@@ -356,22 +359,72 @@ func (x *Extract) stat(list []Entry) ([]Entry, error) {
 	return out, nil
 }
 
-// onDisk describes what is at want.Path under root, as an Entry comparable
-// with want; ok is false when nothing is there.
-func onDisk(root *os.Root, want Entry) (Entry, bool, error) {
-	name := filepath.FromSlash(want.Path)
-	fi, err := root.Lstat(name)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-			return Entry{}, false, nil
+// statter looks at paths under a Root through one Root per directory, so
+// that looking at a path does not walk it from the top each time.
+type statter struct {
+	root *os.Root
+	dirs map[string]*os.Root // by slash path; nil when the directory is not there
+}
+
+func newStatter(root *os.Root) *statter {
+	return &statter{root: root, dirs: map[string]*os.Root{}}
+}
+
+func (s *statter) close() {
+	for _, r := range s.dirs {
+		if r != nil {
+			r.Close()
 		}
+	}
+}
+
+// dir returns a Root on the directory p, or nil when it is not there.
+func (s *statter) dir(p string) (*os.Root, error) {
+	if p == "." {
+		return s.root, nil
+	}
+	if r, ok := s.dirs[p]; ok {
+		return r, nil
+	}
+	r, err := s.root.OpenRoot(filepath.FromSlash(p))
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		r, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.dirs[p] = r
+	return r, nil
+}
+
+// lstat describes p without following it; nil when nothing is there.
+func (s *statter) lstat(p string) (fs.FileInfo, *os.Root, error) {
+	dir, err := s.dir(path.Dir(p))
+	if err != nil || dir == nil {
+		return nil, nil, err
+	}
+	fi, err := dir.Lstat(path.Base(p))
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil, nil, nil
+	}
+	return fi, dir, err
+}
+
+// onDisk describes what is at want.Path, as an Entry comparable with want;
+// ok is false when nothing is there.
+func (s *statter) onDisk(want Entry) (Entry, bool, error) {
+	fi, dir, err := s.lstat(want.Path)
+	if err != nil {
 		return Entry{}, false, fmt.Errorf("entry %q: %w", want.Path, err)
+	}
+	if fi == nil {
+		return Entry{}, false, nil
 	}
 	e := Entry{Path: want.Path}
 	switch m := fi.Mode(); {
 	case m.IsRegular():
 		if want.Type == TypeHardlink {
-			if t, err := root.Lstat(filepath.FromSlash(want.Link)); err == nil && os.SameFile(fi, t) {
+			if t, _, err := s.lstat(want.Link); err == nil && t != nil && os.SameFile(fi, t) {
 				e.Type, e.Link = TypeHardlink, want.Link
 				return e, true, nil
 			}
@@ -381,7 +434,7 @@ func onDisk(root *os.Root, want Entry) (Entry, bool, error) {
 		e.Type, e.Mode = TypeDir, formatMode(int64(m.Perm()))
 	case m&fs.ModeSymlink != 0:
 		e.Type = TypeSymlink
-		if e.Link, err = root.Readlink(name); err != nil {
+		if e.Link, err = dir.Readlink(path.Base(want.Path)); err != nil {
 			return Entry{}, false, fmt.Errorf("entry %q: %w", want.Path, err)
 		}
 	default:
