@@ -130,7 +130,8 @@ func (s *Store) Lock(ctx context.Context, command string, wait time.Duration, on
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, "", fmt.Errorf("wait for the lock (%w): %w", locked, ctx.Err())
+			// Not a *LockedError: the caller stopped the wait.
+			return nil, "", fmt.Errorf("stopped waiting for the lock held by pid %d on %s: %w", holder.PID, holder.Host, ctx.Err())
 		case <-t.C:
 		}
 		poll = min(2*poll, maxLockPoll)

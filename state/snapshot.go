@@ -30,7 +30,8 @@ import (
 // encoding is a copy rather than a conversion. JSON and YAML disagree on a
 // few details (YAML has no \/ escape, no surrogate escapes, and treats DEL,
 // C1 controls and U+2028/9 specially), so safeJSON rewrites the rare text that
-// hits them into an equivalent JSON text YAML reads the same way.
+// hits them into an equivalent JSON text YAML reads the same way, and
+// appendYAMLFlow marks the rare key longer than YAML allows a plain key.
 //
 // folded_journal names the journal records already folded into this snapshot,
 // so that a crash after the snapshot is written but before the journal is
