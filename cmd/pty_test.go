@@ -1,3 +1,7 @@
+//go:build linux
+
+// The pseudo-terminal is opened with Linux ioctls.
+
 package cmd_test
 
 import (
@@ -331,4 +335,22 @@ func renderScreen(stream string) string {
 		out[i] = strings.TrimRight(string(l), " ")
 	}
 	return strings.TrimRight(strings.Join(out, "\n"), "\n")
+}
+
+func TestRenderScreen(t *testing.T) {
+	for _, tc := range []struct{ name, stream, want string }{
+		{"lines", "a\r\nb\r\n", "a\nb"},
+		{"colours dropped", "\x1b[1mbold\x1b[0m \x1b[38;5;2mgreen\x1b[0m", "bold green"},
+		{"redraw in place", "one\r\ntwo\r\x1b[1Aeins\x1b[K\r\nzwei\x1b[K\r", "eins\nzwei"},
+		{"erase a longer line", "a long line\rshort\x1b[K", "short"},
+		{"erase whole line", "gone\x1b[2K\rnew", "new"},
+		{"erase below", "a\r\nb\r\nc\r\x1b[1A\x1b[J", "a"},
+		{"raw LF keeps the column", "ab\ncd", "ab\n  cd"},
+		{"modes and OSC dropped", "\x1b[?25l\x1b]11;?\x1b\\\x1b[6nx\x1b[?25h", "x"},
+		{"a bubbletea frame", "\r\x1b[90mfooter\x1b[0m\x1b[K\rhead\x1b[K\r\nrow\x1b[K\r\nfooter\x1b[K\r\x1b[2A\n\x1b[34mrow!\x1b[0m\x1b[K\r\n\r", "head\nrow!\nfooter"},
+	} {
+		if got := renderScreen(tc.stream); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
 }

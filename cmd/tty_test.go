@@ -1,12 +1,17 @@
+//go:build linux
+
 package cmd_test
 
 import (
 	"bytes"
 	"errors"
+	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,26 +33,11 @@ const (
 // controlling terminal: the tui view draws on it and Ctrl-C arrives as a
 // key, not as a signal.
 func TestTTY(t *testing.T) {
-	peace := buildPeaceForTTY(t)
+	peace := buildPeace(t, t.TempDir())
 	t.Run("CtrlCOnceStops", func(t *testing.T) { testCtrlCOnce(t, peace) })
 	t.Run("CtrlCTwiceCancels", func(t *testing.T) { testCtrlCTwice(t, peace) })
 	t.Run("ResultsToFile", func(t *testing.T) { testResultsToFile(t, peace) })
 	t.Run("AutoWithoutTerminalIsPlain", func(t *testing.T) { testAutoPlain(t, peace) })
-}
-
-// buildPeaceForTTY builds the peace command once for the tests under t.
-func buildPeaceForTTY(t *testing.T) string {
-	t.Helper()
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		gobin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-	}
-	bin := filepath.Join(t.TempDir(), "peace")
-	out, err := exec.Command(gobin, "build", "-o", bin, "github.com/peace-go/peace").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // gatedFlow has two sh_cmd items that run until the file "release"
@@ -279,8 +269,9 @@ func testCtrlCOnce(t *testing.T, peace string) {
 			t.Errorf("final row of %s is %q, want it applied", id, r)
 		}
 	}
-	if r := row(screen[:results], "gamma"); !strings.Contains(r, "not started") {
-		t.Errorf("final row of gamma is %q, want not started", r)
+	// Nothing of the discovery block is left on a row that never started.
+	if r := strings.Join(strings.Fields(row(screen[:results], "gamma")), " "); r != "- gamma not started" {
+		t.Errorf("final row of gamma is %q, want %q", r, "- gamma not started")
 	}
 	if !strings.Contains(screen[results:], "not started: gamma") {
 		t.Errorf("results do not name what never started:\n%s", screen[results:])
@@ -423,4 +414,187 @@ func rowHas(screen, id string, parts ...string) bool {
 		}
 	}
 	return true
+}
+
+var viewsDoc = flag.Bool("views-doc", false, "rewrite the captures in docs/views.md from real runs of the quickstart flow")
+
+// TestViewsDoc runs the quickstart flow for real — under a terminal, as
+// CI runs it, with the json view — and puts what each view showed into
+// docs/views.md, between its capture markers.
+func TestViewsDoc(t *testing.T) {
+	if !*viewsDoc {
+		t.Skip("rewrites docs/views.md; run with -views-doc")
+	}
+	peace := buildPeace(t, t.TempDir())
+	caps := map[string]string{}
+	for k, v := range captureTUI(t, peace) {
+		caps[k] = v
+	}
+	caps["plain"] = capturePipes(t, peace, true, "--progress", "plain")
+	events := strings.SplitAfter(capturePipes(t, peace, false, "--progress", "json"), "\n")
+	var head, tail []string
+	for i, line := range events {
+		if i < 3 {
+			head = append(head, line)
+		}
+		if strings.Contains(line, `"type":"interrupt_received"`) {
+			tail = events[i:]
+		}
+	}
+	caps["json-head"], caps["json-tail"] = strings.Join(head, ""), strings.Join(tail, "")
+
+	path := filepath.Join("..", "docs", "views.md")
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := fillCaptures(string(doc), caps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// quickstartDir is a fresh copy of the quickstart flow in a short path,
+// since the header shows it.
+func quickstartDir(t *testing.T) string {
+	t.Helper()
+	flow, err := os.ReadFile(filepath.Join("..", "examples", "quickstart", "flow.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "quickstart-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.WriteFile(filepath.Join(dir, "flow.yaml"), flow, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// midRun is the moment the captures are taken and Ctrl-C pressed: build
+// and assets running side by side.
+func midRun(s string) bool {
+	return strings.Contains(s, "step 2/3") && strings.Contains(s, "packing")
+}
+
+// captureTUI runs ensure under a terminal: a frame mid-run, one after a
+// Ctrl-C, the screen at the end, and the end of a second run that finishes
+// what the first left.
+func captureTUI(t *testing.T, peace string) map[string]string {
+	dir := quickstartDir(t)
+	tty := openPTY(t, 96, 24)
+	p := startOnTTY(t, peace, dir, tty, nil, "ensure")
+	caps := map[string]string{}
+	// A frame is whole once the renderer has put the cursor back.
+	caps["tui-running"] = tty.waitFor(t, "build and assets running", showsWithin, func(s string) bool {
+		return midRun(s) && strings.HasSuffix(tty.output(), "\r")
+	})
+	tty.press(t, "\x03")
+	caps["tui-stopping"] = tty.waitFor(t, "the stop footer", showsWithin, func(s string) bool {
+		return strings.Contains(s, "stopping: ") && strings.HasSuffix(tty.output(), "\r")
+	})
+	if code := p.wait(t, exitsWithin, tty.screen); code != 130 {
+		t.Fatalf("exit %d; the terminal:\n%s", code, tty.screen())
+	}
+	tty.drain(t)
+	caps["tui-end"] = tty.screen()
+
+	again := openPTY(t, 96, 24)
+	p = startOnTTY(t, peace, dir, again, nil, "ensure")
+	if code := p.wait(t, exitsWithin, again.screen); code != 0 {
+		t.Fatalf("exit %d; the terminal:\n%s", code, again.screen())
+	}
+	again.drain(t)
+	caps["tui-again"] = again.screen()
+	return caps
+}
+
+// capturePipes runs ensure as CI does, without a terminal, and sends
+// SIGINT at the same moment the terminal run got its Ctrl-C. It returns
+// stderr, with stdout in the same log if results is set.
+func capturePipes(t *testing.T, peace string, results bool, args ...string) string {
+	dir := quickstartDir(t)
+	var log lockedBuffer
+	c := exec.Command(peace, append(args, "ensure")...)
+	c.Dir, c.Env = dir, ttyEnv()
+	c.Stderr = &log
+	if results {
+		c.Stdout = &log
+	}
+	p := start(t, c)
+	deadline := time.Now().Add(showsWithin)
+	// The plain view writes an item's messages at most once a second, so
+	// any step will do.
+	for !strings.Contains(log.String(), "step ") || !strings.Contains(log.String(), "packing") {
+		if time.Now().After(deadline) {
+			t.Fatalf("build and assets not running within %s:\n%s", showsWithin, log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := c.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, exitsWithin, log.String); code != 130 {
+		t.Fatalf("exit %d:\n%s", code, log.String())
+	}
+	return log.String()
+}
+
+// lockedBuffer is a bytes.Buffer a process writes while the test reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// fillCaptures puts each capture into doc after its marker line
+// "<!-- capture NAME -->", as a text block, replacing the block there.
+func fillCaptures(doc string, caps map[string]string) (string, error) {
+	lines := strings.SplitAfter(doc, "\n")
+	var out strings.Builder
+	used := map[string]bool{}
+	for i := 0; i < len(lines); i++ {
+		out.WriteString(lines[i])
+		name, ok := strings.CutPrefix(strings.TrimSpace(lines[i]), "<!-- capture ")
+		if !ok {
+			continue
+		}
+		name = strings.TrimSuffix(name, " -->")
+		text, ok := caps[name]
+		if !ok {
+			return "", fmt.Errorf("docs/views.md: no capture called %q", name)
+		}
+		used[name] = true
+		// Skip the old block: from the fence after the marker to its end.
+		if i+1 < len(lines) && strings.HasPrefix(lines[i+1], "```") {
+			j := i + 2
+			for j < len(lines) && !strings.HasPrefix(lines[j], "```") {
+				j++
+			}
+			i = j
+		}
+		out.WriteString("```text\n" + strings.TrimRight(text, "\n") + "\n```\n")
+	}
+	for name := range caps {
+		if !used[name] {
+			return "", fmt.Errorf("docs/views.md has no marker for capture %q", name)
+		}
+	}
+	return out.String(), nil
 }
