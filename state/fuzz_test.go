@@ -191,6 +191,14 @@ func FuzzSnapshotDecode(f *testing.F) {
 				t.Fatalf("state of %q is not JSON: %s", id, state)
 			}
 		}
+		// The canonical shortcut, where it applies, reads what YAML reads.
+		if _, ok := decodeCanonical(data); ok {
+			slow, err := decodeSnapshotYAML(data)
+			if err != nil {
+				t.Fatalf("shortcut accepted what YAML refuses: %v", err)
+			}
+			sameSnapshot(t, snap, slow)
+		}
 		again, err := decodeSnapshot(encodeSnapshot(snap.states, snap.unknown, snap.folded))
 		if err != nil {
 			t.Fatalf("re-read: %v\n%s", err, encodeSnapshot(snap.states, snap.unknown, snap.folded))
@@ -236,4 +244,20 @@ func FuzzSnapshotRoundTrip(f *testing.F) {
 			t.Fatalf("unknown %q, want [%q]", snap.unknown, id)
 		}
 	})
+}
+
+// sameSnapshot fails unless a and b hold the same JSON values.
+func sameSnapshot(t *testing.T, a, b snapshot) {
+	t.Helper()
+	if len(a.states) != len(b.states) {
+		t.Fatalf("%d states, %d states", len(a.states), len(b.states))
+	}
+	for id, state := range a.states {
+		if !sameJSON(state, b.states[id]) {
+			t.Fatalf("%q: %s, %s", id, state, b.states[id])
+		}
+	}
+	if !slices.Equal(a.unknown, b.unknown) || a.folded != b.folded || a.from != b.from {
+		t.Fatalf("unknown %q, %q; folded %+v, %+v; from %d, %d", a.unknown, b.unknown, a.folded, b.folded, a.from, b.from)
+	}
 }

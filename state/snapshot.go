@@ -104,6 +104,15 @@ func readSnapshot(path string) (snapshot, error) {
 // decodeSnapshot parses a snapshot of any supported version. Its errors,
 // other than *VersionError (with Path unset), describe why data is corrupt.
 func decodeSnapshot(data []byte) (snapshot, error) {
+	if snap, ok := decodeCanonical(data); ok {
+		return snap, nil
+	}
+	return decodeSnapshotYAML(data)
+}
+
+// decodeSnapshotYAML reads a snapshot with a YAML parser: any version, any
+// layout a person may have edited it into.
+func decodeSnapshotYAML(data []byte) (snapshot, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return snapshot{}, err
@@ -397,7 +406,7 @@ func jsonDepth(s []byte) int {
 // UTF-8 becomes U+FFFD, and raw characters YAML forbids or reads as line
 // breaks are escaped. Most states need none of this and are returned as is.
 func safeJSON(s []byte) []byte {
-	if !needsRewrite(s) {
+	if yamlSafe(s) {
 		return s
 	}
 	out := make([]byte, 0, len(s)+16)
@@ -468,18 +477,38 @@ func safeJSON(s []byte) []byte {
 	return out
 }
 
-// needsRewrite is safeJSON's quick test: only non-ASCII bytes, DEL and the
-// escapes \/ and \u can need a rewrite.
-func needsRewrite(s []byte) bool {
-	for i, c := range s {
-		if c >= 0x7f {
-			return true
-		}
-		if c == '\\' && i+1 < len(s) && (s[i+1] == '/' || s[i+1] == 'u') {
-			return true
+// yamlSafe reports whether a YAML reader reads JSON text s as a JSON reader
+// does, so that safeJSON has nothing to rewrite. Only string content can
+// fail this; JSON has no backslashes or non-ASCII bytes elsewhere.
+func yamlSafe(s []byte) bool {
+	for i := 0; i < len(s); {
+		switch c := s[i]; {
+		case c == '\\' && i+1 < len(s):
+			switch s[i+1] {
+			case '/':
+				return false
+			case 'u':
+				r, n := decodeEscape(s[i:])
+				if n == 0 || (r >= 0xd800 && r <= 0xdfff) {
+					return false
+				}
+				i += n
+				continue
+			}
+			i += 2
+		case c == 0x7f:
+			return false
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			r, n := utf8.DecodeRune(s[i:])
+			if (r == utf8.RuneError && n <= 1) || yamlUnsafe(r) {
+				return false
+			}
+			i += n
 		}
 	}
-	return false
+	return true
 }
 
 // decodeEscape decodes a \uXXXX escape at the start of s, returning the code

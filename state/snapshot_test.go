@@ -78,11 +78,13 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 }
 
-// States written by Go's encoding/json come back byte for byte.
+// States written by Go's encoding/json come back byte for byte, but for
+// the few characters YAML cannot hold raw (DEL, C1 controls, U+FEFF,
+// U+FFFE/F), which come back escaped: the same JSON value.
 func TestSnapshotRoundTripExactForGoJSON(t *testing.T) {
 	values := []any{
 		map[string]any{"path": "out/greeting.txt", "mode": 420, "html": "<a href=\"x\">&</a>"},
-		"tab\tnewline\nDEL\x7f NEL\u0085 sep\u2028 emoji🎉",
+		"tab\tnewline\n sep\u2028 emoji🎉 ünï",
 		[]any{1.5, -2, nil, true, map[string]any{}},
 		struct {
 			ETag string `json:"etag"`
@@ -404,6 +406,56 @@ func TestIsJSONNumber(t *testing.T) {
 	for _, s := range []string{"", "-", "01", "+1", ".5", "1.", "1e", "1e+", "0x10", "1_000", "Infinity", "NaN", " 1", "1 "} {
 		if isJSONNumber(s) {
 			t.Errorf("%q: not a JSON number", s)
+		}
+	}
+}
+
+// The canonical shortcut reads every file encodeSnapshot writes (but those
+// with keys YAML needs marked) and agrees with the YAML reading of it.
+func TestCanonicalMatchesYAML(t *testing.T) {
+	all := map[string]json.RawMessage{}
+	for name, text := range roundTripStates {
+		norm, err := normalizeState([]byte(text))
+		must(t, err)
+		all[strings.ReplaceAll(name, " ", "_")] = norm
+	}
+	cases := map[string]map[string]json.RawMessage{"all": all, "none": {}}
+	for id, state := range all {
+		cases[id] = map[string]json.RawMessage{id: state, "null": raw("1"), "ü k": raw(`"v"`)}
+	}
+	for name, st := range cases {
+		data := encodeSnapshot(st, []string{"a", "null", "ü"}, foldMark{journal: "ab12", bytes: 99})
+		fast, ok := decodeCanonical(data)
+		if long := name == "all" || name == "long_keys"; ok == long {
+			t.Errorf("%s: shortcut taken: %v", name, ok)
+		}
+		if !ok {
+			continue
+		}
+		slow, err := decodeSnapshotYAML(data)
+		must(t, err)
+		sameSnapshot(t, fast, slow)
+		for id, state := range st {
+			if !bytes.Equal(fast.states[id], state) {
+				t.Errorf("%s: %s read back as %s", name, state, fast.states[id])
+			}
+		}
+	}
+	for _, odd := range []string{
+		"version: 1\nstates:\n  a: {\"x\": 1}\n",
+		"version: 1\nstates:\n  a: 1 # comment\n",
+		"version: 1\nstates:\n  a: 1\n  a: 2\n",
+		"version: 1\nstates:\n  a: 1",
+		"version: 1\r\nstates: {}\r\n",
+		"version: 1\nstates:\n  \"a\": 1\n",
+		"version: 1\nstates:\n  a: \"\\/\"\n",
+		"version: 1\nstates: {}\nunknown:\n  - b\n  - a\n",
+		"version: 1\nstates: {}\nextra: 1\n",
+		"version: 2\nstates: {}\n",
+		"version: 1\nfolded_journal: {id: x, bytes: 01}\nstates: {}\n",
+	} {
+		if _, ok := decodeCanonical([]byte(odd)); ok {
+			t.Errorf("shortcut taken for %q", odd)
 		}
 	}
 }
