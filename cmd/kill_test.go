@@ -120,33 +120,33 @@ func calibrate(c *chaosDir) map[string]window {
 // end records race the kill; the rest before it, where a run recovers
 // what the last one left and discovers.
 type instant struct {
-	inApply bool
-	frac    float64
-	delay   time.Duration
+	anchor string // "start", "apply block" or "slow item"
+	frac   float64
+	delay  time.Duration
 }
 
 func drawInstant(rng *rand.Rand, w window) instant {
-	in := instant{inApply: rng.IntN(10) < 7, frac: rng.Float64()}
+	in := instant{anchor: "start", frac: rng.Float64()}
 	span := w.early
-	if in.inApply {
-		span = w.apply
+	if rng.IntN(10) < 7 {
+		in.anchor, span = "apply block", w.apply
 	}
 	in.delay = time.Duration(in.frac * float64(span))
 	return in
 }
 
 func (in instant) String() string {
-	if in.inApply {
-		return fmt.Sprintf("%v into the apply block (%.3f of its window)", in.delay.Round(time.Microsecond), in.frac)
-	}
-	return fmt.Sprintf("%v after the start (%.3f of the window before the apply block)", in.delay.Round(time.Microsecond), in.frac)
+	return fmt.Sprintf("%v after the %s (%.3f of its window)", in.delay.Round(time.Microsecond), in.anchor, in.frac)
 }
 
-// await blocks until the instant, counted from start (or from the apply
-// block, for an instant in it); false if the process ended first.
+// await blocks until the instant; start is what "start" means (the
+// process, or the execution). It returns false if the process ended first.
 func (p *proc) await(in instant, start <-chan struct{}) bool {
-	if in.inApply {
+	switch in.anchor {
+	case "apply block":
 		start = p.applies
+	case "slow item":
+		start = p.slowGo
 	}
 	select {
 	case <-start:
@@ -231,8 +231,8 @@ func testKillInterrupt(t *testing.T, bin string, cfg chaosConfig) {
 		}
 		at := drawInstant(rng, windows[op])
 		var again time.Duration // 0: one signal only
-		if rng.IntN(10) < 4 {
-			again = 300*time.Millisecond + time.Duration(rng.Int64N(int64(300*time.Millisecond)))
+		if rng.IntN(2) == 0 {
+			again = 300*time.Millisecond + time.Duration(rng.Int64N(int64(100*time.Millisecond)))
 		}
 		c.fail = func(format string, args ...any) {
 			t.Helper()
@@ -241,7 +241,13 @@ func testKillInterrupt(t *testing.T, bin string, cfg chaosConfig) {
 		}
 		p := c.start(op)
 		// Interrupts are counted from execution_start, when peace routes
-		// them: before that, one meets Go's default handler, not peace.
+		// them: before that, one meets Go's default handler, not peace. To
+		// cancel something, a second interrupt needs an item still in
+		// flight after the first has had its 250 ms to itself: ensure
+		// interrupts twice right after a slow item starts.
+		if again > 0 && op == "ensure" {
+			at = instant{anchor: "slow item", frac: at.frac, delay: time.Duration(at.frac * float64(50*time.Millisecond))}
+		}
 		if p.await(at, p.began) && p.signal(sig) && again > 0 {
 			select {
 			case <-time.After(again):

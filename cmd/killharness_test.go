@@ -59,9 +59,17 @@ func chaosDeps(i int) []int {
 
 func chaosID(i int) string { return fmt.Sprintf("it%02d", i) }
 
-// chaosPause is how long item i's ensure sleeps after its side effect:
-// 0–30 ms, from the index so that a seed replays the same flow.
-func chaosPause(i int) time.Duration { return time.Duration(i*7%31) * time.Millisecond }
+// chaosPause is how long item i's ensure sleeps after its side effect, from
+// the index so that every run is the same flow: 0–30 ms, except for one
+// root per group that takes 400 ms, long enough for a second interrupt
+// (which must come at least 250 ms after the first) to find it in flight,
+// and for kills to land often between a side effect and its end record.
+func chaosPause(i int) time.Duration {
+	if i%groupSize == 4 {
+		return 400 * time.Millisecond
+	}
+	return time.Duration(i*7%31) * time.Millisecond
+}
 
 // chaosDir is one flow directory under test: the flow file, the item
 // scripts (from testdata/chaos) in sh/, and world/, where the items create
@@ -71,6 +79,7 @@ type chaosDir struct {
 	bin  string
 	dir  string // resolved: processes report their cwd without symlinks
 	ids  []string
+	slow map[string]bool // the items whose ensure takes long (chaosPause)
 	jobs int
 	// owed is how many orphans each item may have now: those seen at the
 	// last check. An orphan is a file an item created that no recorded
@@ -86,6 +95,7 @@ type chaosDir struct {
 // chaosStats is what a series of runs saw, for the test log.
 type chaosStats struct {
 	runs, kills, interrupts, finished int
+	twice                             int // runs interrupted a second time: a cancel
 	inFlight                          int // items in flight at kills and cancels, summed
 	orphansNew                        int // orphans that appeared, summed
 	orphansMax                        int // most orphans in the world at once
@@ -93,8 +103,8 @@ type chaosStats struct {
 }
 
 func (s chaosStats) String() string {
-	return fmt.Sprintf("%d runs: %d killed, %d interrupted, %d ran to the end; %d items in flight at kills and cancels, %d orphans appeared (at most %d at once), %d items left unknown",
-		s.runs, s.kills, s.interrupts, s.finished, s.inFlight, s.orphansNew, s.orphansMax, s.unknownSeen)
+	return fmt.Sprintf("%d runs: %d killed, %d interrupted (%d twice), %d ran to the end; %d items in flight at kills and cancels, %d orphans appeared (at most %d at once), %d items left unknown",
+		s.runs, s.kills, s.interrupts, s.twice, s.finished, s.inFlight, s.orphansNew, s.orphansMax, s.unknownSeen)
 }
 
 // newChaosDir writes a flow of n items in a fresh directory.
@@ -118,12 +128,15 @@ func newChaosDir(t *testing.T, bin string, n, jobs int) *chaosDir {
 			t.Fatal(err)
 		}
 	}
-	c := &chaosDir{t: t, bin: bin, dir: dir, jobs: jobs, owed: map[string]int{}, fail: t.Fatalf}
+	c := &chaosDir{t: t, bin: bin, dir: dir, jobs: jobs, slow: map[string]bool{}, owed: map[string]int{}, fail: t.Fatalf}
 	var b strings.Builder
 	b.WriteString("flow: chaos\nitems:\n")
 	for i := range n {
 		id := chaosID(i)
 		c.ids = append(c.ids, id)
+		if chaosPause(i) >= 100*time.Millisecond {
+			c.slow[id] = true
+		}
 		fmt.Fprintf(&b, "  - id: %s\n    type: sh_cmd\n", id)
 		if deps := chaosDeps(i); len(deps) > 0 {
 			names := make([]string, len(deps))
@@ -242,6 +255,8 @@ type proc struct {
 	op      string
 	began   chan struct{} // closed at the execution_start event: signals are routed
 	applies chan struct{} // closed when the apply block starts
+	slow    map[string]bool
+	slowGo  chan struct{} // closed when the apply block starts a slow item
 	ended   chan struct{} // closed at the execution_end event: everything is recorded
 	gone    chan struct{} // closed when stderr closes: the process has exited
 	started time.Time
@@ -258,7 +273,7 @@ func (c *chaosDir) start(op string, extra ...string) *proc {
 	cmd.Dir = c.dir
 	cmd.Env = append(os.Environ(), extra...)
 	p := &proc{cmd: cmd, op: op, began: make(chan struct{}), applies: make(chan struct{}),
-		ended: make(chan struct{}), gone: make(chan struct{})}
+		slow: c.slow, slowGo: make(chan struct{}), ended: make(chan struct{}), gone: make(chan struct{})}
 	cmd.Stdout = &p.stdout
 	errPipe, err := cmd.StderrPipe()
 	if err != nil {
@@ -301,6 +316,12 @@ func (p *proc) mark(e event) {
 	case e.Type == "block_start" && e.Block == p.op:
 		p.applyAt = time.Now()
 		close(p.applies)
+	case e.Type == "item_start" && e.Block == p.op && p.slow[e.Item]:
+		select {
+		case <-p.slowGo:
+		default:
+			close(p.slowGo)
+		}
 	case e.Type == "execution_end":
 		close(p.ended)
 	}
@@ -564,6 +585,9 @@ func (c *chaosDir) checkHandled(r *run) (stored, world) {
 		c.st.finished++
 	case r.code == 130 && res.Outcome == "interrupted":
 		c.st.interrupts++
+		if len(r.sent) > 1 {
+			c.st.twice++
+		}
 	default:
 		c.fail("%s: want exit 0 and outcome complete or exit 130 and interrupted; got outcome %q (%v)\n%s",
 			r, res.Outcome, resErr, r.stdout)
