@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,6 +37,7 @@ func TestTTY(t *testing.T) {
 	peace := buildPeace(t, t.TempDir())
 	t.Run("CtrlCOnceStops", func(t *testing.T) { testCtrlCOnce(t, peace) })
 	t.Run("CtrlCTwiceCancels", func(t *testing.T) { testCtrlCTwice(t, peace) })
+	t.Run("CtrlCThriceQuits", func(t *testing.T) { testCtrlCThrice(t, peace) })
 	t.Run("ResultsToFile", func(t *testing.T) { testResultsToFile(t, peace) })
 	t.Run("AutoWithoutTerminalIsPlain", func(t *testing.T) { testAutoPlain(t, peace) })
 }
@@ -75,6 +77,19 @@ items:
       current: "cat nap.out 2>/dev/null || echo absent"
       goal: "echo rested"
       ensure: "echo napping >&2; sleep 30; echo rested > nap.out"
+`
+
+// stubbornFlow has an item that outlasts a cancel: it ignores SIGTERM,
+// and a child in a session of its own keeps its output open after the
+// group is killed, until the pipes are closed under it.
+const stubbornFlow = `flow: stubborn
+items:
+  - id: mule
+    type: sh_cmd
+    params:
+      current: "echo absent"
+      goal: "echo done"
+      ensure: "trap '' TERM; echo $$ > mule.pid; setsid sh -c 'echo $$ > child.pid; exec sleep 30' & echo stubborn >&2; sleep 30"
 `
 
 // quickFlow finishes at once.
@@ -320,6 +335,51 @@ func testCtrlCTwice(t *testing.T, peace string) {
 	}
 	if strings.Contains(tty.output(), "^C") {
 		t.Errorf("^C echoed on the terminal")
+	}
+}
+
+// testCtrlCThrice: a third Ctrl-C while the cancel is under way exits at
+// once, and the terminal is restored all the same.
+func testCtrlCThrice(t *testing.T, peace string) {
+	dir := flowDir(t, stubbornFlow)
+	t.Cleanup(func() { killPIDFile(filepath.Join(dir, "child.pid")) })
+	tty := openPTY(t, ttyCols, ttyRows)
+	p := startOnTTY(t, peace, dir, tty, nil, "ensure")
+
+	tty.waitFor(t, "mule running", showsWithin, func(s string) bool { return rowHas(s, "mule", "▸", "running", "stubborn") })
+	tty.press(t, "\x03")
+	tty.waitText(t, showsWithin, "stopping: 1 in flight (mule)")
+	time.Sleep(300 * time.Millisecond)
+	tty.press(t, "\x03")
+	tty.waitText(t, showsWithin, "cancelling… mule — Ctrl-C again to quit at once")
+	time.Sleep(300 * time.Millisecond)
+	tty.press(t, "\x03")
+
+	if code := p.wait(t, exitsWithin, tty.screen); code != 130 {
+		t.Errorf("exit %d, want 130; the terminal:\n%s", code, tty.screen())
+	}
+	checkRestored(t, tty)
+	tty.drain(t)
+	screen := tty.screen()
+	t.Logf("the terminal at the end:\n%s", screen)
+	if strings.Contains(tty.output(), "^C") {
+		t.Errorf("^C echoed on the terminal")
+	}
+	// The cancel takes a grace period or two; a slow machine may see it end
+	// before the third press arrives, and that ends the same way.
+	if !strings.Contains(screen, "quitting at once") && !strings.Contains(screen, "interrupted while running: mule") {
+		t.Errorf("neither quit at once nor ended interrupted; the terminal:\n%s", screen)
+	}
+}
+
+// killPIDFile kills the process whose pid is in path, if there is one.
+func killPIDFile(path string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
 
