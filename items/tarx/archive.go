@@ -2,6 +2,7 @@ package tarx
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -71,7 +72,8 @@ func openArchive(p string) (*archive, error) {
 	head = head[:n]
 	switch {
 	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(f)
+		// Large reads: the decompressor would otherwise read 4 KiB at a time.
+		zr, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("archive %s: %w", p, err)
