@@ -171,7 +171,7 @@ func decodeSnapshotV1(root *yaml.Node, size int) (snapshot, error) {
 				if err != nil {
 					return snap, fmt.Errorf("line %d: state of %q: %w", v.Line, k.Value, err)
 				}
-				snap.states[k.Value] = state
+				snap.states[k.Value] = safeJSON(state) // kept as normalizeState keeps states
 			}
 		case "unknown":
 			if isNull(val) {
