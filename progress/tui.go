@@ -4,17 +4,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
+	"golang.org/x/term"
 )
 
 // TUIOptions configure the tui view.
 type TUIOptions struct {
-	// In is the terminal keys are read from (os.Stdin); nil reads none.
+	// In is the terminal keys are read from (os.Stdin); nil, or a file
+	// that is not a terminal, reads none.
 	// While the view runs the terminal is raw, so Ctrl-C arrives as a key,
 	// not as a signal.
 	In io.Reader
@@ -94,7 +97,7 @@ func NewTUI(out io.Writer, opts TUIOptions) (View, error) {
 	m.onInit = func() { close(v.started) }
 	v.p = tea.NewProgram(m,
 		tea.WithOutput(out),
-		tea.WithInput(opts.In),
+		tea.WithInput(keyInput(opts.In)),
 		// Signals belong to the core's interrupt handling, not the view.
 		tea.WithoutSignalHandler(),
 	)
@@ -110,6 +113,19 @@ func NewTUI(out io.Writer, opts TUIOptions) (View, error) {
 	}
 	go v.pump()
 	return v, nil
+}
+
+// keyInput is where the program reads keys from: in, unless in is a file
+// that is not a terminal. Such a stdin (peace ensure < /dev/null, a pipe)
+// holds no keys: the terminal is not raw, so Ctrl-C comes as a signal,
+// and bytes piped in must not be taken for keys. Bubbletea cannot wait on
+// /dev/null or a regular file at all: its program would end right after
+// it started, leaving the terminal with its cursor hidden.
+func keyInput(in io.Reader) io.Reader {
+	if f, ok := in.(*os.File); ok && !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return in
 }
 
 // run owns the program. Bubbletea restores the terminal when Run returns,

@@ -5,8 +5,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -177,6 +179,55 @@ func TestTUICloseTwiceAndEmitAfterClose(t *testing.T) {
 	}
 	if got := ansi.Strip(out.String()); !strings.Contains(got, "error: bad flag") {
 		t.Errorf("fatal not shown: %q", got)
+	}
+}
+
+// TestTUIStdinNotATerminal runs the view with a stdin that is a file but
+// not a terminal: /dev/null, a regular file, a pipe with a Ctrl-C byte in
+// it. The view draws every event, takes nothing for a key, and shows the
+// cursor again when closed.
+func TestTUIStdinNotATerminal(t *testing.T) {
+	regular := filepath.Join(t.TempDir(), "stdin")
+	if err := os.WriteFile(regular, []byte("\x03"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		open func() (*os.File, error)
+	}{
+		{"dev null", func() (*os.File, error) { return os.Open(os.DevNull) }},
+		{"regular file", func() (*os.File, error) { return os.Open(regular) }},
+		{"pipe", func() (*os.File, error) {
+			r, w, err := os.Pipe()
+			if err == nil {
+				_, err = w.WriteString("\x03")
+				t.Cleanup(func() { w.Close() })
+			}
+			return r, err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in, err := tc.open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close()
+			var out syncBuffer
+			var pressed atomic.Int32
+			v := newTestTUI(t, &out, TUIOptions{In: in, OnInterrupt: func() { pressed.Add(1) }})
+			v.Emit(Event{Type: ExecutionStart, Execution: "x", Command: "ensure", Flow: "f", Items: []string{"a"}})
+			v.Emit(Event{Type: ItemStart, Execution: "x", Block: "ensure", Item: "a"})
+			waitFor(t, &out, "▸ a")
+			if err := v.Close(); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+			if n := pressed.Load(); n != 0 {
+				t.Errorf("a byte of stdin taken for Ctrl-C %d times", n)
+			}
+			if s := out.String(); !strings.Contains(s, ansi.ShowCursor) {
+				t.Errorf("the cursor is not shown again: %q", s)
+			}
+		})
 	}
 }
 
