@@ -38,6 +38,7 @@ func TestTTY(t *testing.T) {
 	t.Run("CtrlCOnceStops", func(t *testing.T) { testCtrlCOnce(t, peace) })
 	t.Run("CtrlCTwiceCancels", func(t *testing.T) { testCtrlCTwice(t, peace) })
 	t.Run("CtrlCThriceQuits", func(t *testing.T) { testCtrlCThrice(t, peace) })
+	t.Run("CtrlCAsSignal", func(t *testing.T) { testCtrlCAsSignal(t, peace) })
 	t.Run("ResultsToFile", func(t *testing.T) { testResultsToFile(t, peace) })
 	t.Run("AutoWithoutTerminalIsPlain", func(t *testing.T) { testAutoPlain(t, peace) })
 }
@@ -212,6 +213,21 @@ func checkRestored(t *testing.T, tty *pty) {
 	}
 }
 
+// checkModesReset checks, after the program has exited, that the modes its
+// output switched on are off again: the cursor is shown, bracketed paste
+// is off.
+func checkModesReset(t *testing.T, raw string) {
+	t.Helper()
+	for _, m := range []struct{ name, on, off string }{
+		{"hidden cursor", "\x1b[?25l", "\x1b[?25h"},
+		{"bracketed paste", "\x1b[?2004h", "\x1b[?2004l"},
+	} {
+		if on := strings.LastIndex(raw, m.on); on >= 0 && strings.LastIndex(raw, m.off) < on {
+			t.Errorf("%s left on at the end", m.name)
+		}
+	}
+}
+
 // testCtrlCOnce: the rows and the footer are drawn; one Ctrl-C says what is
 // in flight, lets it finish and starts nothing new; the exit is 130 and the
 // terminal is restored.
@@ -266,6 +282,7 @@ func testCtrlCOnce(t *testing.T, peace string) {
 			before.Lflag, after.Lflag, before.Iflag, after.Iflag, before.Oflag, after.Oflag)
 	}
 	tty.drain(t)
+	checkModesReset(t, tty.output())
 	raw := tty.output()
 	if strings.Contains(raw, "^C") {
 		t.Errorf("^C echoed on the terminal:\n%q", raw)
@@ -319,6 +336,7 @@ func testCtrlCTwice(t *testing.T, peace string) {
 	}
 	checkRestored(t, tty)
 	tty.drain(t)
+	checkModesReset(t, tty.output())
 	// The cancel footer may be on screen only briefly; the stream has it.
 	if plain := ansi.Strip(tty.output()); !strings.Contains(plain, "cancelling…") || !strings.Contains(plain, "— Ctrl-C again to quit at once") {
 		t.Errorf("the cancel was not shown; the stream:\n%s", plain)
@@ -360,6 +378,7 @@ func testCtrlCThrice(t *testing.T, peace string) {
 	}
 	checkRestored(t, tty)
 	tty.drain(t)
+	checkModesReset(t, tty.output())
 	screen := tty.screen()
 	t.Logf("the terminal at the end:\n%s", screen)
 	if strings.Contains(tty.output(), "^C") {
@@ -369,6 +388,50 @@ func testCtrlCThrice(t *testing.T, peace string) {
 	// before the third press arrives, and that ends the same way.
 	if !strings.Contains(screen, "quitting at once") && !strings.Contains(screen, "interrupted while running: mule") {
 		t.Errorf("neither quit at once nor ended interrupted; the terminal:\n%s", screen)
+	}
+}
+
+// testCtrlCAsSignal: with stdin not the terminal (peace ensure < /dev/null)
+// the view still draws on stderr, the terminal stays cooked, and Ctrl-C
+// comes as SIGINT from the terminal itself. The terminal echoes "^C"
+// where the cursor is; the next frame must draw over it.
+func testCtrlCAsSignal(t *testing.T, peace string) {
+	dir := flowDir(t, gatedFlow)
+	tty := openPTY(t, ttyCols, ttyRows)
+	before := tty.termios(t)
+	c := exec.Command(peace, "-f", filepath.Join(dir, "flow.yaml"), "ensure")
+	c.Dir, c.Env = dir, ttyEnv()
+	c.Stdout, c.Stderr = tty.slave, tty.slave // stdin: /dev/null
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 1}
+	p := start(t, c)
+
+	tty.waitFor(t, "alpha and beta running", showsWithin, func(s string) bool {
+		return rowHas(s, "alpha", "▸", "running", "waiting for release") && rowHas(s, "beta", "▸", "running", "waiting too")
+	})
+	if tio := tty.termios(t); tio.Lflag != before.Lflag {
+		t.Errorf("terminal mode changed with stdin not a terminal: lflag %#o -> %#o", before.Lflag, tio.Lflag)
+	}
+	tty.press(t, "\x03")
+	screen := tty.waitText(t, showsWithin, "stopping: 2 in flight (alpha, beta) — Ctrl-C again to cancel them")
+	if strings.Contains(screen, "^C") {
+		t.Errorf("the echoed ^C is left on the frame:\n%s", screen)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, exitsWithin, tty.screen); code != 130 {
+		t.Errorf("exit %d, want 130; the terminal:\n%s", code, tty.screen())
+	}
+	checkRestored(t, tty)
+	tty.drain(t)
+	checkModesReset(t, tty.output())
+	screen = tty.screen()
+	t.Logf("the terminal at the end:\n%s", screen)
+	if strings.Contains(screen, "^C") {
+		t.Errorf("the echoed ^C is left on the screen:\n%s", screen)
+	}
+	if !strings.Contains(screen, "ensure interrupted: 2 applied, 1 not started") {
+		t.Errorf("no results; the terminal:\n%s", screen)
 	}
 }
 
@@ -400,6 +463,7 @@ func testResultsToFile(t *testing.T, peace string) {
 	}
 	checkRestored(t, tty)
 	tty.drain(t)
+	checkModesReset(t, tty.output())
 
 	b, err := os.ReadFile(outPath)
 	if err != nil {
@@ -562,6 +626,7 @@ func captureTUI(t *testing.T, peace string) map[string]string {
 		t.Fatalf("exit %d; the terminal:\n%s", code, tty.screen())
 	}
 	tty.drain(t)
+	checkModesReset(t, tty.output())
 	caps["tui-end"] = tty.screen()
 
 	again := openPTY(t, 96, 24)
