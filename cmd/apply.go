@@ -45,10 +45,6 @@ not clean, in reverse dependency order. Stopping works as for ensure.`
 
 func runApply(ctx context.Context, opts *ApplyOptions) error {
 	command := string(opts.Op)
-	what := cmdblock.DiscoverCurrent | cmdblock.DiscoverGoal
-	if opts.Op == items.OpClean {
-		what = cmdblock.DiscoverCurrent | cmdblock.DiscoverClean
-	}
 	if opts.DryRun {
 		command += " --dry-run"
 	}
@@ -59,10 +55,11 @@ func runApply(ctx context.Context, opts *ApplyOptions) error {
 	defer s.close()
 	res, err := s.exec(ctx, &cmdexecution.CmdExecution{
 		Command: command,
-		Blocks: []cmdblock.Block{
-			cmdblock.Discover{What: what},
-			cmdblock.Apply{Op: opts.Op, DryRun: opts.DryRun},
-		},
+		// One block: each item is discovered right before it is applied,
+		// once its dependencies are done. Its states are then never stale,
+		// and an item's discovery overlaps the others' work instead of
+		// waiting for every item to be discovered first.
+		Blocks:  []cmdblock.Block{cmdblock.Apply{Op: opts.Op, DryRun: opts.DryRun}},
 		Records: !opts.DryRun,
 		Applies: !opts.DryRun,
 	})
@@ -71,8 +68,18 @@ func runApply(ctx context.Context, opts *ApplyOptions) error {
 		return err
 	}
 	d := res.Data
-	opts.printer().outcome(command, res.ID, s.flow, res.Outcome, d.Current, func(i int) bool {
-		return (d.Found[i] || d.Applied[i]) && !d.Lost[i]
-	})
+	// An item's state is what this run found or applied; for an item it
+	// never reached, what was recorded before.
+	states := make([]items.State, len(d.Current))
+	for i := range states {
+		switch {
+		case d.Lost[i]:
+		case d.Found[i] || d.Applied[i]:
+			states[i] = d.Current[i]
+		default:
+			states[i] = d.Stored[i]
+		}
+	}
+	opts.printer().outcome(command, res.ID, s.flow, res.Outcome, states, func(i int) bool { return states[i] != nil })
 	return outcomeCode(res.Outcome)
 }

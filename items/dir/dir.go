@@ -41,6 +41,14 @@ type State struct {
 	Mode   string `json:"mode,omitempty" yaml:"mode,omitempty"`
 }
 
+// String is the state on one line, for tables: "absent" or "present, 0755".
+func (s State) String() string {
+	if !s.Exists {
+		return "absent"
+	}
+	return "present, " + s.Mode
+}
+
 // Type is the "dir" item type.
 var Type = items.TypeOf("dir", New)
 

@@ -46,6 +46,15 @@ type State struct {
 	Mode   string `json:"mode,omitempty" yaml:"mode,omitempty"`
 }
 
+// String is the state on one line, for tables: "absent" or
+// "26 bytes, sha256 3a18a72d…, 0644".
+func (s State) String() string {
+	if !s.Exists {
+		return "absent"
+	}
+	return fmt.Sprintf("%d bytes, sha256 %.8s…, %s", s.Size, s.SHA256, s.Mode)
+}
+
 // Type is the "file" item type.
 var Type = items.TypeOf("file", New)
 

@@ -498,3 +498,17 @@ func TestCurrentOfANamedPipeDoesNotBlock(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+func TestStateString(t *testing.T) {
+	for _, tc := range []struct {
+		s    file.State
+		want string
+	}{
+		{file.State{Path: "/x"}, "absent"},
+		{file.State{Path: "/x", Exists: true, Size: 26, SHA256: "3a18a72d07c341b5", Mode: "0644"}, "26 bytes, sha256 3a18a72d…, 0644"},
+	} {
+		if got := tc.s.String(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.s, got, tc.want)
+		}
+	}
+}
