@@ -37,7 +37,8 @@ func openPTY(t *testing.T, cols, rows int) *pty {
 	t.Helper()
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
-		t.Fatalf("open /dev/ptmx: %v", err)
+		// A container without devpts has no terminals to give.
+		t.Skipf("no pseudo-terminals here: %v", err)
 	}
 	// The master goes through the runtime poller, so Close ends a pending
 	// Read; calling Fd would make it blocking. Hence the raw-conn ioctls.
