@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -63,6 +64,9 @@ func exitCode(err error) ExitCode {
 		return oe.code
 	case errors.As(err, &locked):
 		return ExitLocked
+	case errors.Is(err, context.Canceled):
+		// Stopped before anything ran, e.g. while waiting for the lock.
+		return ExitInterrupted
 	case errors.As(err, &ue), errors.As(err, &ie), errors.As(err, &corrupt), errors.As(err, &version),
 		errors.As(err, new(inputError)):
 		return ExitBadInput

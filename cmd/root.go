@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/peace-go/peace/cmdctx"
+	"github.com/peace-go/peace/state"
 )
 
 // GlobalOptions are the flags every command takes (DESIGN §3).
@@ -162,7 +163,11 @@ func reportError(g *GlobalOptions, root *cobra.Command, err error, code ExitCode
 	}
 	fmt.Fprintf(g.IO.ErrOut, "peace: %s\n", msg)
 	var ue usageError
-	if errors.As(err, &ue) {
+	var locked *state.LockedError
+	switch {
+	case errors.As(err, &ue):
 		fmt.Fprintln(g.IO.ErrOut, "Run 'peace --help' for usage.")
+	case errors.As(err, &locked):
+		fmt.Fprintln(g.IO.ErrOut, "Wait for that run to end, or pass --lock-timeout 5m to wait for it.")
 	}
 }
