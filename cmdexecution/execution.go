@@ -101,6 +101,13 @@ func (e *CmdExecution) Run(ctx context.Context, env *cmdblock.Env, data *cmdbloc
 		}
 	}
 	o.Status, o.Errors = finalStatus(env.Flow, data, len(o.BlocksNotRun) > 0 || e.Applies)
+	if !interrupted && env.Interrupt != nil && env.Interrupt.Stage() != cmdblock.Running {
+		// Asked to stop after the last item had started: everything still
+		// finished, but the caller was interrupted and is told so (exit 130
+		// whatever the stage).
+		interrupted = true
+		o.Kind = ExecutionInterrupted
+	}
 	if !interrupted {
 		o.Kind = Complete
 		if len(o.Errors) > 0 {
