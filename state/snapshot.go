@@ -47,6 +47,7 @@ type snapshot struct {
 	unknown []string // only in states_current.yaml
 	folded  foldMark // only in states_current.yaml
 	from    int      // the format version the file was written in
+	raw     []byte   // the file as read; nil when there was none
 }
 
 // foldMark says which journal, up to which byte, a snapshot already holds.
@@ -98,6 +99,7 @@ func readSnapshot(path string) (snapshot, error) {
 	case err != nil:
 		return snapshot{}, corrupt(path, err.Error())
 	}
+	snap.raw = data
 	return snap, nil
 }
 

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,16 +134,22 @@ func (s *Store) fold(current, goal map[string]json.RawMessage) (*Recorded, error
 		// The goal first: the journal never holds goals, so once the current
 		// snapshot (which marks the journal folded) is written, nothing of
 		// this fold is left to redo.
-		if err := writeFileAtomic(s.goalPath(), encodeSnapshot(rec.Goal, nil, foldMark{})); err != nil {
-			return nil, err
+		// A snapshot whose bytes would not change is not rewritten: a run
+		// with nothing to do costs no fsync here.
+		if data := encodeSnapshot(rec.Goal, nil, foldMark{}); !bytes.Equal(data, l.goalRaw) {
+			if err := writeFileAtomic(s.goalPath(), data); err != nil {
+				return nil, err
+			}
 		}
 		CrashPoint("fold:between_snapshots")
 		var mark foldMark
 		if l.journal.id != "" {
 			mark = foldMark{journal: l.journal.id, bytes: l.journal.end}
 		}
-		if err := writeFileAtomic(s.currentPath(), encodeSnapshot(rec.Current, rec.Unknown, mark)); err != nil {
-			return nil, err
+		if data := encodeSnapshot(rec.Current, rec.Unknown, mark); !bytes.Equal(data, l.currentRaw) {
+			if err := writeFileAtomic(s.currentPath(), data); err != nil {
+				return nil, err
+			}
 		}
 	}
 	CrashPoint("fold:after_snapshots")
@@ -187,6 +194,9 @@ type loaded struct {
 	journal  journalScan
 	changed  bool // the journal held begin or end records not yet folded
 	migrated bool // a snapshot was in an older format
+	// currentRaw and goalRaw are the snapshot files as read: a fold that
+	// would write the same bytes leaves the file alone.
+	currentRaw, goalRaw []byte
 }
 
 func (s *Store) load() (*loaded, error) {
@@ -206,9 +216,10 @@ func (s *Store) load() (*loaded, error) {
 		return nil, err
 	}
 	l := &loaded{
-		rec:      &Recorded{Current: cur.states, Goal: goal.states},
-		journal:  jr,
-		migrated: cur.from < FormatVersion || goal.from < FormatVersion,
+		rec:        &Recorded{Current: cur.states, Goal: goal.states},
+		journal:    jr,
+		migrated:   cur.from < FormatVersion || goal.from < FormatVersion,
+		currentRaw: cur.raw, goalRaw: goal.raw,
 	}
 	for _, snap := range []struct {
 		path string
