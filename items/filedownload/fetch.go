@@ -161,15 +161,18 @@ func (d *Download) head(ctx context.Context) (remote, error) {
 }
 
 // fetch brings dest to the remote's content. When dest holds the content of
-// the last recorded download the request is conditional, and a 304 ends it
-// without a body.
-func (d *Download) fetch(ctx context.Context, tr progress.Tracker, current State) (State, error) {
+// the last recorded download and the goal saw the same validators, the
+// request is conditional, and a 304 ends it without a body. When the goal
+// saw the remote change, it is not: Last-Modified counts whole seconds, and
+// a change within the second would be answered 304.
+func (d *Download) fetch(ctx context.Context, tr progress.Tracker, current, target State) (State, error) {
 	if err := os.MkdirAll(filepath.Dir(d.Dest), 0o755); err != nil {
 		return State{}, err
 	}
 	removeStaleTemps(d.Dest)
 	hdr := http.Header{}
-	if current.Exists && current.SHA256 != "" && (d.SHA256 == "" || d.SHA256 == current.SHA256) {
+	unchanged := sameValidators(current, target) && (target.Size <= 0 || target.Size == current.Size)
+	if unchanged && current.SHA256 != "" && (d.SHA256 == "" || d.SHA256 == current.SHA256) {
 		if current.ETag != "" {
 			hdr.Set("If-None-Match", current.ETag)
 		}

@@ -223,7 +223,7 @@ func (d *Download) Apply(ctx context.Context, fc items.TypedFnCtx[State], curren
 	if !target.Exists {
 		return State{}, d.remove(fc.Progress)
 	}
-	return d.fetch(ctx, fc.Progress, current)
+	return d.fetch(ctx, fc.Progress, current, target)
 }
 
 // ApplyDry returns the target: what ensure or clean would reach.

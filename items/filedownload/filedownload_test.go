@@ -312,7 +312,11 @@ func TestConditionalGetAnswered304(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := f.item.Apply(context.Background(), fc, cur, State{Exists: true})
+	goal, err := f.item.Goal(context.Background(), fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.item.Apply(context.Background(), fc, cur, goal)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,6 +362,21 @@ func TestLastModifiedOnly(t *testing.T) {
 	rf.set("version two", "", t0.Add(time.Hour))
 	f.mustEnsure(true)
 	f.wantDest("version two")
+}
+
+func TestChangeWithinTheSameSecond(t *testing.T) {
+	// Only Last-Modified, which counts seconds: the new content has the
+	// same validator, and a conditional GET would be answered 304.
+	rf := &remoteFile{}
+	rf.set("version one", "", t0)
+	f := newFixture(t, rf, Params{})
+	f.mustEnsure(true)
+	rf.set("version one, edited", "", t0)
+	f.mustEnsure(true)
+	f.wantDest("version one, edited")
+	if rf.notMod.Load() != 0 {
+		t.Fatalf("sent a conditional GET for content known to differ")
+	}
 }
 
 func TestNoValidatorsAlwaysDownloads(t *testing.T) {
