@@ -34,8 +34,9 @@ import (
 type chaosConfig struct {
 	seed   uint64
 	points int
-	// thorough crash points: every item, not a seeded few (more points
-	// than the default were asked for).
+	// thorough is set when more points than the default are asked for
+	// (make chaos): crash points at every item, not a seeded few, and a
+	// broken invariant is counted rather than the end of the run.
 	thorough bool
 }
 
@@ -84,6 +85,11 @@ func TestKill(t *testing.T) {
 	})
 }
 
+// replay is the command that tries test again with the same choices.
+func (cfg chaosConfig) replay(test string) string {
+	return fmt.Sprintf("PEACE_CHAOS_SEED=%d PEACE_CHAOS_POINTS=%d go test -count=1 -run '%s' ./cmd/", cfg.seed, cfg.points, test)
+}
+
 func interruptPoints(cfg chaosConfig) int { return max(cfg.points/4, 1) }
 
 // The random points run on a flow of chaosItems items, chaosJobs at once.
@@ -117,8 +123,8 @@ func calibrate(c *chaosDir) map[string]window {
 
 // instant is when a point stops a run: a fraction of a window after an
 // anchor. Most instants fall in the apply block, where side effects and
-// end records race the kill; the rest before it, where a run recovers
-// what the last one left and discovers.
+// end records race the kill; the rest before it, where a run takes the
+// lock and recovers what the last one left.
 type instant struct {
 	anchor string // "start", "apply block" or "slow item"
 	frac   float64
@@ -128,7 +134,7 @@ type instant struct {
 func drawInstant(rng *rand.Rand, w window) instant {
 	in := instant{anchor: "start", frac: rng.Float64()}
 	span := w.early
-	if rng.IntN(10) < 7 {
+	if rng.IntN(10) < 8 {
 		in.anchor, span = "apply block", w.apply
 	}
 	in.delay = time.Duration(in.frac * float64(span))
@@ -184,16 +190,13 @@ func chaosOp(rng *rand.Rand) string {
 // must leave nothing behind.
 func testKillRandom(t *testing.T, bin string, cfg chaosConfig) {
 	c := newChaosDir(t, bin, chaosItems, chaosJobs)
+	c.replay, c.keepGoing = cfg.replay("TestKill/sigkill"), cfg.thorough
 	windows := calibrate(c)
 	for i := range cfg.points {
 		rng := pointRand(cfg, 1, i)
 		op := chaosOp(rng)
 		at := drawInstant(rng, windows[op])
-		c.fail = func(format string, args ...any) {
-			t.Helper()
-			t.Fatalf("SIGKILL point %d: %s killed %v: %s\nreplay: PEACE_CHAOS_SEED=%d PEACE_CHAOS_POINTS=%d go test -run 'TestKill/sigkill' ./cmd/",
-				i, op, at, fmt.Sprintf(format, args...), cfg.seed, cfg.points)
-		}
+		c.point = fmt.Sprintf("SIGKILL point %d: %s killed %v", i, op, at)
 		p := c.start(op)
 		if p.await(at, closed) {
 			p.signal(syscall.SIGKILL)
@@ -204,11 +207,7 @@ func testKillRandom(t *testing.T, bin string, cfg chaosConfig) {
 			c.checkHandled(r)
 		}
 	}
-	c.fail = func(format string, args ...any) {
-		t.Helper()
-		t.Fatalf("after %d SIGKILL points: %s\nreplay: PEACE_CHAOS_SEED=%d PEACE_CHAOS_POINTS=%d go test -run 'TestKill/sigkill' ./cmd/",
-			cfg.points, fmt.Sprintf(format, args...), cfg.seed, cfg.points)
-	}
+	c.point = fmt.Sprintf("after %d SIGKILL points", cfg.points)
 	c.settle()
 	t.Log(c.st)
 }
@@ -220,6 +219,7 @@ func testKillRandom(t *testing.T, bin string, cfg chaosConfig) {
 // leave a file it created before the cancel: it counts as in flight.
 func testKillInterrupt(t *testing.T, bin string, cfg chaosConfig) {
 	c := newChaosDir(t, bin, chaosItems, chaosJobs)
+	c.replay, c.keepGoing = cfg.replay("TestKill/interrupt"), cfg.thorough
 	windows := calibrate(c)
 	points := interruptPoints(cfg)
 	for i := range points {
@@ -232,22 +232,20 @@ func testKillInterrupt(t *testing.T, bin string, cfg chaosConfig) {
 		at := drawInstant(rng, windows[op])
 		var again time.Duration // 0: one signal only
 		if rng.IntN(2) == 0 {
-			again = 300*time.Millisecond + time.Duration(rng.Int64N(int64(100*time.Millisecond)))
+			again = 300*time.Millisecond + time.Duration(rng.Int64N(int64(50*time.Millisecond)))
 		}
-		c.fail = func(format string, args ...any) {
-			t.Helper()
-			t.Fatalf("interrupt point %d: %s got %v %v, again after %v: %s\nreplay: PEACE_CHAOS_SEED=%d PEACE_CHAOS_POINTS=%d go test -run 'TestKill/interrupt' ./cmd/",
-				i, op, sig, at, again, fmt.Sprintf(format, args...), cfg.seed, cfg.points)
-		}
-		p := c.start(op)
 		// Interrupts are counted from execution_start, when peace routes
 		// them: before that, one meets Go's default handler, not peace. To
 		// cancel something, a second interrupt needs an item still in
-		// flight after the first has had its 250 ms to itself: ensure
-		// interrupts twice right after a slow item starts.
-		if again > 0 && op == "ensure" {
-			at = instant{anchor: "slow item", frac: at.frac, delay: time.Duration(at.frac * float64(50*time.Millisecond))}
+		// flight after the first has had its 250 ms to itself: a point
+		// that interrupts twice runs a command with a slow item to apply
+		// and interrupts right after one starts.
+		if again > 0 {
+			op = c.slowWork()
+			at = instant{anchor: "slow item", frac: at.frac, delay: time.Duration(at.frac * float64(30*time.Millisecond))}
 		}
+		c.point = fmt.Sprintf("interrupt point %d: %s got %v %v, again after %v", i, op, sig, at, again)
+		p := c.start(op)
 		if p.await(at, p.began) && p.signal(sig) && again > 0 {
 			select {
 			case <-time.After(again):
@@ -257,13 +255,20 @@ func testKillInterrupt(t *testing.T, bin string, cfg chaosConfig) {
 		}
 		c.checkHandled(c.wait(op, p))
 	}
-	c.fail = func(format string, args ...any) {
-		t.Helper()
-		t.Fatalf("after %d interrupt points: %s\nreplay: PEACE_CHAOS_SEED=%d PEACE_CHAOS_POINTS=%d go test -run 'TestKill/interrupt' ./cmd/",
-			points, fmt.Sprintf(format, args...), cfg.seed, cfg.points)
-	}
+	c.point = fmt.Sprintf("after %d interrupt points", points)
 	c.settle()
 	t.Log(c.st)
+}
+
+// slowWork is the command that has a slow item to apply, going by what
+// was recorded last: clean once every slow item has its file, else ensure.
+func (c *chaosDir) slowWork() string {
+	for id := range c.slow {
+		if rec := c.last.state(id); !isFile(rec) || c.last.unknown(id) {
+			return "ensure"
+		}
+	}
+	return "clean"
 }
 
 // The crash points run on a smaller flow, two items at once: each starts
@@ -322,10 +327,8 @@ func testKillCrashPoints(t *testing.T, bin string, cfg chaosConfig) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c := newChaosDir(t, bin, crashItems, crashJobs)
-			c.fail = func(format string, args ...any) {
-				t.Helper()
-				t.Fatalf("%s (seed %d): %s", tc.name, cfg.seed, fmt.Sprintf(format, args...))
-			}
+			c.point = tc.name
+			c.replay = cfg.replay("TestKill/crash_points/" + tc.name)
 			tc.test(c, tc.item)
 		})
 	}

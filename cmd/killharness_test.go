@@ -43,7 +43,7 @@ func buildPeace(t *testing.T, dir string) string {
 // The chaos flow's items are laid out in groups of six: a chain of three
 // (k0 → k1 → k2), two roots (k3, k4) and a fan-in (k5 after k2, k3 and k4).
 // Groups are independent, so the graph stays four items deep however many
-// items there are, and a run's length does not grow with n.
+// items there are.
 const groupSize = 6
 
 func chaosDeps(i int) []int {
@@ -59,11 +59,12 @@ func chaosDeps(i int) []int {
 
 func chaosID(i int) string { return fmt.Sprintf("it%02d", i) }
 
-// chaosPause is how long item i's ensure sleeps after its side effect, from
-// the index so that every run is the same flow: 0–30 ms, except for one
-// root per group that takes 400 ms, long enough for a second interrupt
-// (which must come at least 250 ms after the first) to find it in flight,
-// and for kills to land often between a side effect and its end record.
+// chaosPause is how long item i's ensure and clean sleep after their side
+// effect, from the index so that every run is the same flow: 0–30 ms,
+// except for one root per group that takes 400 ms, long enough for a
+// second interrupt (which must come at least 250 ms after the first) to
+// find it in flight, and for kills to land often between a side effect and
+// its end record.
 func chaosPause(i int) time.Duration {
 	if i%groupSize == 4 {
 		return 400 * time.Millisecond
@@ -86,10 +87,51 @@ type chaosDir struct {
 	// state names; only an item in flight when a run died or was cancelled
 	// can leave one, and only its own clean removes it.
 	owed map[string]int
-	// fail reports a broken invariant; it says how to reproduce it.
-	fail func(format string, args ...any)
+	// applied is the last file each item's ensure created, from
+	// world/.applied, read up to appliedEnd.
+	applied    map[string]string
+	appliedEnd int64
+	// point says what is being tried, replay how to try it again; both
+	// head every failure.
+	point, replay string
+	// keepGoing makes a broken invariant an error, not the end of the
+	// test, so that a long run counts them all (up to maxViolations).
+	keepGoing bool
+	// last is what was recorded at the last check.
+	last stored
 	// st sums up what the checks saw.
 	st chaosStats
+}
+
+// maxViolations ends even a keep-going run: past it, the world is too far
+// from what the checks expect to tell anything new.
+const maxViolations = 20
+
+// fail reports what makes going on pointless, and ends the test.
+func (c *chaosDir) fail(format string, args ...any) {
+	c.t.Helper()
+	c.t.Fatal(c.failure(format, args...))
+}
+
+// violated reports a broken invariant: it ends the test, unless keepGoing.
+func (c *chaosDir) violated(format string, args ...any) {
+	c.t.Helper()
+	c.st.violations++
+	if !c.keepGoing || c.st.violations >= maxViolations {
+		c.fail(format, args...)
+	}
+	c.t.Error(c.failure(format, args...))
+}
+
+func (c *chaosDir) failure(format string, args ...any) string {
+	msg := fmt.Sprintf(format, args...)
+	if c.point != "" {
+		msg = c.point + ": " + msg
+	}
+	if c.replay != "" {
+		msg += "\nreplay: " + c.replay
+	}
+	return msg
 }
 
 // chaosStats is what a series of runs saw, for the test log.
@@ -100,11 +142,12 @@ type chaosStats struct {
 	orphansNew                        int // orphans that appeared, summed
 	orphansMax                        int // most orphans in the world at once
 	unknownSeen                       int // items reported unknown after a kill, summed
+	violations                        int // broken invariants
 }
 
 func (s chaosStats) String() string {
-	return fmt.Sprintf("%d runs: %d killed, %d interrupted (%d twice), %d ran to the end; %d items in flight at kills and cancels, %d orphans appeared (at most %d at once), %d items left unknown",
-		s.runs, s.kills, s.interrupts, s.twice, s.finished, s.inFlight, s.orphansNew, s.orphansMax, s.unknownSeen)
+	return fmt.Sprintf("%d runs: %d killed, %d interrupted (%d twice), %d ran to the end; %d items in flight at kills and cancels, %d orphans appeared (at most %d at once), %d items left unknown; %d broken invariants",
+		s.runs, s.kills, s.interrupts, s.twice, s.finished, s.inFlight, s.orphansNew, s.orphansMax, s.unknownSeen, s.violations)
 }
 
 // newChaosDir writes a flow of n items in a fresh directory.
@@ -128,7 +171,8 @@ func newChaosDir(t *testing.T, bin string, n, jobs int) *chaosDir {
 			t.Fatal(err)
 		}
 	}
-	c := &chaosDir{t: t, bin: bin, dir: dir, jobs: jobs, slow: map[string]bool{}, owed: map[string]int{}, fail: t.Fatalf}
+	c := &chaosDir{t: t, bin: bin, dir: dir, jobs: jobs, slow: map[string]bool{}, owed: map[string]int{},
+		applied: map[string]string{}}
 	var b strings.Builder
 	b.WriteString("flow: chaos\nitems:\n")
 	for i := range n {
@@ -148,10 +192,10 @@ func newChaosDir(t *testing.T, bin string, n, jobs int) *chaosDir {
 		fmt.Fprintf(&b, `    params:
       current: '. ./sh/current.sh'
       goal: '. ./sh/goal.sh'
-      ensure: 'pause=%.3f; . ./sh/ensure.sh'
-      clean: '. ./sh/clean.sh'
+      ensure: 'pause=%[1]s; . ./sh/ensure.sh'
+      clean: 'pause=%[1]s; . ./sh/clean.sh'
       clean_state: 'echo absent'
-`, chaosPause(i).Seconds())
+`, strconv.FormatFloat(chaosPause(i).Seconds(), 'f', 3, 64))
 	}
 	if err := os.WriteFile(filepath.Join(dir, "flow.yaml"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
@@ -162,10 +206,10 @@ func newChaosDir(t *testing.T, bin string, n, jobs int) *chaosDir {
 // event is the part of a progress JSON line the checks read.
 type event struct {
 	Type    string `json:"type"`
+	Command string `json:"command"`
 	Block   string `json:"block"`
 	Item    string `json:"item"`
 	Status  string `json:"status"`
-	Message string `json:"message"`
 }
 
 // run is one finished run of peace ensure or clean.
@@ -256,7 +300,7 @@ type proc struct {
 	began   chan struct{} // closed at the execution_start event: signals are routed
 	applies chan struct{} // closed when the apply block starts
 	slow    map[string]bool
-	slowGo  chan struct{} // closed when the apply block starts a slow item
+	slowGo  chan struct{} // closed when a slow item's apply starts
 	ended   chan struct{} // closed at the execution_end event: everything is recorded
 	gone    chan struct{} // closed when stderr closes: the process has exited
 	started time.Time
@@ -316,7 +360,9 @@ func (p *proc) mark(e event) {
 	case e.Type == "block_start" && e.Block == p.op:
 		p.applyAt = time.Now()
 		close(p.applies)
-	case e.Type == "item_start" && e.Block == p.op && p.slow[e.Item]:
+	case e.Type == "item_limit" && e.Block == p.op && p.slow[e.Item]:
+		// Its limit is set once it is known to need applying, right
+		// before the apply itself.
 		select {
 		case <-p.slowGo:
 		default:
@@ -373,6 +419,9 @@ func (c *chaosDir) wait(op string, p *proc) *run {
 				break
 			}
 			c.fail("%s: progress line %d is not JSON: %v\n%s", r, i+1, err, line)
+		}
+		if e.Type == "execution_start" && e.Command != op {
+			c.fail("ran %s, which says it runs %q", op, e.Command)
 		}
 		r.events = append(r.events, e)
 	}
@@ -476,7 +525,7 @@ func (w world) count() int {
 
 func (c *chaosDir) world() world {
 	c.t.Helper()
-	w := world{files: map[string][]string{}, applied: map[string]string{}}
+	w := world{files: map[string][]string{}, applied: c.applied}
 	ents, err := os.ReadDir(filepath.Join(c.dir, "world"))
 	if err != nil {
 		c.t.Fatal(err)
@@ -491,16 +540,56 @@ func (c *chaosDir) world() world {
 		}
 		w.files[id] = append(w.files[id], "world/"+e.Name())
 	}
-	b, err := os.ReadFile(filepath.Join(c.dir, "world", ".applied"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	// Only what was appended since the last look: the file keeps growing.
+	f, err := os.Open(filepath.Join(c.dir, "world", ".applied"))
+	if errors.Is(err, os.ErrNotExist) {
+		return w
+	}
+	if err != nil {
 		c.t.Fatal(err)
 	}
+	defer f.Close()
+	b, err := io.ReadAll(io.NewSectionReader(f, c.appliedEnd, 1<<40))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.appliedEnd += int64(len(b))
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		if id, _, ok := strings.Cut(strings.TrimPrefix(line, "world/"), "-"); ok {
-			w.applied[id] = line
+			c.applied[id] = line
 		}
 	}
 	return w
+}
+
+// trail returns the last lines world/.trail holds about item: what its
+// commands were given and printed, for a failure message.
+func (c *chaosDir) trail(item string) string {
+	b, err := os.ReadFile(filepath.Join(c.dir, "world", ".trail"))
+	if err != nil {
+		return err.Error()
+	}
+	var mine []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, item+" ") {
+			mine = append(mine, line)
+		}
+	}
+	return strings.Join(mine[max(len(mine)-12, 0):], "\n\t")
+}
+
+// itemEvents returns what r said about item, for a failure message.
+func (r *run) itemEvents(item string) string {
+	var b strings.Builder
+	for _, e := range r.events {
+		if e.Item == item {
+			fmt.Fprintf(&b, " %s/%s", e.Block, e.Type)
+			if e.Status != "" {
+				fmt.Fprintf(&b, "(%s)", e.Status)
+			}
+		}
+	}
+	return b.String()
 }
 
 // isFile reports whether a recorded sh_cmd state names an item's file.
@@ -527,7 +616,7 @@ func (c *chaosDir) check(r *run) (stored, world) {
 	for _, id := range c.ids {
 		rec := s.state(id)
 		if !s.unknown(id) && isFile(rec) && !w.has(id, rec) {
-			c.fail("after %s: %s records %s, which does not exist (files: %v)", r, id, rec, w.files[id])
+			c.violated("after %s: %s records %s, which does not exist (files: %v)", r, id, rec, w.files[id])
 		}
 		status := r.applyStatus(id)
 		if status == "applied" {
@@ -536,8 +625,8 @@ func (c *chaosDir) check(r *run) (stored, world) {
 				want = w.applied[id]
 			}
 			if s.unknown(id) || rec != want {
-				c.fail("after %s: %s was reported applied with %q, but records %q (unknown: %v): an applied state was lost",
-					r, id, want, rec, s.unknown(id))
+				c.violated("after %s: %s was reported applied with %q, but records %q (unknown: %v): an applied state was lost\nevents:%s\ntrail:\n\t%s",
+					r, id, want, rec, s.unknown(id), r.itemEvents(id), c.trail(id))
 			}
 		}
 		n := len(w.files[id])
@@ -550,7 +639,8 @@ func (c *chaosDir) check(r *run) (stored, world) {
 			c.st.inFlight++
 		}
 		if n > allowed {
-			c.fail("after %s: %s has %d orphans (%v, records %q), but only %d may exist", r, id, n, w.files[id], rec, allowed)
+			c.violated("after %s: %s has %d orphans (%v, records %q), but only %d may exist\nevents:%s\ntrail:\n\t%s",
+				r, id, n, w.files[id], rec, allowed, r.itemEvents(id), c.trail(id))
 		}
 		if n > c.owed[id] {
 			c.st.orphansNew += n - c.owed[id]
@@ -559,6 +649,7 @@ func (c *chaosDir) check(r *run) (stored, world) {
 		orphans += n
 	}
 	c.st.orphansMax = max(c.st.orphansMax, orphans)
+	c.last = s
 	if r.killed() {
 		c.st.kills++
 		c.st.unknownSeen += len(s.Unknown)
@@ -589,25 +680,25 @@ func (c *chaosDir) checkHandled(r *run) (stored, world) {
 			c.st.twice++
 		}
 	default:
-		c.fail("%s: want exit 0 and outcome complete or exit 130 and interrupted; got outcome %q (%v)\n%s",
+		c.violated("%s: want exit 0 and outcome complete or exit 130 and interrupted; got outcome %q (%v)\n%s",
 			r, res.Outcome, resErr, r.stdout)
 	}
 	if resErr != nil {
-		c.fail("%s: result is not JSON: %v\n%s", r, resErr, r.stdout)
+		c.violated("%s: result is not JSON: %v\n%s", r, resErr, r.stdout)
 	}
 	s, w := c.check(r)
 	for id, it := range res.Items {
 		if it.Status == "applied" && (it.State == nil || *it.State != s.state(id)) {
-			c.fail("%s: the result says %s applied %v, the record says %q", r, id, it.State, s.state(id))
+			c.violated("%s: the result says %s applied %v, the record says %q", r, id, it.State, s.state(id))
 		}
 	}
 	for _, id := range s.Unknown {
 		if r.has("item_done", id) {
-			c.fail("%s: %s ended in this run but is still unknown", r, id)
+			c.violated("%s: %s ended in this run but is still unknown", r, id)
 		}
 	}
 	if res.Outcome == "complete" && len(s.Unknown) > 0 {
-		c.fail("%s: complete, yet %v are unknown", r, s.Unknown)
+		c.violated("%s: complete, yet %v are unknown", r, s.Unknown)
 	}
 	return s, w
 }

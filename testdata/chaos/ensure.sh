@@ -3,6 +3,7 @@
 # the name: the applied state peace records, and the only way it can know it.
 f=$(mktemp "world/$PEACE_ITEM_ID-XXXXXX") || exit 1
 echo "$f" >>world/.applied
+echo "$PEACE_ITEM_ID ensure $f" >>world/.trail
 if [ "$pause" != 0 ]; then
 	sleep "$pause"
 fi
