@@ -153,16 +153,16 @@ func TestDownloadFlow(t *testing.T) {
 		t.Fatalf("hello.txt = %q", got)
 	}
 
-	for _, hostile := range []entry{
+	for i, hostile := range []entry{
 		{name: "../escaped.txt", body: "x"},
 		{name: "/tmp/escaped.txt", body: "x"},
 		{name: "docs/link", link: "../../.."},
 	} {
-		srv.set(tarGz(t, entry{name: "docs/fine.txt", body: "fine"}, hostile), time.Now())
+		srv.set(tarGz(t, entry{name: "docs/fine.txt", body: "fine"}, hostile), t0.Add(time.Duration(i+2)*time.Hour))
 		code, r = peace(t, flow, "ensure")
 		e := r.Items["unpack"].Error
 		if code != 1 || r.Items["unpack"].Status != "failed" || e == nil || !strings.Contains(*e, `entry "`+hostile.name+`"`) {
-			t.Fatalf("hostile entry %q: exit %d, %s, error %v", hostile.name, code, statuses(r), e)
+			t.Fatalf("hostile entry %q: exit %d, %s, error %v", hostile.name, code, statuses(r), deref(e))
 		}
 		if _, err := os.Stat(filepath.Join(dir, "out", "docs", "fine.txt")); err == nil {
 			t.Fatalf("with hostile entry %q, the archive's other entries were written", hostile.name)
@@ -182,4 +182,11 @@ func TestDownloadFlow(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "out", "docs", "hello.txt")); err == nil {
 		t.Fatal("clean left an extracted file")
 	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<none>"
+	}
+	return *s
 }
