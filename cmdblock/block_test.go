@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -411,5 +412,21 @@ func TestNoGoroutineOutlivesTheBlock(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines before, %d after", before, n)
+	}
+}
+
+func TestDiffReportsTheDiscoveryError(t *testing.T) {
+	w := newWorld()
+	f, its := flowOf(t, w, "a:", "b:")
+	its["a"].fail = errors.New("connection refused")
+	env, _, _ := newEnv(f, 2, FinishCurrent)
+	data := NewData(f)
+	Discover{What: DiscoverCurrent | DiscoverGoal}.Run(context.Background(), env, data)
+	out := Diff{}.Run(context.Background(), env, data)
+	if err := out.Errors["a"]; err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("diff error of a: %v", err)
+	}
+	if data.Diff[f.Index("b")].Equal || out.Errors["b"] != nil {
+		t.Errorf("b: %+v %v", data.Diff[f.Index("b")], out.Errors["b"])
 	}
 }

@@ -22,6 +22,9 @@ func (b Diff) Run(_ context.Context, env *Env, data *Data) Outcome {
 		target = data.Clean
 	}
 	return env.run(pass{name: b.Name()}, data, func(ctx context.Context, i int) (progress.Status, error) {
+		if err := data.Err[i]; err != nil {
+			return "", err // discovery failed: its error, not a diff of nothing
+		}
 		if !data.Found[i] {
 			return "", fmt.Errorf("state not discovered")
 		}
