@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/peace-go/peace/internal/durable"
 )
 
 // FormatVersion is the version of every file this package writes: the two
@@ -98,23 +100,7 @@ func moveAside(path string) (string, error) {
 				return "", err
 			}
 		}
-		return name, syncDir(filepath.Dir(path))
+		return name, durable.SyncDir(filepath.Dir(path))
 	}
 	return "", fmt.Errorf("too many corrupt copies of %s", path)
-}
-
-// syncDir makes the entries of dir (creations, renames, removals) durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/peace-go/peace/internal/durable"
 )
 
 // The journal is a sequence of frames, one per record:
@@ -344,7 +346,7 @@ func (j *Journal) start(scan journalScan, command string) error {
 		return err
 	}
 	if !scan.exists {
-		return syncDir(j.store.dir)
+		return durable.SyncDir(j.store.dir)
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/peace-go/peace/internal/durable"
 )
 
 // LockInfo is what the lock file says about its holder.
@@ -189,7 +191,7 @@ func (s *Store) tryLock(data []byte) (l *Lock, notice string, holder LockInfo, e
 func createExclusive(tmp, path string, data []byte) (bool, error) {
 	err := linkFile(tmp, path)
 	if err == nil {
-		return true, syncDir(filepath.Dir(path))
+		return true, durable.SyncDir(filepath.Dir(path))
 	}
 	if errors.Is(err, os.ErrExist) {
 		return false, nil
@@ -215,7 +217,7 @@ func createExclusive(tmp, path string, data []byte) (bool, error) {
 		os.Remove(path)
 		return false, err
 	}
-	return true, syncDir(filepath.Dir(path))
+	return true, durable.SyncDir(filepath.Dir(path))
 }
 
 // takeOver replaces the lock file, if it still is exactly deadRaw, with tmp
@@ -242,7 +244,7 @@ func (s *Store) takeOver(tmp string, deadRaw []byte) (bool, error) {
 	if err := os.Rename(tmp, s.lockPath()); err != nil {
 		return false, fmt.Errorf("lock: take over: %w", err)
 	}
-	return true, syncDir(s.dir)
+	return true, durable.SyncDir(s.dir)
 }
 
 // Release gives the lock up. Releasing twice is harmless.
@@ -267,7 +269,7 @@ func (l *Lock) Release() error {
 		return fmt.Errorf("release lock: %w", err)
 	}
 	l.released = true
-	return syncDir(l.dir)
+	return durable.SyncDir(l.dir)
 }
 
 // Unlock removes the lock if its holder is provably dead, returning who held
@@ -295,7 +297,7 @@ func (s *Store) Unlock() (removed *LockInfo, err error) {
 	if err := os.Remove(s.lockPath()); err != nil {
 		return nil, fmt.Errorf("unlock: %w", err)
 	}
-	return &holder, syncDir(s.dir)
+	return &holder, durable.SyncDir(s.dir)
 }
 
 // readLock reads and parses the lock file. One that does not parse is moved

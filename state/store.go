@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/peace-go/peace/internal/durable"
 )
 
 // Store is the recorded state of one flow for one profile: a directory
@@ -157,7 +159,7 @@ func (s *Store) fold(current, goal map[string]json.RawMessage) (*Recorded, error
 		if err := os.Remove(s.journalPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("reset journal: %w", err)
 		}
-		if err := syncDir(s.dir); err != nil {
+		if err := durable.SyncDir(s.dir); err != nil {
 			return nil, err
 		}
 	}

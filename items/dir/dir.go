@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/peace-go/peace/internal/durable"
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/items/file"
 	"github.com/peace-go/peace/progress"
@@ -172,7 +173,7 @@ func remove(path string) error {
 	err := syscall.Rmdir(path)
 	switch {
 	case err == nil:
-		return syncDir(filepath.Dir(path))
+		return durable.SyncDir(filepath.Dir(path))
 	case errors.Is(err, syscall.ENOENT):
 		return nil
 	case errors.Is(err, syscall.ENOTDIR):
@@ -197,17 +198,4 @@ func remove(path string) error {
 		list += fmt.Sprintf(" and %d more", more)
 	}
 	return fmt.Errorf("directory %s is not empty, not removing it: it holds %s", path, list)
-}
-
-// syncDir makes a removal in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/peace-go/peace/internal/durable"
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/progress"
 )
@@ -299,7 +300,7 @@ func remove(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return durable.SyncDir(filepath.Dir(path))
 }
 
 // WriteAtomic replaces the file at path with data and mode so that, whatever
@@ -315,7 +316,7 @@ func WriteAtomic(ctx context.Context, path string, data []byte, mode fs.FileMode
 		}
 		// The new directory's entry must be durable too before the file is
 		// reported written.
-		if err := syncDir(filepath.Dir(dir)); err != nil {
+		if err := durable.SyncDir(filepath.Dir(dir)); err != nil {
 			return err
 		}
 	} else if err != nil {
@@ -353,18 +354,5 @@ func WriteAtomic(ctx context.Context, path string, data []byte, mode fs.FileMode
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename or remove in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
+	return durable.SyncDir(dir)
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/peace-go/peace/internal/durable"
 	"github.com/peace-go/peace/progress"
 )
 
@@ -276,7 +277,7 @@ func (d *Download) save(ctx context.Context, tr progress.Tracker, resp *http.Res
 	if err := os.Rename(f.Name(), d.Dest); err != nil {
 		return State{}, err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return State{}, err
 	}
 	fi, err := os.Stat(d.Dest)
@@ -351,14 +352,4 @@ func removeStaleTemps(dest string) {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }
