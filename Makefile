@@ -2,7 +2,7 @@
 GO ?= go
 BIN ?= bin/peace
 
-.PHONY: all build test race lint fmt tidy bench chaos demo ci clean
+.PHONY: all build test lint tidy bench chaos demo ci clean
 
 all: build test
 
@@ -24,7 +24,7 @@ tidy:
 # Benchmarks of the framework itself, then the side-by-side comparison with
 # peers on the built binary.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./cmdblock/ ./state/
+	$(GO) test -run '^$$' -bench . -benchmem ./cmdblock/ ./cmdctx/ ./state/
 	@if [ -x ../shared/bench/compare.sh ]; then ../shared/bench/compare.sh $(BIN) 1000; fi
 
 # Kill the real binary at thousands of seeded points; see state's crash tests.
