@@ -50,8 +50,8 @@ func decodeCanonical(data []byte) (snap snapshot, ok bool) {
 			}
 			id, rest, keyOK := cutKey(rest)
 			state, found := bytes.CutPrefix(rest, []byte(": "))
-			if !keyOK || !found || len(state) > maxImplicitKey || !yamlSafe(state) {
-				return snap, false // long keys inside would be marked with "? "
+			if !keyOK || !found || hasLongKey(state) || !yamlSafe(state) {
+				return snap, false // long keys inside are marked with "? "
 			}
 			if _, dup := snap.states[id]; dup {
 				return snap, false

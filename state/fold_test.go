@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -42,5 +43,26 @@ func TestFoldWithoutChangeWritesNothing(t *testing.T) {
 	rec, err := s.Load()
 	if err != nil || string(rec.Current["a"]) != `"off"` || string(rec.Goal["a"]) != `"on"` {
 		t.Errorf("recorded %v %v, %v", rec.Current, rec.Goal, err)
+	}
+}
+
+// A large state (a tar_x item's list of entries) is read without the YAML
+// parser; only a state with an object key too long for a plain YAML key
+// needs it.
+func TestLargeStatesReadCanonically(t *testing.T) {
+	big := []byte(`{"entries":[` + strings.Repeat(`{"path":"data/f.bin","size":10000},`, 200) + `{"path":"x"}]}`)
+	data := encodeSnapshot(map[string]json.RawMessage{"unpack": big}, nil, foldMark{})
+	snap, ok := decodeCanonical(data)
+	if !ok || string(snap.states["unpack"]) != string(big) {
+		t.Fatalf("canonical read of a %d-byte state: ok %v", len(big), ok)
+	}
+	longKey := []byte(`{"` + strings.Repeat("k", 1100) + `":1}`)
+	data = encodeSnapshot(map[string]json.RawMessage{"odd": longKey}, nil, foldMark{})
+	if _, ok := decodeCanonical(data); ok {
+		t.Error("a state with a long key was read canonically")
+	}
+	snap, err := decodeSnapshot(data)
+	if err != nil || string(snap.states["odd"]) != string(longKey) {
+		t.Errorf("long key through YAML: %v %s", err, snap.states["odd"])
 	}
 }

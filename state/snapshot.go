@@ -606,22 +606,48 @@ func appendYAMLFlow(dst, s []byte) []byte {
 			i++
 			continue
 		}
-		end := i + 1
-		for end < len(s) && s[end] != '"' {
-			if s[end] == '\\' {
-				end++
-			}
-			end++
-		}
-		end = min(end+1, len(s))
-		// In compact JSON only a key is followed by a colon.
-		if end-i > maxImplicitKey && end < len(s) && s[end] == ':' {
+		end, long := stringAt(s, i)
+		if long {
 			dst = append(dst, "? "...)
 		}
 		dst = append(dst, s[i:end]...)
 		i = end
 	}
 	return dst
+}
+
+// hasLongKey reports whether compact JSON text s has an object key that
+// appendYAMLFlow would mark explicit: only then does its YAML reading need
+// the YAML parser.
+func hasLongKey(s []byte) bool {
+	if len(s) <= maxImplicitKey {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			end, long := stringAt(s, i)
+			if long {
+				return true
+			}
+			i = end - 1
+		}
+	}
+	return false
+}
+
+// stringAt scans the JSON string starting at s[i] == '"' and returns where
+// it ends and whether it is an object key longer than maxImplicitKey.
+func stringAt(s []byte, i int) (end int, longKey bool) {
+	end = i + 1
+	for end < len(s) && s[end] != '"' {
+		if s[end] == '\\' {
+			end++
+		}
+		end++
+	}
+	end = min(end+1, len(s))
+	// In compact JSON only a key is followed by a colon.
+	return end, end-i > maxImplicitKey && end < len(s) && s[end] == ':'
 }
 
 // appendYAMLKey writes an item ID plainly when YAML reads it back as that
