@@ -109,7 +109,7 @@ func calibrate(c *chaosDir) map[string]window {
 	w := map[string]window{}
 	for _, op := range []string{"ensure", "clean"} {
 		p := c.start(op)
-		r := c.wait(op, p)
+		r := c.wait(p)
 		c.checkHandled(r)
 		if r.code != 0 {
 			c.fail("calibration %s", r)
@@ -224,7 +224,7 @@ func testKillRandom(t *testing.T, bin string, cfg chaosConfig) {
 		if p.await(at, closed) {
 			p.signal(syscall.SIGKILL)
 		}
-		if r := c.wait(op, p); r.killed() {
+		if r := c.wait(p); r.killed() {
 			c.check(r)
 		} else {
 			c.checkHandled(r)
@@ -276,7 +276,7 @@ func testKillInterrupt(t *testing.T, bin string, cfg chaosConfig) {
 			case <-p.gone:
 			}
 		}
-		c.checkHandled(c.wait(op, p))
+		c.checkHandled(c.wait(p))
 	}
 	c.point = fmt.Sprintf("after %d interrupt points", points)
 	c.settle()
@@ -360,7 +360,7 @@ func testKillCrashPoints(t *testing.T, bin string, cfg chaosConfig) {
 // crash runs op with PEACE_CRASH_AT=point and expects it to die by SIGKILL.
 func (c *chaosDir) crash(op, point string) *run {
 	c.t.Helper()
-	r := c.wait(op, c.start(op, "PEACE_CRASH_AT="+point))
+	r := c.wait(c.start(op, "PEACE_CRASH_AT="+point))
 	if !r.killed() {
 		c.fail("%s with PEACE_CRASH_AT=%s: want death by SIGKILL\n%s", r, point, r.stdout)
 	}
@@ -370,7 +370,7 @@ func (c *chaosDir) crash(op, point string) *run {
 // rerun runs op to its end and checks it completed.
 func (c *chaosDir) rerun(op string) (*run, stored, world) {
 	c.t.Helper()
-	r := c.wait(op, c.start(op))
+	r := c.wait(c.start(op))
 	s, w := c.checkHandled(r)
 	if r.code != 0 {
 		c.fail("rerun: %s\n%s", r, r.stdout)

@@ -394,8 +394,9 @@ func (p *proc) signal(sig syscall.Signal) bool {
 }
 
 // wait waits for the process to end and parses what it said.
-func (c *chaosDir) wait(op string, p *proc) *run {
+func (c *chaosDir) wait(p *proc) *run {
 	c.t.Helper()
+	op := p.op
 	select {
 	case <-p.gone:
 	case <-time.After(2 * time.Minute):
@@ -709,7 +710,7 @@ func (c *chaosDir) checkHandled(r *run) (stored, world) {
 // absent.
 func (c *chaosDir) settle() {
 	c.t.Helper()
-	r := c.wait("ensure", c.start("ensure"))
+	r := c.wait(c.start("ensure"))
 	s, w := c.checkHandled(r)
 	if r.code != 0 {
 		c.fail("final %s", r)
@@ -719,7 +720,7 @@ func (c *chaosDir) settle() {
 			c.fail("after the final ensure %s records %q; files: %v", id, rec, w.files[id])
 		}
 	}
-	r = c.wait("clean", c.start("clean"))
+	r = c.wait(c.start("clean"))
 	s, w = c.checkHandled(r)
 	if r.code != 0 {
 		c.fail("final %s", r)
