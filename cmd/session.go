@@ -99,7 +99,14 @@ func (g *GlobalOptions) newView(keys chan<- struct{}) progress.View {
 
 // close ends the view (restoring the terminal); results print after it.
 func (s *session) close() {
-	s.closeOnce.Do(func() { _ = s.view.Close() })
+	s.closeOnce.Do(func() {
+		// The run itself is unaffected, but a view that failed (a closed
+		// stderr, a terminal that went away) may have shown less than
+		// happened: say so where it can still be seen.
+		if err := s.view.Close(); err != nil {
+			fmt.Fprintf(s.g.IO.ErrOut, "peace: progress view: %v\n", err)
+		}
+	})
 }
 
 // exec runs e to its end while routing interrupts to it: the first stops,
