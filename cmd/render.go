@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -19,7 +20,7 @@ import (
 
 // printer writes results on stdout in the format asked for.
 type printer struct {
-	w      io.Writer
+	w      *bufio.Writer // one write per result, not one per line
 	format string
 	style  styles
 }
@@ -34,7 +35,7 @@ func (g *GlobalOptions) printer() *printer {
 	if g.color(g.IO.OutTTY) {
 		r.SetColorProfile(termenv.ANSI)
 	}
-	return &printer{w: g.IO.Out, format: g.Format, style: styles{
+	return &printer{w: bufio.NewWriter(g.IO.Out), format: g.Format, style: styles{
 		add:  r.NewStyle().Foreground(lipgloss.Color("2")),
 		del:  r.NewStyle().Foreground(lipgloss.Color("1")),
 		warn: r.NewStyle().Foreground(lipgloss.Color("3")),
@@ -45,6 +46,7 @@ func (g *GlobalOptions) printer() *printer {
 
 // structured prints v as JSON or YAML and reports whether it did.
 func (p *printer) structured(v any) bool {
+	defer p.w.Flush()
 	switch p.format {
 	case "json":
 		writeJSON(p.w, v)
@@ -97,6 +99,7 @@ func stateText(s items.State) string {
 
 // states prints item ID → state, for status and goal.
 func (p *printer) states(flow *items.Flow, states []items.State, found func(i int) bool, note func(i int) string) {
+	defer p.w.Flush()
 	m := map[string]any{}
 	for i, it := range flow.Items() {
 		if found(i) {
@@ -133,6 +136,7 @@ type diffJSON struct {
 
 // diff prints what ensure would change, item by item.
 func (p *printer) diff(flow *items.Flow, current, target []items.State, diffs []items.Diff, errs []error) {
+	defer p.w.Flush()
 	m := map[string]diffJSON{}
 	for i, it := range flow.Items() {
 		d := diffJSON{Equal: diffs[i].Equal, Text: diffs[i].Text, From: current[i], To: target[i]}
@@ -172,6 +176,7 @@ type itemJSON struct {
 
 // outcome prints the result of ensure or clean.
 func (p *printer) outcome(command, execution string, flow *items.Flow, o cmdexecution.CmdOutcome, current []items.State, known func(i int) bool) {
+	defer p.w.Flush()
 	m := map[string]itemJSON{}
 	for i, it := range flow.Items() {
 		r := itemJSON{Status: o.Status[i]}
