@@ -27,6 +27,9 @@ const (
 	tailLines = 3
 	// maxMessage caps one progress message; the rest of a long line is dropped.
 	maxMessage = 1024
+	// orphanWait bounds the wait for end-of-file from a writer outside the
+	// command's process group once the group has ended.
+	orphanWait = 30 * time.Second
 	// pollGroup is how often a cancelled group is checked for survivors.
 	pollGroup = 10 * time.Millisecond
 )
@@ -78,8 +81,10 @@ func (c command) run(ctx context.Context, tr progress.Tracker) (string, error) {
 	}
 	pgid := cmd.Process.Pid
 
-	stdout := &lines{keep: true, tr: tr}
-	stderr := &lines{tr: tr}
+	msgs := newMessenger(tr)
+	defer msgs.close()
+	stdout := &lines{keep: true, msgs: msgs}
+	stderr := &lines{msgs: msgs}
 	var readers sync.WaitGroup
 	readers.Go(func() { stdout.readFrom(outR) })
 	readers.Go(func() { stderr.readFrom(errR) })
@@ -97,15 +102,29 @@ func (c command) run(ctx context.Context, tr progress.Tracker) (string, error) {
 		}
 	}
 
-	// Drain what is buffered; a background child that still holds a pipe
-	// gets Grace to let go, then the pipes are closed under it.
+	// Drain what the command wrote. A background child that still holds a
+	// pipe gets Grace to let go, then the pipes are closed under it. But
+	// once no process of the group is left, every writer it had is gone and
+	// end-of-file is coming, however long this process takes to read it (a
+	// loaded or paused machine): wait for it, so no output is lost, up to
+	// orphanWait for a writer that left the group (a daemon that called
+	// setsid) and kept the pipe.
 	drained := make(chan struct{})
 	go func() { readers.Wait(); close(drained) }()
 	select {
 	case <-drained:
 	case <-time.After(Grace):
-		outR.Close()
-		errR.Close()
+		if groupAlive(pgid) {
+			outR.Close()
+			errR.Close()
+		} else {
+			select {
+			case <-drained:
+			case <-time.After(orphanWait):
+				outR.Close()
+				errR.Close()
+			}
+		}
 		<-drained
 	}
 
@@ -161,7 +180,7 @@ func stop(pgid int, exited <-chan error) error {
 // few lines and, when keep is set, all of it.
 type lines struct {
 	keep bool
-	tr   progress.Tracker
+	msgs *messenger
 	all  bytes.Buffer
 	tail []string
 	line []byte // the line being read, up to maxMessage bytes
@@ -212,9 +231,66 @@ func (l *lines) flush() {
 		return
 	}
 	msg = strings.ToValidUTF8(msg, "�")
-	l.tr.Message(msg)
+	l.msgs.send(msg)
 	if len(l.tail) == tailLines {
 		l.tail = append(l.tail[:0], l.tail[1:]...)
 	}
 	l.tail = append(l.tail, msg)
+}
+
+// messenger hands a command's output lines to the progress tracker from a
+// goroutine of its own, newest line first: reading the command's pipes never
+// waits on a slow view (a paused terminal, a stalled log reader), which
+// would otherwise hold up the command's own output. The newest line is always
+// delivered before close returns.
+type messenger struct {
+	tr   progress.Tracker
+	wake chan struct{}
+	done chan struct{}
+
+	mu      sync.Mutex
+	pending string
+	has     bool
+}
+
+func newMessenger(tr progress.Tracker) *messenger {
+	m := &messenger{tr: tr, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go m.loop()
+	return m
+}
+
+// send makes msg the next message to deliver, replacing one not delivered yet.
+func (m *messenger) send(msg string) {
+	m.mu.Lock()
+	m.pending, m.has = msg, true
+	m.mu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (m *messenger) loop() {
+	defer close(m.done)
+	for range m.wake {
+		m.deliver()
+	}
+}
+
+func (m *messenger) deliver() {
+	m.mu.Lock()
+	msg, has := m.pending, m.has
+	m.has = false
+	m.mu.Unlock()
+	if has {
+		m.tr.Message(msg)
+	}
+}
+
+// close delivers what is pending and stops the goroutine. No send may come
+// after it.
+func (m *messenger) close() {
+	close(m.wake)
+	<-m.done
+	m.deliver()
 }

@@ -328,7 +328,7 @@ func TestOutputLinesStreamAsMessages(t *testing.T) {
 	dir := t.TempDir()
 	// The command cannot finish until the test has seen its first line, so
 	// the line must arrive while it runs.
-	it := mustBuild(t, dir, `{current: "echo absent", goal: "echo built", ensure: "echo waiting >&2; while [ ! -e go ]; do sleep 0.01; done; echo out; printf 'a\rb\n\n   \nlast' >&2"}`)
+	it := mustBuild(t, dir, `{current: "echo absent", goal: "echo built", ensure: "echo waiting >&2; while [ ! -e go ]; do sleep 0.01; done; echo out; sleep 0.2; printf 'a\rb\n\n   \nlast' >&2"}`)
 	tr := newRecorder()
 	done := make(chan error, 1)
 	go func() {
@@ -345,18 +345,51 @@ func TestOutputLinesStreamAsMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := tr.all()
-	// stdout and stderr are read concurrently: compare as sets.
-	want := map[string]bool{"waiting": true, "out": true, "a": true, "b": true, "last": true}
+	// Lines printed faster than they are shown may be skipped (the newest
+	// wins), but nothing else appears, and the last line is always shown.
+	lines := map[string]bool{"waiting": true, "out": true, "a": true, "b": true, "last": true}
 	for _, m := range got {
-		if !want[m] {
+		if !lines[m] {
 			t.Errorf("unexpected message %q", m)
 		}
-		delete(want, m)
 	}
-	if len(want) > 0 {
-		t.Errorf("messages %q lack %v", got, want)
+	if len(got) == 0 || got[len(got)-1] != "last" {
+		t.Errorf("messages %q: the last is not the command's last line", got)
 	}
 }
+
+// A view that blocks (a paused terminal) holds up messages, never the
+// command's output: the state printed on stdout is read in full.
+func TestBlockedMessagesLoseNoOutput(t *testing.T) {
+	dir := t.TempDir()
+	it := mustBuild(t, dir, `{current: "echo absent", goal: "echo built", ensure: "echo first >&2; i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done; echo vol-42"}`)
+	release := make(chan struct{})
+	tr := &blockingTracker{release: release}
+	done := make(chan struct{})
+	var got items.State
+	var err error
+	go func() {
+		got, err = it.Apply(context.Background(), fc(items.OpEnsure, tr, nil), "absent", "built")
+		close(done)
+	}()
+	// Hold the view longer than the drain grace before letting it go.
+	time.Sleep(2 * shcmd.Grace)
+	close(release)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := got.(string)
+	if !strings.HasSuffix(s, "line 1999\nvol-42") || !strings.HasPrefix(s, "line 0\n") {
+		t.Errorf("applied state lost output: %d bytes, ends %q", len(s), s[max(0, len(s)-30):])
+	}
+}
+
+type blockingTracker struct{ release chan struct{} }
+
+func (b *blockingTracker) SetLimit(progress.Limit) {}
+func (b *blockingTracker) Advance(int64)           {}
+func (b *blockingTracker) Message(string)          { <-b.release }
 
 func TestExitError(t *testing.T) {
 	dir := t.TempDir()
