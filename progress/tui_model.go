@@ -69,11 +69,15 @@ type tuiModel struct {
 	lockWait string   // shown until the execution starts
 	fatal    string
 
-	stage   string // "", "stop" or "cancel"
-	began   time.Time
-	endedAt time.Time
-	outcome string
-	ended   bool // an ExecutionEnd came and no execution started since
+	stage string // "", "stop" or "cancel"
+	// stopped and cancelled are the items in flight when each stage began;
+	// the final frame names them, since a stage that ends within one frame
+	// is otherwise never seen.
+	stopped, cancelled []string
+	began              time.Time
+	endedAt            time.Time
+	outcome            string
+	ended              bool // an ExecutionEnd came and no execution started since
 
 	closing bool // the final frame is being drawn
 	// quitOnInterrupt is set when Ctrl-C is pressed while cancelling: the
@@ -261,9 +265,9 @@ func (m *tuiModel) apply(ev Event) {
 		r.phase, r.status = phaseEnded, StatusUnknown
 		r.message = "begun in an earlier run that did not end; it will be discovered again"
 	case InterruptReceived:
-		m.stage = "stop"
+		m.stage, m.stopped = "stop", ev.InFlight
 	case CancelRequested:
-		m.stage = "cancel"
+		m.stage, m.cancelled = "cancel", ev.InFlight
 	case LockWait:
 		m.lockWait = oneLine(ev.Message)
 	case Notice:
@@ -373,7 +377,14 @@ func (m *tuiModel) footer() string {
 				statuses[r.id] = r.status
 			}
 		}
-		return st.summary.Render(outcomeText(m.outcome, m.endedAt.Sub(m.began)) + ": " + countStatuses(statuses))
+		summary := st.summary.Render(outcomeText(m.outcome, m.endedAt.Sub(m.began)) + ": " + countStatuses(statuses))
+		switch m.stage {
+		case "stop":
+			summary += "\n" + st.stop.Render("stopped: nothing new started; "+finishedText(m.stopped))
+		case "cancel":
+			summary += "\n" + st.cancel.Render("stopped, then cancelled: "+orNone(joinIDs(m.cancelled, 5)))
+		}
+		return summary
 	}
 	if m.fatal != "" {
 		return st.failed.Render("error: " + m.fatal)
@@ -741,4 +752,18 @@ func (s tuiStyles) forLabel(label string) lipgloss.Style {
 		return s.unknown
 	}
 	return s.dim
+}
+
+func finishedText(inFlight []string) string {
+	if len(inFlight) == 0 {
+		return "nothing was in flight"
+	}
+	return "let " + joinIDs(inFlight, 5) + " finish"
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "nothing was in flight"
+	}
+	return s
 }

@@ -174,11 +174,18 @@ func TestTUIUpdateFooter(t *testing.T) {
 			"stopping: nothing left in flight"},
 		{"cancel", []Event{{Type: InterruptReceived, Stage: "stop"}, {Type: CancelRequested, Stage: "cancel"}},
 			"cancelling… build, upload — Ctrl-C again to quit at once"},
-		{"summary", []Event{{Type: InterruptReceived, Stage: "stop"},
+		{"summary after a stop", []Event{{Type: InterruptReceived, Stage: "stop", InFlight: []string{"build", "upload"}},
 			{Type: ItemDone, Item: "build", Status: StatusApplied},
+			{Type: ItemDone, Item: "upload", Status: StatusApplied},
+			{Type: ExecutionEnd, Outcome: "interrupted", Statuses: map[string]Status{"build": StatusApplied, "upload": StatusApplied, "extra": StatusNotStarted}}},
+			"interrupted after 0.0s: 2 applied, 1 not started\nstopped: nothing new started; let build, upload finish"},
+		// A cancel over within one frame is still named at the end.
+		{"summary after a cancel", []Event{{Type: InterruptReceived, Stage: "stop", InFlight: []string{"build", "upload"}},
+			{Type: ItemDone, Item: "build", Status: StatusApplied},
+			{Type: CancelRequested, Stage: "cancel", InFlight: []string{"upload"}},
 			{Type: ItemInterrupted, Item: "upload"},
 			{Type: ExecutionEnd, Outcome: "interrupted", Statuses: map[string]Status{"build": StatusApplied, "upload": StatusInterrupted, "extra": StatusNotStarted}}},
-			"interrupted after 0.0s: 1 applied, 1 interrupted, 1 not started"},
+			"interrupted after 0.0s: 1 applied, 1 interrupted, 1 not started\nstopped, then cancelled: upload"},
 		{"fatal", []Event{{Type: Fatal, Message: "flow.yaml:3:4: unknown type", Code: 2}}, "error: flow.yaml:3:4: unknown type"},
 	}
 	for _, tt := range tests {
@@ -190,7 +197,8 @@ func TestTUIUpdateFooter(t *testing.T) {
 				t.Errorf("got  %q\nwant %q", got, tt.want)
 			}
 			frame := m.View()
-			if last := frame[strings.LastIndexByte(frame, '\n')+1:]; last != tt.want {
+			want := tt.want[strings.LastIndexByte(tt.want, '\n')+1:]
+			if last := frame[strings.LastIndexByte(frame, '\n')+1:]; last != want {
 				t.Errorf("last line of the frame is %q", last)
 			}
 		})
