@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/peace-go/peace/items"
+	"github.com/peace-go/peace/items/itemtest"
 	"github.com/peace-go/peace/progress"
 )
 
@@ -203,35 +203,8 @@ func (f *fixture) ensure(ctx context.Context, tr progress.Tracker) (applied bool
 }
 
 func (f *fixture) run(ctx context.Context, op items.Op, tr progress.Tracker) (applied bool, err error) {
-	if tr == nil {
-		tr = progress.NoTracker
-	}
-	fc := items.FnCtx{Op: op, Progress: tr, Stored: f.stored}
-	cur, err := f.item.Current(ctx, fc)
-	if err != nil {
-		return false, err
-	}
-	target, err := f.item.Goal(ctx, fc)
-	if op == items.OpClean {
-		target, err = f.item.Clean(ctx, fc)
-	}
-	if err != nil {
-		return false, err
-	}
-	chk, err := f.item.ApplyCheck(ctx, fc, cur, target)
-	if err != nil || !chk.Required {
-		return false, err
-	}
-	s, err := f.item.Apply(ctx, fc, cur, target)
-	if err != nil {
-		return true, err
-	}
-	raw, err := json.Marshal(s)
-	if err != nil {
-		return true, err
-	}
-	f.stored, err = f.item.DecodeState(raw)
-	return true, err
+	applied, f.stored, err = itemtest.Apply(ctx, f.item, op, tr, f.stored)
+	return applied, err
 }
 
 func (f *fixture) mustEnsure(wantApplied bool) {
