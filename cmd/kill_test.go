@@ -305,10 +305,8 @@ const (
 // (state.CrashPoint): after an item's begin record, after its side effect
 // but before its end record, and between the two snapshot writes of a
 // fold, at the end of a command and while recovering at the start of one.
-//
-// fold:after_snapshots is only tried in recovery: every recording command
-// recovers first and passes that point even with nothing to fold, so a
-// command never lives to reach it again in its final fold.
+// Recovery passes fold:after_snapshots only when it has a journal to reset,
+// so a command reaches that point in its final fold too.
 func testKillCrashPoints(t *testing.T, bin string, cfg chaosConfig) {
 	ids := make([]string, crashItems)
 	for i := range ids {
@@ -342,8 +340,10 @@ func testKillCrashPoints(t *testing.T, bin string, cfg chaosConfig) {
 		}
 	}
 	cases = append(cases,
-		crashCase{"ensure/fold:between_snapshots", crashEnsureFold, ""},
-		crashCase{"clean/fold:between_snapshots", crashCleanFold, ""},
+		crashCase{"ensure/fold:between_snapshots", crashEnsureFold("fold:between_snapshots"), ""},
+		crashCase{"ensure/fold:after_snapshots", crashEnsureFold("fold:after_snapshots"), ""},
+		crashCase{"clean/fold:between_snapshots", crashCleanFold("fold:between_snapshots"), ""},
+		crashCase{"clean/fold:after_snapshots", crashCleanFold("fold:after_snapshots"), ""},
 		crashCase{"recover/fold:between_snapshots", crashRecover("fold:between_snapshots"), picks[0]},
 		crashCase{"recover/fold:after_snapshots", crashRecover("fold:after_snapshots"), picks[1]})
 	for _, tc := range cases {
@@ -486,8 +486,12 @@ func (c *chaosDir) expectClean() {
 // ensure/fold:between_snapshots: every item applied and its end record is
 // in the journal, the goal snapshot is written, the current one is not.
 // Replaying the journal gives exactly the world; the rerun changes nothing.
-func crashEnsureFold(c *chaosDir, _ string) {
-	r := c.crash("ensure", "fold:between_snapshots")
+func crashEnsureFold(point string) func(c *chaosDir, _ string) {
+	return func(c *chaosDir, _ string) { crashEnsureFoldAt(c, point) }
+}
+
+func crashEnsureFoldAt(c *chaosDir, point string) {
+	r := c.crash("ensure", point)
 	s, w := c.check(r)
 	for _, id := range c.ids {
 		if st := r.applyStatus(id); st != "applied" {
@@ -501,9 +505,13 @@ func crashEnsureFold(c *chaosDir, _ string) {
 }
 
 // clean/fold:between_snapshots: likewise at the end of clean.
-func crashCleanFold(c *chaosDir, _ string) {
+func crashCleanFold(point string) func(c *chaosDir, _ string) {
+	return func(c *chaosDir, _ string) { crashCleanFoldAt(c, point) }
+}
+
+func crashCleanFoldAt(c *chaosDir, point string) {
 	c.rerun("ensure")
-	r := c.crash("clean", "fold:between_snapshots")
+	r := c.crash("clean", point)
 	c.check(r)
 	if len(c.stored().Unknown) > 0 {
 		c.fail("unknown items after the crash in the fold: %v", c.stored().Unknown)
