@@ -15,8 +15,9 @@ import (
 
 // run is one execution from lock to fold:
 //
-//	lock → recover (replay the journal of a run that died) → open journal →
-//	blocks → close journal → fold into snapshots → unlock
+//	lock → recover (replay the journal of a run that died) → blocks (the
+//	journal opens at the first apply) → close journal → fold into
+//	snapshots → unlock
 //
 // Each applied state is durable in the journal as soon as its item ends, so
 // the fold at the end only makes the snapshots catch up; a kill anywhere
