@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"sync"
@@ -57,7 +58,10 @@ func (g *GlobalOptions) open(command string) (*session, error) {
 func loadFlow(path string) (*items.Flow, error) {
 	flow, err := items.Load(path, builtin.Registry())
 	var ie *items.InputError
-	if err != nil && !errors.As(err, &ie) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, inputError{fmt.Errorf("%w (write a starter flow with `peace init`, or name one with -f)", err)}
+	case err != nil && !errors.As(err, &ie):
 		return nil, inputError{err}
 	}
 	return flow, err
