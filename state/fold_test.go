@@ -66,3 +66,34 @@ func TestLargeStatesReadCanonically(t *testing.T) {
 		t.Errorf("long key through YAML: %v %s", err, snap.states["odd"])
 	}
 }
+
+// A snapshot read twice is parsed once, and what a caller changes in what it
+// got never reaches the next reader.
+func TestSnapshotReadsAreIndependent(t *testing.T) {
+	s := Open(t.TempDir())
+	if err := s.Fold(map[string]json.RawMessage{"a": json.RawMessage(`"on"`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Current["a"] = json.RawMessage(`"changed by a caller"`)
+	first.Current["b"] = json.RawMessage(`"added by a caller"`)
+	second, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(second.Current["a"]) != `"on"` || second.Current["b"] != nil {
+		t.Errorf("second read %v", second.Current)
+	}
+	// Another writer's change is seen: the bytes differ, so they are parsed.
+	other := Open(s.Path())
+	if err := other.Fold(map[string]json.RawMessage{"a": json.RawMessage(`"off"`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	third, err := s.Load()
+	if err != nil || string(third.Current["a"]) != `"off"` {
+		t.Errorf("after another writer: %v, %v", third.Current, err)
+	}
+}

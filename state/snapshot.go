@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -92,6 +93,44 @@ func readSnapshot(path string) (snapshot, error) {
 	if err != nil {
 		return snapshot{}, fmt.Errorf("read state: %w", err)
 	}
+	return parseSnapshot(path, data)
+}
+
+// readSnapshot is the package's readSnapshot remembering the last parse of
+// each file: a command reads both snapshots when it recovers and again when
+// it folds, and they have rarely changed in between. A file whose bytes
+// differ is parsed again.
+func (s *Store) readSnapshot(path string) (snapshot, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return snapshot{states: map[string]json.RawMessage{}, from: FormatVersion}, nil
+	}
+	if err != nil {
+		return snapshot{}, fmt.Errorf("read state: %w", err)
+	}
+	s.cacheMu.Lock()
+	cached, ok := s.parsed[path]
+	s.cacheMu.Unlock()
+	if !ok || !bytes.Equal(cached.raw, data) {
+		if cached, err = parseSnapshot(path, data); err != nil {
+			return snapshot{}, err
+		}
+		s.cacheMu.Lock()
+		if s.parsed == nil {
+			s.parsed = map[string]snapshot{}
+		}
+		s.parsed[path] = cached
+		s.cacheMu.Unlock()
+	}
+	// Callers change what they get; the cache keeps its own.
+	snap := cached
+	snap.states = maps.Clone(cached.states)
+	snap.unknown = slices.Clone(cached.unknown)
+	return snap, nil
+}
+
+// parseSnapshot decodes data read from path.
+func parseSnapshot(path string, data []byte) (snapshot, error) {
 	snap, err := decodeSnapshot(data)
 	var verr *VersionError
 	switch {

@@ -23,6 +23,9 @@ type Store struct {
 
 	mu      sync.Mutex
 	journal *Journal // the open journal, if any
+
+	cacheMu sync.Mutex
+	parsed  map[string]snapshot // path -> last parse, see readSnapshot
 }
 
 // Open prepares the store in dir. It reads nothing, and dir is created on
@@ -211,11 +214,11 @@ func (s *Store) load() (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	cur, err := readSnapshot(s.currentPath())
+	cur, err := s.readSnapshot(s.currentPath())
 	if err != nil {
 		return nil, err
 	}
-	goal, err := readSnapshot(s.goalPath())
+	goal, err := s.readSnapshot(s.goalPath())
 	if err != nil {
 		return nil, err
 	}

@@ -226,7 +226,7 @@ func Discover(ctx context.Context, path string) (State, error) {
 	if !fi.Mode().IsRegular() {
 		return State{}, fmt.Errorf("%s is not a regular file (%s)", path, kind(fi.Mode()))
 	}
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return State{}, err
 	}
