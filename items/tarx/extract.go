@@ -243,8 +243,16 @@ func (w *writer) dir(e Entry) error {
 // the old file or the whole new one. dir is a Root on e's directory.
 func (w *writer) file(dir *os.Root, e Entry, fill func(*os.File) error) (err error) {
 	name := path.Base(e.Path)
-	tmp := tempName(name)
-	f, err := dir.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// A file that is not there yet is written in place: until its mtime is
+	// set, last, a half-written one differs from the archive and is written
+	// again by the next ensure. A file being replaced goes to a temporary
+	// name first, so its old content is never half-overwritten.
+	tmp := name
+	f, err := dir.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		tmp = tempName(name)
+		f, err = dir.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	}
 	if err != nil {
 		return err
 	}
@@ -263,7 +271,7 @@ func (w *writer) file(dir *os.Root, e Entry, fill func(*os.File) error) (err err
 	if err == nil {
 		err = dir.Chtimes(tmp, e.ModTime, e.ModTime)
 	}
-	if err == nil {
+	if err == nil && tmp != name {
 		err = dir.Rename(tmp, name)
 	}
 	return err
