@@ -3,7 +3,6 @@ package cmdblock
 import (
 	"context"
 	"encoding/json"
-	"time"
 
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/progress"
@@ -117,7 +116,6 @@ type Outcome struct {
 	InFlight    []items.ID // items running when the stop arrived
 	NotStarted  []items.ID
 	Errors      map[items.ID]error
-	Elapsed     time.Duration
 }
 
 // Failed reports whether an item failed in this pass.

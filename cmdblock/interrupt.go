@@ -103,13 +103,6 @@ func (in *Interrupt) running() []string {
 	return ids
 }
 
-// InFlight returns the items running now, in flow order.
-func (in *Interrupt) InFlight() []string {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.running()
-}
-
 // started and finished keep the in-flight set that stages announce.
 func (in *Interrupt) started(id string, pos int) {
 	in.mu.Lock()

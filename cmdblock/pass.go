@@ -3,7 +3,6 @@ package cmdblock
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/progress"
@@ -36,7 +35,6 @@ type itemResult struct {
 // outlives its block. A stop (stage 1) ends new starts; a cancel (stage 2)
 // reaches items through their context.
 func (env *Env) run(p pass, data *Data, work itemWork) Outcome {
-	start := time.Now()
 	all := env.Flow.Items()
 	n := len(all)
 	out := Outcome{Block: p.name, Errors: map[items.ID]error{}}
@@ -143,7 +141,6 @@ func (env *Env) run(p pass, data *Data, work itemWork) Outcome {
 		}
 	}
 	out.Interrupted = stopped && (len(out.NotStarted) > 0 || len(out.InFlight) > 0)
-	out.Elapsed = time.Since(start)
 	env.emit(progress.Event{Type: progress.BlockEnd, Block: p.name})
 	return out
 }
