@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/peace-go/peace/state"
 )
@@ -188,5 +189,52 @@ func TestResultFormats(t *testing.T) {
 	code, out, _ = run(t, dir, false, nil, "status", "--stored", "--format", "json")
 	if code != ExitOK || !strings.Contains(out, `"states": {`) || !strings.Contains(out, `"exists": true`) {
 		t.Errorf("stored json: %d %q", code, out)
+	}
+}
+
+func TestStopTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  string
+		args []string
+		want time.Duration
+		code ExitCode
+		err  string
+	}{
+		{"default never", "", nil, 0, ExitOK, ""},
+		{"flag", "", []string{"--stop-timeout", "30s"}, 30 * time.Second, ExitOK, ""},
+		{"environment", "2m", nil, 2 * time.Minute, ExitOK, ""},
+		{"flag wins over environment", "2m", []string{"--stop-timeout=5s"}, 5 * time.Second, ExitOK, ""},
+		{"bad flag", "", []string{"--stop-timeout", "soon"}, 0, ExitBadInput, `invalid argument "soon"`},
+		{"negative flag", "", []string{"--stop-timeout", "-1s"}, -time.Second, ExitBadInput, "want a duration of zero or more"},
+		{"bad environment", "soon", nil, 0, ExitBadInput, `PEACE_STOP_TIMEOUT="soon"`},
+		{"bad environment, flag given", "soon", []string{"--stop-timeout", "1s"}, time.Second, ExitOK, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			g := &GlobalOptions{IO: &IOStreams{
+				In: strings.NewReader(""), Out: &out, ErrOut: &errOut,
+				Getenv: func(k string) string {
+					if k == stopTimeoutEnv {
+						return tc.env
+					}
+					return ""
+				},
+			}, Format: "text", Progress: "none"}
+			root := newRootCmd(g)
+			root.SetArgs(append([]string{"version"}, tc.args...))
+			root.SetOut(&out)
+			root.SetErr(&errOut)
+			err := root.Execute()
+			if code := exitCode(err); code != tc.code {
+				t.Fatalf("exit %d, want %d: %v", code, tc.code, err)
+			}
+			if tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Errorf("error %v, want %q", err, tc.err)
+			}
+			if g.StopTimeout != tc.want {
+				t.Errorf("StopTimeout %s, want %s", g.StopTimeout, tc.want)
+			}
+		})
 	}
 }

@@ -28,6 +28,9 @@ type GlobalOptions struct {
 	Progress    string // auto, tui, plain, json, none
 	NoColor     bool
 	LockTimeout time.Duration
+	// StopTimeout is how long after a stop the items still in flight are
+	// cancelled; zero means never.
+	StopTimeout time.Duration
 }
 
 var (
@@ -70,10 +73,18 @@ brings each to its goal state (ensure) or back to its clean state (clean).
 It is always safe to stop: the first Ctrl-C (or SIGTERM) lets the items in
 flight finish and starts nothing new, a second one cancels them, a third exits
 at once. Every applied state is recorded the moment its item finishes, so the
-next run picks up where this one stopped.`,
-		SilenceUsage:      true,
-		SilenceErrors:     true,
-		PersistentPreRunE: func(c *cobra.Command, _ []string) error { return g.validate() },
+next run picks up where this one stopped.
+
+Environment: PEACE_STOP_TIMEOUT stands for --stop-timeout when the flag is not
+given; NO_COLOR turns colours off.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
+			if err := g.stopTimeoutFromEnv(c); err != nil {
+				return err
+			}
+			return g.validate()
+		},
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	f := root.PersistentFlags()
@@ -85,6 +96,7 @@ next run picks up where this one stopped.`,
 	f.StringVar(&g.Progress, "progress", g.Progress, "how progress is shown on stderr: "+strings.Join(progresses, "|")+" (auto: tui on a terminal, plain otherwise)")
 	f.BoolVar(&g.NoColor, "no-color", false, "no colours (also when NO_COLOR is set)")
 	f.DurationVar(&g.LockTimeout, "lock-timeout", 0, "wait this long for another run's lock instead of failing at once (e.g. 30s)")
+	f.DurationVar(&g.StopTimeout, "stop-timeout", 0, "after a stop, cancel the items still in flight once `D` has passed (default: never)")
 
 	root.AddCommand(
 		newStatusCmd(g), newGoalCmd(g), newDiffCmd(g),
@@ -134,6 +146,26 @@ func (g *GlobalOptions) validate() error {
 	if g.LockTimeout < 0 {
 		return usageErrorf("--lock-timeout %s: want a duration of zero or more", g.LockTimeout)
 	}
+	if g.StopTimeout < 0 {
+		return usageErrorf("--stop-timeout %s: want a duration of zero or more", g.StopTimeout)
+	}
+	return nil
+}
+
+// stopTimeoutEnv sets --stop-timeout for CI runners that cannot change argv.
+const stopTimeoutEnv = "PEACE_STOP_TIMEOUT"
+
+// stopTimeoutFromEnv reads PEACE_STOP_TIMEOUT unless --stop-timeout was given.
+func (g *GlobalOptions) stopTimeoutFromEnv(c *cobra.Command) error {
+	v := g.IO.Getenv(stopTimeoutEnv)
+	if v == "" || c.Flags().Changed("stop-timeout") {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return usageErrorf("%s=%q: want a duration such as 30s or 2m", stopTimeoutEnv, v)
+	}
+	g.StopTimeout = d
 	return nil
 }
 
