@@ -32,7 +32,8 @@ func (b Apply) Run(_ context.Context, env *Env, data *Data) Outcome {
 	return env.run(p, data, func(ctx context.Context, i int) (progress.Status, error) {
 		it := all[i]
 		id := it.ID()
-		fc := items.FnCtx{Op: b.Op, Progress: env.tracker(b.Name(), id), Stored: data.Stored[i]}
+		fc := items.FnCtx{Op: b.Op, Progress: env.tracker(b.Name(), id), Stored: data.Stored[i],
+			Processes: groups{env: env, item: string(id)}}
 
 		// What discovery found before this block may be missing, or stale
 		// once a dependency was applied (an archive downloaded, a directory
@@ -70,6 +71,8 @@ func (env *Env) apply(ctx context.Context, it items.Item, fc items.FnCtx, data *
 		}
 	}
 	env.crash("begin:" + id)
+	// From here on, a group the item starts is named in the journal too.
+	fc.Processes = groups{env: env, item: id, rec: rec}
 	s, err := it.Apply(ctx, fc, data.Current[i], target)
 	env.crash("apply:" + id)
 	if err != nil {

@@ -3,6 +3,10 @@ package cmdblock
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+
+	"github.com/peace-go/peace/internal/proc"
+	"github.com/peace-go/peace/internal/procgroup"
 
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/progress"
@@ -25,6 +29,14 @@ type Recorder interface {
 	End(item, outcome string, state json.RawMessage) error
 }
 
+// GroupRecorder is a Recorder that also names the process groups an
+// item's apply starts, between its Begin and End. Group reaches the file
+// before it returns (a process death keeps it), so the next command can
+// kill a group left alive (P2).
+type GroupRecorder interface {
+	Group(item string, pgid int, start string) error
+}
+
 // Env is what every block of one execution shares.
 type Env struct {
 	Flow      *items.Flow
@@ -37,6 +49,9 @@ type Env struct {
 	Tracker func(block, item string) progress.Tracker
 	// Recorder records applies; nil for blocks that apply nothing.
 	Recorder Recorder
+	// Watchdog covers every process group an item starts: none outlives
+	// this process. Nil: groups are not covered (tests of single blocks).
+	Watchdog *procgroup.Watchdog
 	// Crash, when set, is called at named points around each apply
 	// ("begin:ID", "apply:ID") so tests can kill the process there.
 	Crash func(point string)
@@ -52,6 +67,30 @@ func (env *Env) tracker(block string, id items.ID) progress.Tracker {
 		return progress.NoTracker
 	}
 	return env.Tracker(block, string(id))
+}
+
+// groups is what items tell of the process groups they start: the
+// watchdog covers each, and for an apply the journal names it (P2).
+type groups struct {
+	env  *Env
+	item string
+	rec  Recorder // nil outside an apply
+}
+
+func (g groups) Started(pgid int) (ended func(), err error) {
+	ended = func() {}
+	if g.env.Watchdog != nil {
+		if ended, err = g.env.Watchdog.Register(pgid); err != nil {
+			return nil, err
+		}
+	}
+	if gr, ok := g.rec.(GroupRecorder); ok {
+		if err := gr.Group(g.item, pgid, proc.Start(pgid)); err != nil {
+			ended()
+			return nil, fmt.Errorf("record process group: %w", err)
+		}
+	}
+	return ended, nil
 }
 
 func (env *Env) crash(point string) {

@@ -149,6 +149,13 @@ func (r *memRecorder) End(item, outcome string, state json.RawMessage) error {
 	return nil
 }
 
+func (r *memRecorder) Group(item string, pgid int, start string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.records = append(r.records, fmt.Sprintf("group:%s", item))
+	return nil
+}
+
 type eventLog struct {
 	mu     sync.Mutex
 	events []progress.Event

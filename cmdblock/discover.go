@@ -29,7 +29,8 @@ func (b Discover) Run(_ context.Context, env *Env, data *Data) Outcome {
 	all := env.Flow.Items()
 	return env.run(pass{name: b.Name()}, data, func(ctx context.Context, i int) (progress.Status, error) {
 		it := all[i]
-		fc := items.FnCtx{Progress: env.tracker(b.Name(), it.ID()), Stored: data.Stored[i]}
+		fc := items.FnCtx{Progress: env.tracker(b.Name(), it.ID()), Stored: data.Stored[i],
+			Processes: groups{env: env, item: string(it.ID())}}
 		if err := discover(ctx, it, fc, b.What, data, i); err != nil {
 			return "", err
 		}

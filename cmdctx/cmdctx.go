@@ -12,6 +12,7 @@ import (
 
 	"github.com/peace-go/peace/cmdblock"
 	"github.com/peace-go/peace/cmdexecution"
+	"github.com/peace-go/peace/internal/procgroup"
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/progress"
 	"github.com/peace-go/peace/state"
@@ -100,6 +101,9 @@ type execution struct {
 	done      chan struct{}
 	result    *Result
 	err       error
+	// watchdog covers the process groups the execution's items start:
+	// none outlives this process, and none outlives the execution.
+	watchdog procgroup.Watchdog
 
 	mu      sync.Mutex
 	journal *state.Journal // while the execution applies
@@ -211,6 +215,22 @@ func (c *CmdCtx) InterruptAll() cmdblock.Stage {
 		furthest = max(furthest, c.interrupt(x))
 	}
 	return furthest
+}
+
+// KillAll is the last stage of an interrupt: SIGKILL to every process
+// group in flight, in every execution, and no new one runs. The journal
+// keeps the record consistent; the caller exits.
+func (c *CmdCtx) KillAll() {
+	c.mu.Lock()
+	xs := make([]*execution, 0, len(c.byID))
+	for _, x := range c.byID {
+		xs = append(xs, x)
+	}
+	c.mu.Unlock()
+	for _, x := range xs {
+		x.signal("kill")
+		x.watchdog.Kill()
+	}
 }
 
 func (c *CmdCtx) interrupt(x *execution) cmdblock.Stage {

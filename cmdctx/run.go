@@ -70,8 +70,11 @@ func (c *CmdCtx) run(x *execution) (res *Result, err error) {
 		Events: c.emitter, Tracker: func(block, item string) progress.Tracker {
 			return c.emitter.ItemTracker(x.id, block, item)
 		},
-		Crash: c.opts.Crash,
+		Crash: c.opts.Crash, Watchdog: &x.watchdog,
 	}
+	// What the items started and left running (a background child) ends
+	// with the execution.
+	defer x.watchdog.Close()
 	var journal *journalOnDemand
 	if e.Records && e.Applies {
 		journal = &journalOnDemand{store: c.store, x: x}

@@ -40,6 +40,18 @@ type FnCtx struct {
 	// Stored is the last recorded state of this item, decoded with the item's
 	// DecodeState, or nil when none was recorded.
 	Stored State
+	// Processes, when set, is told of every process group the item starts,
+	// before the group runs anything. Items that start processes must tell
+	// it: that is how no process outlives peace.
+	Processes ProcessGroups
+}
+
+// ProcessGroups is told of the process groups an item starts. Started is
+// called with a group that has run nothing yet; the group may run only if
+// Started returns nil. The item calls ended once the group's command has
+// ended (processes it left in the group stay covered until they are gone).
+type ProcessGroups interface {
+	Started(pgid int) (ended func(), err error)
 }
 
 // ApplyCheck says whether moving from one state to another needs an apply,

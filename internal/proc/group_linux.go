@@ -1,4 +1,4 @@
-package shcmd
+package proc
 
 import (
 	"bytes"
@@ -8,10 +8,13 @@ import (
 	"syscall"
 )
 
-// groupAlive reports whether a live process is left in group pgid. kill -0
+// GroupAlive reports whether a live process is left in group pgid. kill -0
 // also finds zombies waiting for a reaper (PID 1 in some containers never
 // reaps), so a group it finds is looked up in /proc: only zombies is gone.
-func groupAlive(pgid int) bool {
+func GroupAlive(pgid int) bool {
+	if pgid <= 1 {
+		return false // kill(-1) would mean every process
+	}
 	if errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH) {
 		return false
 	}

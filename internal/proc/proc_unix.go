@@ -36,15 +36,6 @@ func Start(pid int) string {
 	return start
 }
 
-// GroupAlive reports whether any process of group pgid is left.
-func GroupAlive(pgid int) bool {
-	if pgid <= 1 {
-		return false
-	}
-	err := syscall.Kill(-pgid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
 // Same reports whether the process group pgid, whose leader had the start
 // identity start, may still be the one recorded: its leader runs with that
 // identity, or its leader is gone but members remain (the system does not

@@ -7,13 +7,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
 
+	"github.com/peace-go/peace/internal/proc"
+	"github.com/peace-go/peace/internal/procgroup"
+	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/progress"
 )
 
@@ -40,6 +42,7 @@ type command struct {
 	script string
 	dir    string
 	env    []string
+	groups items.ProcessGroups // told of the command's group; may be nil
 }
 
 // run runs the command in its own process group and returns its trimmed
@@ -65,21 +68,37 @@ func (c command) run(ctx context.Context, tr progress.Tracker) (string, error) {
 	defer outR.Close()
 	defer errR.Close()
 
-	cmd := exec.Command("sh", "-c", c.script)
+	// Its own group, gated: the group is registered (and, for an apply,
+	// recorded) before it runs anything, so no process of it can outlive
+	// peace unaccounted for.
+	g := procgroup.Shell(c.script)
+	cmd := g.Cmd
 	cmd.Dir = c.dir
 	cmd.Env = c.env
 	cmd.Stdout = outW
 	cmd.Stderr = errW
-	// Its own group: a terminal's Ctrl-C does not reach it, and a cancel
-	// reaches its children too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	err = cmd.Start()
+	pgid, err := g.Start()
 	outW.Close()
 	errW.Close()
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", c.name, err)
 	}
-	pgid := cmd.Process.Pid
+	ended := func() {}
+	if c.groups != nil {
+		ended, err = c.groups.Started(pgid)
+		if err != nil {
+			g.Abort()
+			_ = cmd.Wait()
+			return "", fmt.Errorf("%s: %w", c.name, err)
+		}
+	}
+	if err := g.Open(); err != nil {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		ended()
+		return "", fmt.Errorf("%s: %w", c.name, err)
+	}
+	defer ended()
 
 	msgs := newMessenger(tr)
 	defer msgs.close()
@@ -114,7 +133,7 @@ func (c command) run(ctx context.Context, tr progress.Tracker) (string, error) {
 	select {
 	case <-drained:
 	case <-time.After(Grace):
-		if groupAlive(pgid) {
+		if proc.GroupAlive(pgid) {
 			outR.Close()
 			errR.Close()
 		} else {
@@ -159,11 +178,11 @@ func stop(pgid int, exited <-chan error) error {
 		case <-exited:
 			leaderDone = true
 			exited = nil
-			if !groupAlive(pgid) {
+			if !proc.GroupAlive(pgid) {
 				return errors.New("stopped with SIGTERM")
 			}
 		case <-poll.C:
-			if leaderDone && !groupAlive(pgid) {
+			if leaderDone && !proc.GroupAlive(pgid) {
 				return errors.New("stopped with SIGTERM")
 			}
 		case <-grace.C:

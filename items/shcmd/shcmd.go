@@ -96,7 +96,7 @@ func (it *item) cmd(name, script string, fc items.TypedFnCtx[State], extra ...st
 	}
 	env = append(env, EnvItemID+"="+string(it.id), EnvStoredState+"="+stored)
 	env = append(env, extra...)
-	return command{name: name, script: script, dir: it.dir, env: env}
+	return command{name: name, script: script, dir: it.dir, env: env, groups: fc.Processes}
 }
 
 // discovering is the tracker of the commands that print a state: their
