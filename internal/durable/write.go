@@ -1,0 +1,139 @@
+package durable
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// fileOps are the steps of WriteFile that decide durability. Tests replace
+// them to check that every step is taken, in order; nothing else does.
+type fileOps struct {
+	write   func(f *os.File, data []byte) error
+	chmod   func(f *os.File, mode fs.FileMode) error
+	sync    func(f *os.File) error
+	close   func(f *os.File) error
+	rename  func(from, to string) error
+	syncDir func(dir string) error
+}
+
+var ops = fileOps{
+	write: func(f *os.File, data []byte) error {
+		_, err := f.Write(data)
+		return err
+	},
+	chmod:   (*os.File).Chmod,
+	sync:    (*os.File).Sync,
+	close:   (*os.File).Close,
+	rename:  os.Rename,
+	syncDir: SyncDir,
+}
+
+// WriteFile replaces the file at path with data and mode so that a reader,
+// or the file after a crash, holds the old content or all of the new, never
+// a mix or nothing: a temporary file beside path (named by the one pattern),
+// written, fsynced, renamed over path, and the directory fsynced. The parent
+// directory must exist.
+func WriteFile(path string, data []byte, mode fs.FileMode) error {
+	return WriteFileContext(context.Background(), path, data, mode)
+}
+
+// WriteFileContext is WriteFile that gives up, leaving path as it was, if
+// ctx ends before the rename.
+func WriteFileContext(ctx context.Context, path string, data []byte, mode fs.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	f, err := CreateTemp(path)
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	closed := false
+	defer func() {
+		if err != nil {
+			if !closed {
+				f.Close()
+			}
+			os.Remove(tmp)
+		}
+	}()
+	if err = ops.write(f, data); err != nil {
+		return err
+	}
+	// Chmod the open file: the umask does not apply, and the mode is right
+	// before the name is.
+	if err = ops.chmod(f, mode); err != nil {
+		return err
+	}
+	if err = ops.sync(f); err != nil {
+		return err
+	}
+	closed = true
+	if err = ops.close(f); err != nil {
+		return err
+	}
+	if err = ctx.Err(); err != nil {
+		return err
+	}
+	if err = ops.rename(tmp, path); err != nil {
+		return err
+	}
+	return ops.syncDir(dir)
+}
+
+// SweepTemps removes the temporary files made for path (".NAME.peace-tmp-*"
+// beside it) that a killed run left behind, and returns how many it removed.
+// Call it only while no other writer of path can be running: the one-writer
+// lock makes that so for the store and for every item.
+func SweepTemps(path string) (int, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	return sweep(dir, entries, func(name string) bool { return IsTempOf(name, base) })
+}
+
+// SweepDirTemps removes every temporary file of peace's in dir, whatever
+// it was made for, and returns how many it removed.
+func SweepDirTemps(dir string) (int, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	return sweep(dir, entries, IsTemp)
+}
+
+func sweep(dir string, entries []os.DirEntry, match func(string) bool) (int, error) {
+	n := 0
+	var errs []string
+	for _, e := range entries {
+		// Only files: a directory by that name is not one of ours.
+		if !match(e.Name()) || e.IsDir() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, err.Error())
+			continue
+		}
+		n++
+	}
+	if len(errs) > 0 {
+		return n, fmt.Errorf("remove stale temporary files: %s", strings.Join(errs, "; "))
+	}
+	if n > 0 {
+		return n, SyncDir(dir)
+	}
+	return 0, nil
+}
