@@ -166,11 +166,20 @@ func Discover(path string) (State, error) {
 // shown is how many leftover entries a "not empty" error names.
 const shown = 5
 
-// remove removes the directory at path if it is empty; a missing directory
-// is fine, a non-empty one is an error naming what is in it.
+// remove removes the directory at path if it is empty, or holds nothing but
+// peace's own temporary files, left by a write that was killed; a missing
+// directory is fine, one with anything else in it is an error naming what is
+// in it.
 func remove(path string) error {
 	// Rmdir, not os.Remove: a file at path is not this item's to delete.
 	err := syscall.Rmdir(path)
+	if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+		if n, serr := durable.SweepDirTemps(path); serr != nil {
+			return serr
+		} else if n > 0 {
+			err = syscall.Rmdir(path)
+		}
+	}
 	switch {
 	case err == nil:
 		return durable.SyncDir(filepath.Dir(path))

@@ -264,3 +264,44 @@ func TestDiffEqual(t *testing.T) {
 		t.Errorf("diff of equal states %+v, %v", d, err)
 	}
 }
+
+// A file write killed between its temporary file and the rename leaves
+// ".NAME.peace-tmp-*" behind: clean removes it with the directory, and still
+// refuses a directory that holds anything else.
+func TestCleanRemovesPeaceLeftovers(t *testing.T) {
+	base := t.TempDir()
+	path := filepath.Join(base, "out")
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	leftover := filepath.Join(path, ".f0.txt.peace-tmp-xyz")
+	user := filepath.Join(path, "notes.txt")
+	for _, f := range []string{leftover, user} {
+		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	it := mustBuild(t, base, `{path: out}`)
+	ctx := context.Background()
+	cur := must(t)(it.Current(ctx, clean))
+	target := must(t)(it.Clean(ctx, clean))
+	_, err := it.Apply(ctx, clean, cur, target)
+	if err == nil || !strings.HasSuffix(err.Error(), "it holds notes.txt") {
+		t.Fatalf("clean with a user file: error %v, want it to name only notes.txt", err)
+	}
+	if _, err := os.Stat(user); err != nil {
+		t.Errorf("user file removed: %v", err)
+	}
+	if err := os.WriteFile(leftover, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(user); err != nil {
+		t.Fatal(err)
+	}
+	if got := must(t)(it.Apply(ctx, clean, cur, target)); got != target {
+		t.Errorf("applied %+v", got)
+	}
+	if entries, err := os.ReadDir(base); err != nil || len(entries) != 0 {
+		t.Errorf("left behind: %v (%v)", entries, err)
+	}
+}

@@ -288,27 +288,32 @@ func resolveLink(path string) string {
 
 func remove(path string) error {
 	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
 		return err
-	}
-	if fi.IsDir() {
+	case fi.IsDir():
 		return fmt.Errorf("%s is a directory, not a file: not removing it", path)
+	default:
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// Leftovers of a write that was killed go with the file, so that the
+	// directory holding it can be removed next.
+	n, err := durable.SweepTemps(path)
+	if err != nil || (fi == nil && n == 0) {
 		return err
 	}
 	return durable.SyncDir(filepath.Dir(path))
 }
 
 // WriteAtomic replaces the file at path with data and mode so that, whatever
-// happens, path holds either its old content or all of the new: the data goes
-// to a temp file beside it, is fsynced, renamed over path, and the directory
-// is fsynced. Missing parent directories are made (0755), as `mkdir -p`
-// would: a flow of files needs no dir item per directory.
-func WriteAtomic(ctx context.Context, path string, data []byte, mode fs.FileMode) (err error) {
+// happens, path holds either its old content or all of the new (see
+// durable.WriteFile). Temporary files an earlier, killed write left beside
+// path are removed first. Missing parent directories are made (0755), as
+// `mkdir -p` would: a flow of files needs no dir item per directory.
+func WriteAtomic(ctx context.Context, path string, data []byte, mode fs.FileMode) error {
 	dir := filepath.Dir(path)
 	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -323,36 +328,8 @@ func WriteAtomic(ctx context.Context, path string, data []byte, mode fs.FileMode
 		return err
 	} else if !fi.IsDir() {
 		return fmt.Errorf("parent %s of %s is not a directory", dir, filepath.Base(path))
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".peace-tmp-*")
-	if err != nil {
+	} else if _, err := durable.SweepTemps(path); err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	// Chmod the open file: umask does not apply, and the mode is right
-	// before the name is.
-	if err = tmp.Chmod(mode); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = ctx.Err(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return durable.SyncDir(dir)
+	return durable.WriteFileContext(ctx, path, data, mode)
 }

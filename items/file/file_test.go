@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -510,5 +511,49 @@ func TestStateString(t *testing.T) {
 		if got := tc.s.String(); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.s, got, tc.want)
 		}
+	}
+}
+
+// A write killed between its temporary file and the rename leaves
+// ".NAME.peace-tmp-*" beside the file: the next ensure removes it, and so
+// does clean, whether the file is there or not. Another file's are kept.
+func TestStaleTempsSwept(t *testing.T) {
+	dir := t.TempDir()
+	it := mustBuild(t, dir, `{path: f0.txt, content: "hello\n"}`)
+	ctx := context.Background()
+	stale := func(names ...string) {
+		t.Helper()
+		for _, n := range names {
+			if err := os.WriteFile(filepath.Join(dir, n), []byte("part"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := func(what string, names ...string) {
+		t.Helper()
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range entries {
+			got = append(got, e.Name())
+		}
+		if strings.Join(got, " ") != strings.Join(names, " ") {
+			t.Errorf("after %s: %v, want %v", what, got, names)
+		}
+	}
+	stale(".f0.txt.peace-tmp-xyz", ".f0.txt.peace-tmp-abc", ".other.peace-tmp-1")
+	cur := must(t)(it.Current(ctx, ensure(progress.NoTracker)))
+	goal := must(t)(it.Goal(ctx, ensure(progress.NoTracker)))
+	must(t)(it.Apply(ctx, ensure(progress.NoTracker), cur, goal))
+	want("ensure", ".other.peace-tmp-1", "f0.txt")
+
+	for _, present := range []bool{true, false} {
+		stale(".f0.txt.peace-tmp-xyz")
+		cur = must(t)(it.Current(ctx, clean()))
+		target := must(t)(it.Clean(ctx, clean()))
+		must(t)(it.Apply(ctx, clean(), cur, target))
+		want(fmt.Sprintf("clean (file there: %v)", present), ".other.peace-tmp-1")
 	}
 }
