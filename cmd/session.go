@@ -36,8 +36,15 @@ type session struct {
 	closeOnce sync.Once
 }
 
+// survivePipes makes a closed stdout or stderr (a terminal that has gone,
+// a pipe whose reader quit) fail writes instead of killing peace mid-run.
+// SIGPIPE is caught, not ignored, so the commands items start still get
+// the default.
+var survivePipes = sync.OnceFunc(func() { signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE) })
+
 // open loads the flow and starts the view for command. Nothing is written.
 func (g *GlobalOptions) open(command string) (*session, error) {
+	survivePipes()
 	flow, err := loadFlow(g.FlowFile)
 	if err != nil {
 		return nil, err
@@ -113,12 +120,18 @@ func (s *session) close() {
 	})
 }
 
+// stopSignals are the signals that stop a run: a terminal's Ctrl-C, a CI
+// runner's or docker's SIGTERM, a closed terminal or SSH session's SIGHUP.
+var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+
 // exec runs e to its end while routing interrupts to it: the first stops,
-// the second (at least repeatWindow later) cancels, the third returns at
-// once with ExitInterrupted — the journal keeps what was recorded.
+// the second (at least repeatWindow later, or --stop-timeout after the
+// first) cancels, the third kills every process group in flight and
+// returns at once with ExitInterrupted — the journal keeps what was
+// recorded.
 func (s *session) exec(ctx context.Context, e *cmdexecution.CmdExecution) (*cmdctx.Result, error) {
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, stopSignals...)
 	defer signal.Stop(sigs)
 
 	id := s.cc.Queue(ctx, e)
@@ -145,21 +158,36 @@ func (s *session) exec(ctx context.Context, e *cmdexecution.CmdExecution) (*cmdc
 func (s *session) routeInterrupts(sigs <-chan os.Signal, done <-chan struct{}, exitNow func()) {
 	var last time.Time
 	count := 0
+	var timeout <-chan time.Time
 	for {
 		select {
 		case <-done:
 			return
 		case <-sigs:
 		case <-s.keys:
+		case <-timeout:
+			// --stop-timeout: the stop has had its time; cancel by itself.
+			timeout = nil
+			if count == 1 {
+				count++
+				s.cc.Emit(progress.Event{Type: progress.Notice,
+					Message: fmt.Sprintf("the stop timeout (%s) has passed: cancelling the items in flight", s.g.StopTimeout)})
+				s.cc.InterruptAll()
+			}
+			continue
 		}
 		if now := time.Now(); now.Sub(last) >= repeatWindow {
 			last = now
 			count++
 			if count >= 3 {
+				s.cc.KillAll()
 				s.cc.Emit(progress.Event{Type: progress.Notice,
-					Message: "interrupted a third time: exiting now; every finished item is recorded, the next run discovers the rest"})
+					Message: "interrupted a third time: killed every command in flight, exiting now; every finished item is recorded, the next run discovers the rest"})
 				exitNow()
 				return
+			}
+			if count == 1 && s.g.StopTimeout > 0 {
+				timeout = time.After(s.g.StopTimeout)
 			}
 			s.cc.InterruptAll()
 		}
