@@ -222,9 +222,12 @@ func (l links) resolve(p string, hops *int) ([]string, bool) {
 }
 
 // validate refuses, naming the first offending entry, an entry list that
-// would write outside dest: a symlink whose target resolves outside it, a
-// hard link to a path outside it, or an entry whose directory leads out
-// through one of the archive's symlinks.
+// would write outside dest or through a symlink of its own: a symlink whose
+// target resolves outside dest, a hard link to a path outside it, or an
+// entry (or a hard link's file) below one of the archive's symlinks.
+// Extraction never follows a symlink on the way to an entry, so such an
+// archive could not be extracted as its names say; refusing it before
+// anything is written leaves nothing behind.
 func validate(entries []Entry) error {
 	l := links{}
 	for _, e := range entries {
@@ -240,9 +243,25 @@ func validate(entries []Entry) error {
 	return nil
 }
 
+// below returns the first of the archive's symlinks that p lies below, or
+// "".
+func (l links) below(p string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	for i := range len(p) {
+		if p[i] == '/' {
+			if _, ok := l[p[:i]]; ok {
+				return p[:i]
+			}
+		}
+	}
+	return ""
+}
+
 func (l links) check(e Entry) error {
-	if !l.inside(path.Dir(e.Path)) {
-		return fmt.Errorf("entry %q: its directory leads outside dest through a symlink: %w", e.Path, ErrRefused)
+	if s := l.below(e.Path); s != "" {
+		return fmt.Errorf("entry %q: %q is a symlink the archive makes, and tar_x does not write through symlinks: %w", e.Path, s, ErrRefused)
 	}
 	switch e.Type {
 	case TypeSymlink:
@@ -253,6 +272,9 @@ func (l links) check(e Entry) error {
 			return fmt.Errorf("entry %q: symlink to %q points outside dest: %w", e.Path, e.Link, ErrRefused)
 		}
 	case TypeHardlink:
+		if s := l.below(e.Link); s != "" {
+			return fmt.Errorf("entry %q: hard link to %q, below %q, a symlink the archive makes: %w", e.Path, e.Link, s, ErrRefused)
+		}
 		if !l.inside(e.Link) {
 			return fmt.Errorf("entry %q: hard link to %q points outside dest: %w", e.Path, e.Link, ErrRefused)
 		}

@@ -7,17 +7,16 @@ import (
 	"io"
 	"io/fs"
 	"maps"
-	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 
+	"github.com/peace-go/peace/internal/durable"
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/progress"
 )
@@ -42,7 +41,7 @@ func (x *Extract) extract(ctx context.Context, tr progress.Tracker, target State
 	want := make(map[string]Entry, len(target.Entries))
 	pending := map[string]bool{}
 	var todo []Entry
-	st := newStatter(root)
+	st := newDestDirs(root, false)
 	for _, e := range target.Entries {
 		want[e.Path] = e
 		d, ok, err := st.onDisk(e)
@@ -54,7 +53,6 @@ func (x *Extract) extract(ctx context.Context, tr progress.Tracker, target State
 			pending[e.Path] = true
 		}
 	}
-	st.close()
 	// A file written anew is a new inode: its hard links must follow.
 	for _, e := range target.Entries {
 		if e.Type == TypeHardlink && pending[e.Link] {
@@ -66,6 +64,9 @@ func (x *Extract) extract(ctx context.Context, tr progress.Tracker, target State
 			todo = append(todo, e)
 		}
 	}
+	// Temporary files a killed run left beside the entries to write.
+	st.sweep(todo)
+	st.close()
 	if len(todo) == 0 {
 		return target, nil
 	}
@@ -79,8 +80,8 @@ func (x *Extract) extract(ctx context.Context, tr progress.Tracker, target State
 	if !a.source.equal(target.Source) {
 		return State{}, fmt.Errorf("archive %s changed since its goal was discovered: discover again", x.Archive)
 	}
-	w := &writer{root: root, tr: tr, subs: map[string]*os.Root{}}
-	defer w.close()
+	w := &writer{dirs: newDestDirs(root, true), tr: tr}
+	defer w.dirs.close()
 	dirs, err := w.extract(ctx, a, want, pending)
 	if err != nil {
 		return State{}, err
@@ -92,7 +93,11 @@ func (x *Extract) extract(ctx context.Context, tr progress.Tracker, target State
 	// Directory modes last, so that a read-only directory does not stop its
 	// own content from being written.
 	for _, d := range slices.Backward(dirs) {
-		if err := root.Chmod(filepath.FromSlash(d.Path), parseMode(d.Mode)); err != nil {
+		parent, err := w.dirs.dir(path.Dir(d.Path))
+		if err == nil {
+			err = parent.Chmod(path.Base(d.Path), parseMode(d.Mode))
+		}
+		if err != nil {
 			return State{}, fmt.Errorf("entry %q: %w", d.Path, err)
 		}
 	}
@@ -103,13 +108,12 @@ func (x *Extract) extract(ctx context.Context, tr progress.Tracker, target State
 // and written by a worker while the archive is read on.
 const smallFile = 1 << 20
 
-// writer puts entries in place under root. Creating files is mostly the
+// writer puts entries in place under dest. Creating files is mostly the
 // kernel's work, so small files are written by a few workers while the
 // archive is decompressed; everything else is written in archive order.
 type writer struct {
-	root *os.Root
+	dirs *destDirs // making directories, never through a symlink
 	tr   progress.Tracker
-	subs map[string]*os.Root // directories made, by slash path
 }
 
 // extract reads the archive and writes each pending entry wanted as it is,
@@ -147,7 +151,7 @@ func (w *writer) extractEntries(p *pool, a *archive, want map[string]Entry, pend
 			continue
 		}
 		delete(pending, e.Path)
-		parent, err := w.dirFor(e)
+		parent, err := w.dirs.dir(path.Dir(e.Path))
 		if err != nil {
 			return nil, fmt.Errorf("entry %q: %w", h.Name, err)
 		}
@@ -174,19 +178,24 @@ func (w *writer) extractEntries(p *pool, a *archive, want map[string]Entry, pend
 			})
 			continue
 		case e.Type == TypeFile:
+			// Runs of zeros, the holes of a sparse entry among them, are
+			// left as holes: a large sparse entry takes little disk.
 			err = w.file(parent, e, func(f *os.File) error {
-				_, err := copyAdvancing(p.ctx, f, a.tr, buf, w.tr)
-				return err
+				sw := &sparseWriter{f: f}
+				if _, err := copyAdvancing(p.ctx, sw, a.tr, buf, w.tr); err != nil {
+					return err
+				}
+				return sw.finish()
 			})
 		case e.Type == TypeDir:
-			err = w.dir(e)
+			err = w.dir(parent, e)
 			dirs = append(dirs, e)
 		case e.Type == TypeHardlink:
 			// Its file may still be on its way to disk.
 			p.barrier()
-			err = w.link(e)
+			err = w.hardlink(parent, e)
 		default:
-			err = w.link(e)
+			err = w.symlink(parent, e)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("entry %q: %w", h.Name, err)
@@ -195,42 +204,13 @@ func (w *writer) extractEntries(p *pool, a *archive, want map[string]Entry, pend
 	return dirs, nil
 }
 
-// dirFor makes the directories above e and returns a Root on its
-// directory, opened once per directory: operations on a name directly in a
-// Root do not walk the path again.
-func (w *writer) dirFor(e Entry) (*os.Root, error) {
-	dir := path.Dir(e.Path)
-	if dir == "." {
-		return w.root, nil
-	}
-	if r, ok := w.subs[dir]; ok {
-		return r, nil
-	}
-	name := filepath.FromSlash(dir)
-	if err := w.root.MkdirAll(name, 0o755); err != nil {
-		return nil, err
-	}
-	r, err := w.root.OpenRoot(name)
-	if err != nil {
-		return nil, err
-	}
-	w.subs[dir] = r
-	return r, nil
-}
-
-// close releases the directory Roots.
-func (w *writer) close() {
-	for _, r := range w.subs {
-		r.Close()
-	}
-}
-
-// dir makes the directory e; its mode is set once its content is written.
-func (w *writer) dir(e Entry) error {
-	name := filepath.FromSlash(e.Path)
-	err := w.root.Mkdir(name, 0o755)
+// dir makes the directory e in parent; its mode is set once its content
+// is written.
+func (w *writer) dir(parent *os.Root, e Entry) error {
+	name := path.Base(e.Path)
+	err := parent.Mkdir(name, 0o755)
 	if errors.Is(err, fs.ErrExist) {
-		if fi, lerr := w.root.Lstat(name); lerr == nil && !fi.IsDir() {
+		if fi, lerr := parent.Lstat(name); lerr == nil && !fi.IsDir() {
 			return fmt.Errorf("a %s is in the way of the directory", kind(fi.Mode()))
 		}
 		return nil
@@ -250,7 +230,7 @@ func (w *writer) file(dir *os.Root, e Entry, fill func(*os.File) error) (err err
 	tmp := name
 	f, err := dir.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		tmp = tempName(name)
+		tmp = durable.TempName(name)
 		f, err = dir.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	}
 	if err != nil {
@@ -277,28 +257,39 @@ func (w *writer) file(dir *os.Root, e Entry, fill func(*os.File) error) (err err
 	return err
 }
 
-// link makes e's symlink or hard link under a temporary name and renames it
-// over e's path.
-func (w *writer) link(e Entry) (err error) {
-	name := filepath.FromSlash(e.Path)
-	tmp := tempName(name)
-	if e.Type == TypeSymlink {
-		err = w.root.Symlink(e.Link, tmp)
-	} else {
-		err = w.root.Link(filepath.FromSlash(e.Link), tmp)
-	}
-	if err != nil {
+// symlink makes e's symlink in parent under a temporary name and renames
+// it over e's path.
+func (w *writer) symlink(parent *os.Root, e Entry) error {
+	name := path.Base(e.Path)
+	tmp := durable.TempName(name)
+	if err := parent.Symlink(e.Link, tmp); err != nil {
 		return err
 	}
-	if err := w.root.Rename(tmp, name); err != nil {
-		w.root.Remove(tmp)
+	if err := parent.Rename(tmp, name); err != nil {
+		parent.Remove(tmp)
 		return err
-	}
-	if e.Type == TypeHardlink {
-		// Renaming a link over another link to the same file does nothing.
-		w.root.Remove(tmp)
 	}
 	return nil
+}
+
+// hardlink links e's path in parent to the file of the entry it names,
+// under a temporary name renamed over e's path. The linked file's
+// directory is reached, like every other, without following a symlink.
+func (w *writer) hardlink(parent *os.Root, e Entry) error {
+	if _, err := w.dirs.dir(path.Dir(e.Link)); err != nil {
+		return err
+	}
+	name := path.Base(e.Path)
+	tmp := durable.TempName(name)
+	full := filepath.FromSlash(path.Join(path.Dir(e.Path), tmp))
+	if err := w.dirs.root.Link(filepath.FromSlash(e.Link), full); err != nil {
+		return err
+	}
+	err := parent.Rename(tmp, name)
+	// Renaming a link over another link to the same file does nothing and
+	// leaves the temporary name.
+	parent.Remove(tmp)
+	return err
 }
 
 // pool runs functions on a bounded number of goroutines. The first failure
@@ -359,12 +350,6 @@ func kind(m fs.FileMode) string {
 	return m.Type().String()
 }
 
-// tempName is a fresh name beside name: ".NAME.peace-tmp-RANDOM".
-func tempName(name string) string {
-	dir, base := filepath.Split(name)
-	return dir + "." + base + ".peace-tmp-" + strconv.FormatUint(rand.Uint64(), 36)
-}
-
 // copyAdvancing copies r to w, reporting each chunk to tr and stopping when
 // ctx is done.
 func copyAdvancing(ctx context.Context, w io.Writer, r io.Reader, buf []byte, tr progress.Tracker) (int64, error) {
@@ -393,8 +378,9 @@ func copyAdvancing(ctx context.Context, w io.Writer, r io.Reader, buf []byte, tr
 // remove takes away what the archive put under dest: the paths found now
 // and those last recorded. Files, symlinks and links go first; then the
 // archive's directories and the parents of its entries, deepest first, each
-// only if empty. A path where something of another kind now stands is left
-// alone.
+// only if empty once the temporary files of a killed run are swept. A path
+// where something of another kind now stands, or that lies below a symlink,
+// is left alone: extraction never put anything there.
 func (x *Extract) remove(ctx context.Context, fc items.TypedFnCtx[State], current State) error {
 	list := map[string]Entry{}
 	if fc.Stored != nil {
@@ -413,25 +399,33 @@ func (x *Extract) remove(ctx context.Context, fc items.TypedFnCtx[State], curren
 		return err
 	}
 	defer root.Close()
+	t := newDestDirs(root, false)
+	defer t.close()
 
+	all := slices.Collect(maps.Values(list))
+	t.sweep(all)
 	dirs := map[string]bool{}
-	for _, e := range list {
+	for _, e := range all {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		for d := path.Dir(e.Path); d != "."; d = path.Dir(d) {
-			dirs[d] = false
+			if _, ok := dirs[d]; !ok {
+				dirs[d] = false
+			}
 		}
 		if e.Type == TypeDir {
 			dirs[e.Path] = true
 			continue
 		}
-		name := filepath.FromSlash(e.Path)
-		fi, err := root.Lstat(name)
-		if err != nil || fi.IsDir() {
+		fi, parent, err := t.lstat(e.Path)
+		if err != nil {
+			return fmt.Errorf("entry %q: %w", e.Path, err)
+		}
+		if fi == nil || fi.IsDir() {
 			continue
 		}
-		if err := root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := parent.Remove(path.Base(e.Path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("entry %q: %w", e.Path, err)
 		}
 		fc.Progress.Advance(1)
@@ -445,12 +439,15 @@ func (x *Extract) remove(ctx context.Context, fc items.TypedFnCtx[State], curren
 		return strings.Compare(b, a)
 	})
 	for _, d := range order {
-		name := filepath.FromSlash(d)
-		fi, err := root.Lstat(name)
-		if err != nil || !fi.IsDir() {
+		fi, parent, err := t.lstat(d)
+		if err != nil {
+			return fmt.Errorf("entry %q: %w", d, err)
+		}
+		if fi == nil || !fi.IsDir() {
 			continue
 		}
-		err = root.Remove(name)
+		t.forget(d)
+		err = parent.Remove(path.Base(d))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) {
 			return fmt.Errorf("entry %q: %w", d, err)
 		}

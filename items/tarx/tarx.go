@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/peace-go/peace/items"
@@ -258,13 +256,7 @@ func changes(from, to State) (add, change, remove []string) {
 // while anything the archive put there remains, an empty directory too.
 func (x *Extract) ApplyCheck(_ context.Context, fc items.TypedFnCtx[State], current, target State) (items.ApplyCheck, error) {
 	if fc.Op == items.OpClean {
-		n := 0
-		for _, e := range current.Entries {
-			if e.Type != TypeDir || x.emptyDir(e.Path) {
-				n++
-			}
-		}
-
+		n := x.toRemove(fc, current)
 		if n == 0 {
 			return items.NotRequired, nil
 		}
@@ -275,6 +267,41 @@ func (x *Extract) ApplyCheck(_ context.Context, fc items.TypedFnCtx[State], curr
 		return items.NotRequired, nil
 	}
 	return items.Required(limitFor(todo)), nil
+}
+
+// toRemove counts what a clean would remove: every entry found but
+// directories that hold anything other than the temporary files of a
+// killed run.
+func (x *Extract) toRemove(fc items.TypedFnCtx[State], current State) int {
+	n, dirs := 0, 0
+	for _, e := range current.Entries {
+		if e.Type == TypeDir {
+			dirs++
+		} else {
+			n++
+		}
+	}
+	if dirs == 0 {
+		return n
+	}
+	root, err := os.OpenRoot(x.Dest)
+	if err != nil {
+		return n
+	}
+	defer root.Close()
+	t := newDestDirs(root, false)
+	defer t.close()
+	known := current.Entries
+	if fc.Stored != nil {
+		known = append(slices.Clip(known), fc.Stored.Entries...)
+	}
+	bases := names(known)
+	for _, e := range current.Entries {
+		if e.Type == TypeDir && t.empty(e.Path, bases[e.Path]) {
+			n++
+		}
+	}
+	return n
 }
 
 // todo lists the entries of target that current lacks or has otherwise.
@@ -344,7 +371,7 @@ func (x *Extract) stat(list []Entry) ([]Entry, error) {
 		return nil, err
 	}
 	defer root.Close()
-	st := newStatter(root)
+	st := newDestDirs(root, false)
 	defer st.close()
 	out := make([]Entry, 0, len(list))
 	for _, want := range list {
@@ -357,107 +384,6 @@ func (x *Extract) stat(list []Entry) ([]Entry, error) {
 		}
 	}
 	return out, nil
-}
-
-// statter looks at paths under a Root through one Root per directory, so
-// that looking at a path does not walk it from the top each time.
-type statter struct {
-	root *os.Root
-	dirs map[string]*os.Root // by slash path; nil when the directory is not there
-}
-
-func newStatter(root *os.Root) *statter {
-	return &statter{root: root, dirs: map[string]*os.Root{}}
-}
-
-func (s *statter) close() {
-	for _, r := range s.dirs {
-		if r != nil {
-			r.Close()
-		}
-	}
-}
-
-// dir returns a Root on the directory p, or nil when it is not there.
-func (s *statter) dir(p string) (*os.Root, error) {
-	if p == "." {
-		return s.root, nil
-	}
-	if r, ok := s.dirs[p]; ok {
-		return r, nil
-	}
-	r, err := s.root.OpenRoot(filepath.FromSlash(p))
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-		r, err = nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	s.dirs[p] = r
-	return r, nil
-}
-
-// lstat describes p without following it; nil when nothing is there.
-func (s *statter) lstat(p string) (fs.FileInfo, *os.Root, error) {
-	dir, err := s.dir(path.Dir(p))
-	if err != nil || dir == nil {
-		return nil, nil, err
-	}
-	fi, err := dir.Lstat(path.Base(p))
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-		return nil, nil, nil
-	}
-	return fi, dir, err
-}
-
-// onDisk describes what is at want.Path, as an Entry comparable with want;
-// ok is false when nothing is there.
-func (s *statter) onDisk(want Entry) (Entry, bool, error) {
-	fi, dir, err := s.lstat(want.Path)
-	if err != nil {
-		return Entry{}, false, fmt.Errorf("entry %q: %w", want.Path, err)
-	}
-	if fi == nil {
-		return Entry{}, false, nil
-	}
-	e := Entry{Path: want.Path}
-	switch m := fi.Mode(); {
-	case m.IsRegular():
-		if want.Type == TypeHardlink {
-			if t, _, err := s.lstat(want.Link); err == nil && t != nil && os.SameFile(fi, t) {
-				e.Type, e.Link = TypeHardlink, want.Link
-				return e, true, nil
-			}
-		}
-		e.Type, e.Size, e.Mode, e.ModTime = TypeFile, fi.Size(), formatMode(int64(m.Perm())), fi.ModTime().UTC()
-	case m.IsDir():
-		e.Type, e.Mode = TypeDir, formatMode(int64(m.Perm()))
-	case m&fs.ModeSymlink != 0:
-		e.Type = TypeSymlink
-		if e.Link, err = dir.Readlink(path.Base(want.Path)); err != nil {
-			return Entry{}, false, fmt.Errorf("entry %q: %w", want.Path, err)
-		}
-	default:
-		e.Type = m.Type().String()
-	}
-	return e, true, nil
-}
-
-// emptyDir reports whether the directory at p under dest exists and is
-// empty.
-func (x *Extract) emptyDir(p string) bool {
-	root, err := os.OpenRoot(x.Dest)
-	if err != nil {
-		return false
-	}
-	defer root.Close()
-	f, err := root.Open(filepath.FromSlash(p))
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	names, _ := f.Readdirnames(1)
-	return len(names) == 0
 }
 
 // formatMode writes permission bits as four octal digits.

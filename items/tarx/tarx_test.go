@@ -288,10 +288,9 @@ func TestLinksInsideDest(t *testing.T) {
 		symlink("current", "lib"),
 		symlink("up", "lib/.."),
 		hardlink("lib/libx.copy", "lib/libx.so.1"),
-		file("current/via-link.txt", "through an inside symlink"),
 	)
 	f.must(items.OpEnsure, true)
-	wantTree(t, f.x.Dest, "current -> lib", "lib/", "lib/libx.copy", "lib/libx.so -> libx.so.1", "lib/libx.so.1", "lib/via-link.txt", "up -> lib/..")
+	wantTree(t, f.x.Dest, "current -> lib", "lib/", "lib/libx.copy", "lib/libx.so -> libx.so.1", "lib/libx.so.1", "up -> lib/..")
 	a, _ := os.Stat(filepath.Join(f.x.Dest, "lib/libx.so.1"))
 	b, _ := os.Stat(filepath.Join(f.x.Dest, "lib/libx.copy"))
 	if !os.SameFile(a, b) {
@@ -321,6 +320,10 @@ func TestHostileArchivesAreRefused(t *testing.T) {
 		{"symlink through symlink", []ent{symlink("a", "."), symlink("b", "a/../..")}, "b"},
 		{"symlink escape by resolution", []ent{dir("d/"), symlink("d/self", "."), symlink("esc", "d/self/../..")}, "esc"},
 		{"write through a symlink", []ent{symlink("up", ".."), file("up/evil.txt", "x")}, "up"},
+		{"write through its own symlink", []ent{dir("sub/"), symlink("sub/up", ".."), file("sub/up/top.txt", "x")}, "sub/up/top.txt"},
+		{"write through an inside symlink", []ent{dir("lib/"), symlink("current", "lib"), file("current/x.txt", "x")}, "current/x.txt"},
+		{"directory through a symlink", []ent{dir("lib/"), symlink("current", "lib"), dir("current/d/")}, "current/d"},
+		{"hard link through a symlink", []ent{file("lib/a", "a"), symlink("current", "lib"), hardlink("h", "current/a")}, "h"},
 		{"symlink loop", []ent{symlink("a", "b"), symlink("b", "a")}, "a"},
 		{"hardlink out", []ent{hardlink("h", "../outside")}, "h"},
 		{"hardlink absolute", []ent{hardlink("h", "/etc/passwd")}, "h"},
@@ -532,4 +535,121 @@ func TestSomethingInTheWay(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(f.x.Dest, "b.txt", "mine")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// An archive that writes through a symlink it makes itself ("sub/up -> ..",
+// then "sub/up/top.txt") is refused before anything is written, so clean
+// has nothing to leave behind and the record matches the world.
+func TestWriteThroughOwnSymlinkThenClean(t *testing.T) {
+	f := newFixture(t)
+	f.writeArchive(true, dir("sub/"), symlink("sub/up", ".."), file("sub/up/top.txt", "x"), file("ok.txt", "ok"))
+	_, err := f.run(context.Background(), items.OpEnsure, nil)
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), `entry "sub/up/top.txt"`) {
+		t.Fatalf("error = %v", err)
+	}
+	wantTree(t, f.dir, "dl/", "dl/payload.bin")
+	if applied, err := f.run(context.Background(), items.OpClean, nil); err != nil || applied {
+		t.Fatalf("clean: applied %v, %v", applied, err)
+	}
+	wantTree(t, f.dir, "dl/", "dl/payload.bin")
+	fc := items.FnCtx{Op: items.OpClean, Progress: progress.NoTracker, Stored: f.stored}
+	cur, err := f.item.Current(context.Background(), fc)
+	if err != nil || len(cur.(State).Entries) != 0 {
+		t.Fatalf("current = %+v, %v", cur, err)
+	}
+}
+
+// A symlink already in dest, inside it, is not followed either: the entry
+// below it is refused and nothing lands where the link points.
+func TestSymlinkInDestIsNotFollowed(t *testing.T) {
+	f := newFixture(t)
+	other := filepath.Join(f.x.Dest, "other")
+	if err := os.MkdirAll(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("other", filepath.Join(f.x.Dest, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	f.writeArchive(true, file("a.txt", "a"), file("sub/x.txt", "x"), dir("sub/d/"))
+	_, err := f.run(context.Background(), items.OpEnsure, nil)
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), `"sub" is a symlink`) {
+		t.Fatalf("error = %v", err)
+	}
+	// a.txt may have been written before the refusal; nothing went below.
+	for _, p := range tree(t, f.x.Dest) {
+		if p != "a.txt" && p != "other/" && p != "sub -> other" {
+			t.Errorf("unexpected %s", p)
+		}
+	}
+	// What is behind the link is not the archive's: current does not see
+	// it and clean does not touch it.
+	if err := os.WriteFile(filepath.Join(other, "x.txt"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fc := items.FnCtx{Op: items.OpClean, Progress: progress.NoTracker}
+	cur, err := f.item.Current(context.Background(), fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range cur.(State).Entries {
+		if strings.HasPrefix(e.Path, "sub/") {
+			t.Fatalf("current lists %s, behind a symlink", e.Path)
+		}
+	}
+	f.stored = State{Entries: []Entry{{Path: "a.txt", Type: TypeFile}, {Path: "sub/x.txt", Type: TypeFile}, {Path: "sub/d", Type: TypeDir}}}
+	if _, err := f.run(context.Background(), items.OpClean, nil); err != nil {
+		t.Fatal(err)
+	}
+	wantTree(t, f.x.Dest, "other/", "other/x.txt", "sub -> other")
+}
+
+// Temporary files of a run killed while replacing files do not keep clean
+// from removing the archive's directories, and are swept by the next
+// ensure.
+func TestStaleTempsAreSwept(t *testing.T) {
+	f := newFixture(t)
+	f.writeArchive(true, dir("d/"), file("d/a.txt", "alpha"), file("top.txt", "top"))
+	f.must(items.OpEnsure, true)
+	stale := []string{
+		filepath.Join(f.x.Dest, "d", ".a.txt.peace-tmp-3kq9"),
+		filepath.Join(f.x.Dest, ".top.txt.peace-tmp-zz"),
+	}
+	for _, p := range stale {
+		if err := os.WriteFile(p, []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mine := filepath.Join(f.x.Dest, ".notes.peace-tmp-1") // not a temp of the archive's
+	if err := os.WriteFile(mine, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// An ensure that rewrites d/a.txt sweeps beside it.
+	if err := os.WriteFile(filepath.Join(f.x.Dest, "d", "a.txt"), []byte("edited"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.must(items.OpEnsure, true)
+	if _, err := os.Lstat(stale[0]); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("ensure left %s", stale[0])
+	}
+	// Clean removes the directory that holds only a stale temp.
+	if err := os.WriteFile(stale[0], []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.must(items.OpClean, true)
+	wantTree(t, f.x.Dest, ".notes.peace-tmp-1")
+	// A directory left with nothing but a stale temp still needs a clean.
+	f.must(items.OpEnsure, true)
+	f.must(items.OpClean, true)
+	if err := os.MkdirAll(filepath.Join(f.x.Dest, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stale[0], nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.stored = State{Entries: []Entry{{Path: "d", Type: TypeDir, Mode: "0755"}, {Path: "d/a.txt", Type: TypeFile}}}
+	if err := os.Remove(f.x.Archive); err != nil {
+		t.Fatal(err)
+	}
+	f.must(items.OpClean, true)
+	wantTree(t, f.x.Dest, ".notes.peace-tmp-1")
 }
