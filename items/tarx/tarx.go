@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/progress"
@@ -94,6 +95,39 @@ type State struct {
 	// read again.
 	Source  *Source `json:"source,omitempty"`
 	Entries []Entry `json:"entries"`
+}
+
+// String is the state on one line, for tables: "2000 entries, 19.5 MiB"
+// (the size of the files' content), or "no entries".
+func (s State) String() string {
+	if len(s.Entries) == 0 {
+		return "no entries"
+	}
+	var size int64
+	for _, e := range s.Entries {
+		if e.Type == TypeFile {
+			size += e.Size
+		}
+	}
+	noun := "entries"
+	if len(s.Entries) == 1 {
+		noun = "entry"
+	}
+	return fmt.Sprintf("%d %s, %s", len(s.Entries), noun, formatBytes(size))
+}
+
+// formatBytes writes n in binary units: "512 B", "19.5 MiB".
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // Extract is the tar_x implementation, an items.TypedItem[State].
@@ -218,12 +252,20 @@ func (x *Extract) Diff(from, to State) items.Diff {
 		switch len(c.paths) {
 		case 0:
 		case 1:
-			parts = append(parts, fmt.Sprintf("%s %s", c.paths[0], c.verb))
+			parts = append(parts, fmt.Sprintf("%s %s", show(c.paths[0]), c.verb))
 		default:
-			parts = append(parts, fmt.Sprintf("%d %s (%s, …)", len(c.paths), c.verb, c.paths[0]))
+			parts = append(parts, fmt.Sprintf("%d %s (%s, …)", len(c.paths), c.verb, show(c.paths[0])))
 		}
 	}
 	return items.Diff{Text: strings.Join(parts, ", ")}
+}
+
+// show is a path for people: as it is when it is UTF-8, quoted otherwise.
+func show(p string) string {
+	if utf8.ValidString(p) {
+		return p
+	}
+	return strconv.Quote(p)
 }
 
 // changes lists the paths of to missing from from, those that differ, and
