@@ -87,14 +87,14 @@ func BenchmarkEncodeSnapshot(b *testing.B) {
 	current := benchStates(10000)
 	var size int
 	for b.Loop() {
-		size = len(encodeSnapshot(current, nil, foldMark{}))
+		size = len(encodeSnapshot(current, nil, nil, foldMark{}))
 	}
 	b.SetBytes(int64(size))
 }
 
 // BenchmarkDecodeSnapshot is the reading part of Load: 10,000 states.
 func BenchmarkDecodeSnapshot(b *testing.B) {
-	data := encodeSnapshot(benchStates(10000), nil, foldMark{})
+	data := encodeSnapshot(benchStates(10000), nil, nil, foldMark{})
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		if _, err := decodeSnapshot(data); err != nil {

@@ -82,6 +82,29 @@ func decodeCanonical(data []byte) (snap snapshot, ok bool) {
 			snap.unknown = append(snap.unknown, id)
 		}
 	}
+	if ok && string(line) == "groups:" {
+		snap.groups = map[string][]ProcessGroup{}
+		for {
+			line, ok = r.next()
+			rest, found := bytes.CutPrefix(line, []byte("  "))
+			if !ok || !found {
+				break
+			}
+			id, rest, keyOK := cutKey(rest)
+			text, found := bytes.CutPrefix(rest, []byte(": "))
+			if !keyOK || !found || !yamlSafe(text) {
+				return snap, false
+			}
+			if _, dup := snap.groups[id]; dup {
+				return snap, false
+			}
+			g, err := decodeGroups(text)
+			if err != nil {
+				return snap, false
+			}
+			snap.groups[id] = g
+		}
+	}
 	return snap, !ok && r.clean()
 }
 

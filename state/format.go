@@ -14,7 +14,7 @@ import (
 // FormatVersion is the version of every file this package writes: the two
 // snapshots, the journal's records and the lock file. Older versions are
 // migrated on read; newer ones are refused with a *VersionError.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // The files of one flow's state directory.
 const (
@@ -43,9 +43,11 @@ func (e *VersionError) Error() string {
 		e.Path, e.Found, e.Supported)
 }
 
-// CorruptError is a state file that cannot be read. It has been renamed aside
-// to MovedTo (never overwritten, never deleted) so that the next run starts
-// clean.
+// CorruptError is a state file that cannot be read. A writer (a command
+// holding the lock) renames it aside to MovedTo (never overwritten, never
+// deleted) so that the next run starts clean; a reader leaves it where it is
+// and MovedTo is empty. A lock file that cannot be read stays in place until
+// Unlock sets it aside: nobody can tell whose it is.
 type CorruptError struct {
 	Path    string
 	MovedTo string
@@ -53,18 +55,40 @@ type CorruptError struct {
 }
 
 func (e *CorruptError) Error() string {
+	if filepath.Base(e.Path) == lockFile {
+		if e.MovedTo != "" {
+			return fmt.Sprintf("lock file %s is corrupt (%s); it was kept as %s", e.Path, e.Reason, e.MovedTo)
+		}
+		return fmt.Sprintf("lock file %s is corrupt (%s). Make sure no peace runs on this flow and profile, then run `peace unlock` to set it aside.",
+			e.Path, e.Reason)
+	}
+	if e.MovedTo == "" {
+		return fmt.Sprintf("state file %s is corrupt (%s); it was left as it is. Run `peace status` to set it aside, rediscover and record the world.",
+			e.Path, e.Reason)
+	}
 	return fmt.Sprintf("state file %s is corrupt (%s); it was kept as %s. Run `peace status` to rediscover and record the world.",
 		e.Path, e.Reason, e.MovedTo)
 }
 
-// corrupt moves the bad file at path aside and describes it. If the move
-// itself fails, the file stays where it is and that failure is returned.
+// corrupt describes the bad file at path, left where it is.
 func corrupt(path, reason string) error {
-	moved, err := moveAside(path)
-	if err != nil {
-		return fmt.Errorf("state file %s is corrupt (%s) and could not be moved aside: %w", path, reason, err)
+	return &CorruptError{Path: path, Reason: reason}
+}
+
+// setAside moves the file of a *CorruptError in err aside, for a writer, and
+// records where; any other error is returned as it is. If the move itself
+// fails, the file stays where it is and that failure is returned.
+func setAside(err error) error {
+	var cerr *CorruptError
+	if !errors.As(err, &cerr) || cerr.MovedTo != "" {
+		return err
 	}
-	return &CorruptError{Path: path, MovedTo: moved, Reason: reason}
+	moved, merr := moveAside(cerr.Path)
+	if merr != nil {
+		return fmt.Errorf("state file %s is corrupt (%s) and could not be moved aside: %w", cerr.Path, cerr.Reason, merr)
+	}
+	cerr.MovedTo = moved
+	return err
 }
 
 // linkFile is os.Link, replaceable in tests to exercise the fallbacks used on

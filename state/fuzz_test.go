@@ -68,7 +68,7 @@ func FuzzJournalRead(f *testing.F) {
 	f.Add([]byte("version: 1\nstates: {}\n"))
 	f.Add(appendFrame(nil, []byte(`{"v":2,"kind":"begin","item":"a"}`)))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		frames, end, damagedMid := scanFrames(data)
+		frames, end, damage := scanFrames(data)
 		off := 0
 		for _, fr := range frames {
 			if fr.off != off {
@@ -92,8 +92,8 @@ func FuzzJournalRead(f *testing.F) {
 			}
 		case err != nil:
 		default:
-			if damagedMid {
-				t.Fatal("mid-file damage accepted")
+			if damage != "" {
+				t.Fatalf("damage accepted: %s", damage)
 			}
 			if len(scan.records) != len(frames) || scan.end+int64(scan.torn) != int64(len(data)) {
 				t.Fatalf("%d records of %d frames, end %d + torn %d of %d bytes",
@@ -199,9 +199,9 @@ func FuzzSnapshotDecode(f *testing.F) {
 			}
 			sameSnapshot(t, snap, slow)
 		}
-		again, err := decodeSnapshot(encodeSnapshot(snap.states, snap.unknown, snap.folded))
+		again, err := decodeSnapshot(encodeSnapshot(snap.states, snap.unknown, snap.groups, snap.folded))
 		if err != nil {
-			t.Fatalf("re-read: %v\n%s", err, encodeSnapshot(snap.states, snap.unknown, snap.folded))
+			t.Fatalf("re-read: %v\n%s", err, encodeSnapshot(snap.states, snap.unknown, snap.groups, snap.folded))
 		}
 		if len(again.states) != len(snap.states) {
 			t.Fatalf("%d states, then %d", len(snap.states), len(again.states))
@@ -232,7 +232,7 @@ func FuzzSnapshotRoundTrip(f *testing.F) {
 		if err != nil {
 			return // nested too deep
 		}
-		data := encodeSnapshot(map[string]json.RawMessage{id: norm}, []string{id}, foldMark{})
+		data := encodeSnapshot(map[string]json.RawMessage{id: norm}, []string{id}, nil, foldMark{})
 		snap, err := decodeSnapshot(data)
 		if err != nil {
 			t.Fatalf("decode: %v\n%s", err, data)

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +29,14 @@ import (
 // so never in a payload): after a damaged frame, a reader can look for later
 // intact frames and tell a torn tail (nothing intact follows: the last write
 // was cut short) from corruption in the middle of the file.
+//
+// Only a damaged last record that runs to the end of the file is a torn
+// tail: the last write was cut short. Its bytes are kept aside in
+// journal.log.torn-<time> when the journal is next rewritten. Anything else
+// is corruption (P4, P7): damage with an intact record after it, a damaged
+// record whose full length is in the file with more bytes after it, or a
+// damaged first record (a file zero-filled or garbage from byte 0), unless
+// that first record is only cut short.
 
 var frameMagic = []byte{0xff, 'J'}
 
@@ -46,6 +56,7 @@ const (
 	kindBegin     = "begin"
 	kindEnd       = "end"
 	kindSignal    = "signal"
+	kindGroup     = "group"
 	kindExecEnd   = "exec_end"
 )
 
@@ -60,6 +71,8 @@ type record struct {
 	Outcome string          `json:"outcome,omitempty"` // kindEnd, kindExecEnd
 	State   json.RawMessage `json:"state,omitempty"`   // kindEnd; absent: not known
 	Stage   string          `json:"stage,omitempty"`   // kindSignal
+	Pgid    int             `json:"pgid,omitempty"`    // kindGroup
+	Start   string          `json:"start,omitempty"`   // kindGroup: the group leader's start identity
 	Time    time.Time       `json:"time"`
 
 	off int64 // where the record's frame starts in the file
@@ -112,9 +125,9 @@ type rawFrame struct {
 }
 
 // scanFrames splits data into intact frames. end is where the intact prefix
-// ends; if end < len(data), damagedMid says whether an intact frame follows
-// the damage (corruption) or not (a torn tail of len(data)-end bytes).
-func scanFrames(data []byte) (frames []rawFrame, end int, damagedMid bool) {
+// ends; if end < len(data), damage says why what follows is corruption, or
+// is "" for a torn tail of len(data)-end bytes.
+func scanFrames(data []byte) (frames []rawFrame, end int, damage string) {
 	for end < len(data) {
 		payload, n, ok := frameAt(data, end)
 		if !ok {
@@ -124,9 +137,49 @@ func scanFrames(data []byte) (frames []rawFrame, end int, damagedMid bool) {
 		end += n
 	}
 	if end < len(data) {
-		damagedMid = intactFrameAfter(data, end+1)
+		damage = damageAt(data, end)
 	}
-	return frames, end, damagedMid
+	return frames, end, damage
+}
+
+// damageAt tells, for the damaged record at data[end:], why it is corruption
+// rather than a torn tail, or "" if it is a torn tail.
+func damageAt(data []byte, end int) string {
+	if intactFrameAfter(data, end+1) {
+		return fmt.Sprintf("a damaged record at byte %d is followed by intact ones", end)
+	}
+	rest := data[end:]
+	cut, size := cutShort(rest)
+	switch {
+	case end == 0 && !cut:
+		return "its first record is damaged"
+	case !cut && size > 0 && size < len(rest):
+		return fmt.Sprintf("a damaged record at byte %d is followed by %d more bytes", end, len(rest)-size)
+	}
+	return ""
+}
+
+// cutShort reports whether rest is the start of a frame whose write was cut
+// short: an intact header (or the start of one) whose length runs past the
+// end, and nothing in the payload a writer never writes. Otherwise size is
+// the length of the damaged frame if its header can be trusted, or 0.
+func cutShort(rest []byte) (cut bool, size int) {
+	if len(rest) < frameHeader {
+		return bytes.HasPrefix(frameMagic, rest[:min(len(rest), len(frameMagic))]), 0
+	}
+	if rest[0] != frameMagic[0] || rest[1] != frameMagic[1] {
+		return false, 0
+	}
+	n := binary.LittleEndian.Uint32(rest[2:6])
+	if n > maxRecord {
+		return false, 0
+	}
+	if int64(n) <= int64(len(rest)-frameHeader) {
+		return false, frameHeader + int(n)
+	}
+	// A payload is UTF-8 JSON text: never a 0xFF or a NUL byte.
+	payload := rest[frameHeader:]
+	return bytes.IndexByte(payload, 0xff) < 0 && bytes.IndexByte(payload, 0) < 0, 0
 }
 
 func intactFrameAfter(data []byte, from int) bool {
@@ -178,6 +231,13 @@ func decodeRecord(payload []byte) (record, error) {
 		if r.Stage == "" {
 			missing = "stage"
 		}
+	case kindGroup:
+		switch {
+		case r.Item == "":
+			missing = "item"
+		case r.Pgid <= 0:
+			missing = "pgid"
+		}
 	default:
 		return r, fmt.Errorf("unknown record kind %q", r.Kind)
 	}
@@ -192,17 +252,18 @@ type journalScan struct {
 	exists  bool
 	id      string // from the kindJournal record heading the file
 	records []record
-	end     int64 // end of the last intact record
-	torn    int   // bytes of a torn last record, ignored
+	end     int64  // end of the last intact record
+	torn    int    // bytes of a torn last record, ignored
+	tail    []byte // those bytes, to keep aside
 }
 
 // parseJournal reads journal data. It fails with a *VersionError (Path unset)
 // for a newer record, or with a reason the journal is corrupt.
 func parseJournal(data []byte) (journalScan, error) {
-	frames, end, damagedMid := scanFrames(data)
-	scan := journalScan{exists: true, end: int64(end), torn: len(data) - end}
-	if damagedMid {
-		return scan, fmt.Errorf("a damaged record at byte %d is followed by intact ones", end)
+	frames, end, damage := scanFrames(data)
+	scan := journalScan{exists: true, end: int64(end), torn: len(data) - end, tail: data[end:]}
+	if damage != "" {
+		return scan, errors.New(damage)
 	}
 	scan.records = make([]record, 0, len(frames))
 	for i, f := range frames {
@@ -224,8 +285,8 @@ func parseJournal(data []byte) (journalScan, error) {
 }
 
 // readJournal reads the journal at path. A missing file is an empty journal;
-// a corrupt one is moved aside (*CorruptError); a newer one is refused
-// (*VersionError) and left alone.
+// a corrupt one is a *CorruptError, left where it is; a newer one is refused
+// (*VersionError).
 func readJournal(path string) (journalScan, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -244,6 +305,39 @@ func readJournal(path string) (journalScan, error) {
 		return journalScan{}, corrupt(path, err.Error())
 	}
 	return scan, nil
+}
+
+// keepTorn writes the bytes of a torn last record beside the journal at
+// path, as path.torn-<UTC time> (never overwriting an earlier one), before
+// the journal is cut or reset: they are ignored, never deleted. (P4)
+func keepTorn(path string, tail []byte) (string, error) {
+	base := path + ".torn-" + time.Now().UTC().Format("20060102T150405Z")
+	for n := 1; n < 1000; n++ {
+		name := base
+		if n > 1 {
+			name += "-" + strconv.Itoa(n)
+		}
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("keep torn journal tail: %w", err)
+		}
+		_, err = f.Write(tail)
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(name)
+			return "", fmt.Errorf("keep torn journal tail: %w", err)
+		}
+		return name, durable.SyncDir(filepath.Dir(path))
+	}
+	return "", fmt.Errorf("keep torn journal tail: too many torn tails beside %s", path)
 }
 
 // Journal appends one command execution's records to the journal file. Its
@@ -265,7 +359,9 @@ type Journal struct {
 	stopped chan struct{} // closed when the writer goroutine returns
 
 	written int64        // writer goroutine only: file size after the last write
-	syncs   atomic.Int64 // fsyncs by the writer; group commit keeps it below the records
+	syncs   atomic.Int64 // fsyncs completed by the writer; group commit keeps it below the records
+	// sync is (*os.File).Sync; tests replace it to see what each fsync covers.
+	sync func(*os.File) error
 }
 
 // pending is a framed record waiting for the writer.
@@ -293,7 +389,12 @@ func (s *Store) OpenJournal(execution, command string) (*Journal, error) {
 	path := s.journalPath()
 	scan, err := readJournal(path)
 	if err != nil {
-		return nil, err
+		return nil, setAside(err)
+	}
+	if scan.torn > 0 {
+		if _, err := keepTorn(path, scan.tail); err != nil {
+			return nil, fmt.Errorf("open journal: %w", err)
+		}
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
@@ -302,7 +403,7 @@ func (s *Store) OpenJournal(execution, command string) (*Journal, error) {
 	j := &Journal{
 		store: s, path: path, exec: execution, f: f,
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}),
-		written: scan.end,
+		written: scan.end, sync: (*os.File).Sync,
 	}
 	if err := j.start(scan, command); err != nil {
 		f.Close()
@@ -313,7 +414,7 @@ func (s *Store) OpenJournal(execution, command string) (*Journal, error) {
 	return j, nil
 }
 
-// start cuts off a torn tail, heads a new file with its ID and appends the
+// start cuts off a torn tail (kept aside by then), heads a new file with its ID and appends the
 // execution-start record, durably.
 func (j *Journal) start(scan journalScan, command string) error {
 	if scan.torn > 0 {
@@ -342,7 +443,7 @@ func (j *Journal) start(scan journalScan, command string) error {
 		return err
 	}
 	j.written += int64(len(head))
-	if err := j.f.Sync(); err != nil {
+	if err := j.sync(j.f); err != nil {
 		return err
 	}
 	if !scan.exists {
@@ -388,6 +489,19 @@ func (j *Journal) Signal(stage string) error {
 		return errors.New("journal signal: empty stage")
 	}
 	return j.submit(record{Kind: kindSignal, Stage: stage}, false)
+}
+
+// Group records that item's apply started the process group pgid, whose
+// leader has the start identity start (see package proc), so that the next
+// command can kill what is left of it if this one dies. Call it between
+// Begin and End of item, once per group. It returns once the record is
+// written, without an fsync: a process that dies leaves the page cache to
+// the kernel, and after a power cut no process is left to kill. (P2)
+func (j *Journal) Group(item string, pgid int, start string) error {
+	if item == "" || !utf8.ValidString(item) || pgid <= 0 {
+		return fmt.Errorf("journal group of %q: a UTF-8 item ID and a process group are required", item)
+	}
+	return j.submit(record{Kind: kindGroup, Item: item, Pgid: pgid, Start: start}, false)
 }
 
 // Close appends the execution-end record with outcome, durably, and stops the
@@ -488,10 +602,10 @@ func (j *Journal) commit(batch []*pending, buf *[]byte) error {
 	}
 	j.written += int64(len(b))
 	if sync {
-		j.syncs.Add(1)
-		if err := j.f.Sync(); err != nil {
+		if err := j.sync(j.f); err != nil {
 			return j.fail(fmt.Errorf("sync journal %s: %w", j.path, err))
 		}
+		j.syncs.Add(1)
 	}
 	return nil
 }

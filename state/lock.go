@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,7 +25,14 @@ type LockInfo struct {
 	// start time where the system tells them), so that a reused pid is not
 	// mistaken for the holder.
 	ProcStart string `json:"proc_start,omitempty"`
+	// Execution is the ID of the command execution holding the lock, where
+	// the holder gave one.
+	Execution string `json:"execution,omitempty"`
 	Version   int    `json:"version"`
+
+	// Corrupt is set, on what Unlock returns, when the lock file could not
+	// be read: it was moved aside rather than removed, and says where.
+	Corrupt *CorruptError `json:"-"`
 }
 
 // LockedError is a lock held by a live process, or by one on another host
@@ -36,8 +44,12 @@ type LockedError struct {
 
 func (e *LockedError) Error() string {
 	h := e.Holder
-	return fmt.Sprintf("flow state is locked by pid %d on %s (%s) since %s (%s ago)",
+	msg := fmt.Sprintf("flow state is locked by pid %d on %s (%s) since %s (%s ago)",
 		h.PID, h.Host, h.Command, clock(h.Started), ago(time.Since(h.Started)))
+	if h.Execution != "" {
+		msg += ", execution " + h.Execution
+	}
+	return msg
 }
 
 // clock shows t as a time of day, with the date if it is not today.
@@ -81,14 +93,22 @@ func (l *Lock) Info() LockInfo {
 // The longest pause between two looks at a held lock while waiting.
 const maxLockPoll = 500 * time.Millisecond
 
-// Lock takes the one-writer lock for command. If a live process holds it:
-// with wait 0, Lock returns a *LockedError at once; otherwise it polls until
-// wait elapses (then *LockedError) or ctx ends, calling onWait (if not nil)
-// once when waiting starts. A holder provably dead on this host (its pid
-// gone, or the pid alive but started at another time) is taken over, and the
-// returned notice says so. A lock file that does not parse is moved aside
-// (*CorruptError).
+// Lock is LockExecution without an execution ID.
 func (s *Store) Lock(ctx context.Context, command string, wait time.Duration, onWait func(LockInfo)) (l *Lock, notice string, err error) {
+	return s.LockExecution(ctx, command, "", wait, onWait)
+}
+
+// LockExecution takes the one-writer lock for command, recording execution
+// as its holder's ID so that readers can name the run in progress. If a live
+// process holds it: with wait 0, it returns a *LockedError at once;
+// otherwise it polls until wait elapses (then *LockedError) or ctx ends,
+// calling onWait (if not nil) once when waiting starts. A holder provably
+// dead on this host (its pid gone, or the pid alive but started at another
+// time) is taken over, and the returned notice says so. A lock file that
+// cannot be read is a *CorruptError and stays where it is, holding the lock,
+// until Unlock sets it aside. Once the lock is taken, temporary files a
+// killed writer left in the store are removed.
+func (s *Store) LockExecution(ctx context.Context, command, execution string, wait time.Duration, onWait func(LockInfo)) (l *Lock, notice string, err error) {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return nil, "", fmt.Errorf("lock: %w", err)
 	}
@@ -98,6 +118,7 @@ func (s *Store) Lock(ctx context.Context, command string, wait time.Duration, on
 		Command:   command,
 		Started:   time.Now().Truncate(time.Millisecond),
 		ProcStart: procStart(os.Getpid()),
+		Execution: execution,
 		Version:   FormatVersion,
 	}
 	data, err := json.MarshalIndent(me, "", "  ")
@@ -114,6 +135,13 @@ func (s *Store) Lock(ctx context.Context, command string, wait time.Duration, on
 	waiting := false
 	for {
 		l, notice, holder, err := s.tryLock(data)
+		if err == nil && l != nil {
+			err = s.sweepTemps()
+			if err != nil {
+				l.Release()
+				l, notice = nil, ""
+			}
+		}
 		if err != nil || l != nil {
 			return l, notice, err
 		}
@@ -145,7 +173,7 @@ func (s *Store) tryLock(data []byte) (l *Lock, notice string, holder LockInfo, e
 	path := s.lockPath()
 	// The lock file's content is written in full before it appears under
 	// its name, so a reader never sees it half-written.
-	tmp, err := writeTemp(s.dir, ".lock.tmp-*", data)
+	tmp, err := writeTemp(path, data)
 	if err == nil {
 		err = os.Chmod(tmp, 0o644) // who holds the lock is no secret
 	}
@@ -288,6 +316,18 @@ func (s *Store) Unlock() (removed *LockInfo, err error) {
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
+	var cerr *CorruptError
+	if errors.As(err, &cerr) {
+		// Nobody can tell who holds a lock that cannot be read: set it aside,
+		// kept, which is what the user asked for.
+		moved, merr := moveAside(s.lockPath())
+		if merr != nil {
+			return nil, fmt.Errorf("unlock: %w", merr)
+		}
+		cerr.MovedTo = moved
+		holder.Corrupt = cerr
+		return &holder, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -300,8 +340,10 @@ func (s *Store) Unlock() (removed *LockInfo, err error) {
 	return &holder, durable.SyncDir(s.dir)
 }
 
-// readLock reads and parses the lock file. One that does not parse is moved
-// aside (*CorruptError); a newer version is refused (*VersionError).
+// readLock reads and parses the lock file. One that cannot be read is a
+// *CorruptError, left in place (it still holds the lock: nobody can tell
+// whose it is); a newer version is refused (*VersionError). On a
+// *CorruptError the LockInfo holds what could be read of it.
 func readLock(path string) (LockInfo, []byte, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -328,7 +370,7 @@ func readLock(path string) (LockInfo, []byte, error) {
 		verr.Path = path
 		return LockInfo{}, nil, verr
 	case perr != nil:
-		return LockInfo{}, nil, corrupt(path, perr.Error())
+		return info, nil, &CorruptError{Path: path, Reason: perr.Error()}
 	}
 	return info, raw, nil
 }
@@ -345,6 +387,10 @@ func parseLock(raw []byte) (LockInfo, error) {
 		return info, errors.New("no format version")
 	case info.PID <= 0:
 		return info, fmt.Errorf("pid %d", info.PID)
+	case info.Host == "":
+		return info, errors.New("no host")
+	case info.Started.IsZero():
+		return info, errors.New("no start time")
 	}
 	return info, nil
 }
@@ -356,7 +402,7 @@ func provablyDead(h LockInfo) bool {
 	if h.Host != hostname() {
 		return false
 	}
-	alive, start := process(h.PID)
+	alive, start := processAlive(h.PID)
 	if !alive {
 		return true
 	}
@@ -371,9 +417,9 @@ var hostname = sync.OnceValue(func() string {
 	return h
 })
 
-// writeTemp writes data to a new, fsynced temp file in dir.
-func writeTemp(dir, pattern string, data []byte) (string, error) {
-	f, err := os.CreateTemp(dir, pattern)
+// writeTemp writes data to a new, fsynced temporary file beside path.
+func writeTemp(path string, data []byte) (string, error) {
+	f, err := durable.CreateTemp(path)
 	if err != nil {
 		return "", err
 	}
@@ -389,4 +435,51 @@ func writeTemp(dir, pattern string, data []byte) (string, error) {
 		return "", err
 	}
 	return f.Name(), nil
+}
+
+// staleLockTemp is how old a temporary lock file must be before the holder
+// removes it: another process's attempt at the lock takes milliseconds, and
+// its temporary file must not vanish from under it.
+const staleLockTemp = time.Minute
+
+// sweepTemps removes temporary files a killed writer left in the store. Only
+// the lock holder writes snapshots, so theirs are stale once it holds the
+// lock; other processes' lock attempts make temporary files too, so those
+// are removed only once old.
+func (s *Store) sweepTemps() error {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	removed := false
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() {
+			continue
+		}
+		switch {
+		case durable.IsTempOf(name, currentFile), durable.IsTempOf(name, goalFile),
+			legacyTempOf(name, currentFile), legacyTempOf(name, goalFile):
+		case durable.IsTempOf(name, lockFile), legacyTempOf(name, lockFile):
+			if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < staleLockTemp {
+				continue
+			}
+		default:
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("lock: remove stale temporary file: %w", err)
+		}
+		removed = true
+	}
+	if removed {
+		return durable.SyncDir(s.dir)
+	}
+	return nil
+}
+
+// legacyTempOf reports a temporary file of base as versions before the one
+// pattern named them: ".NAME.tmp-RANDOM".
+func legacyTempOf(name, base string) bool {
+	return strings.HasPrefix(name, "."+base+".tmp-")
 }

@@ -124,7 +124,7 @@ func TestLockLiveChildHolder(t *testing.T) {
 	// Once the holder is gone (here a zombie: killed, not yet reaped), the
 	// lock is taken over.
 	must(t, child.Process.Kill())
-	waitFor(t, func() bool { alive, _ := process(pid); return !alive })
+	waitFor(t, func() bool { alive, _ := processAlive(pid); return !alive })
 	l, notice := mustLock(t, s)
 	defer l.Release()
 	if !strings.Contains(notice, fmt.Sprintf("took over the lock of pid %d (peace ensure, started ", pid)) ||
@@ -228,23 +228,42 @@ func TestLockWaitEnds(t *testing.T) {
 	}
 }
 
+// A lock file that cannot be read is corrupt: Lock refuses to guess whose it
+// is and leaves it where it is, every time, until Unlock sets it aside.
 func TestLockCorrupt(t *testing.T) {
 	for name, content := range map[string]string{
 		"not JSON":   "pid=123\n",
 		"empty":      "",
 		"no version": `{"pid":123,"host":"h"}`,
 		"no pid":     `{"host":"h","version":1}`,
+		"no host":    `{"version":1,"pid":1}`,
+		"no start":   `{"version":1,"pid":1,"host":"h","command":"peace ensure"}`,
+		"garbage":    "\x00\x00\xff\xfe junk",
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := newStore(t)
 			must(t, os.MkdirAll(s.Path(), 0o755))
 			must(t, os.WriteFile(s.lockPath(), []byte(content), 0o644))
-			_, _, err := lockNow(s)
-			var cerr *CorruptError
-			if !errors.As(err, &cerr) {
-				t.Fatalf("Lock: %v, want *CorruptError", err)
+			for range 2 {
+				_, _, err := lockNow(s)
+				var cerr *CorruptError
+				if !errors.As(err, &cerr) || cerr.Path != s.lockPath() || cerr.MovedTo != "" {
+					t.Fatalf("Lock: %v, want *CorruptError left in place", err)
+				}
+				for _, want := range []string{s.lockPath(), "peace unlock"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("message %q lacks %q", err, want)
+					}
+				}
+				if got, _ := os.ReadFile(s.lockPath()); string(got) != content {
+					t.Fatalf("lock file changed to %q", got)
+				}
 			}
-			checkMovedAside(t, cerr, s.lockPath(), content)
+			removed, err := s.Unlock()
+			if err != nil || removed == nil || removed.Corrupt == nil {
+				t.Fatalf("Unlock: %+v, %v", removed, err)
+			}
+			checkMovedAside(t, removed.Corrupt, s.lockPath(), content)
 			l, _ := mustLock(t, s)
 			must(t, l.Release())
 		})
@@ -254,11 +273,11 @@ func TestLockCorrupt(t *testing.T) {
 func TestLockNewerVersion(t *testing.T) {
 	s := newStore(t)
 	holder := holderOf(deadPID(t), "peace ensure")
-	holder.Version = 2
+	holder.Version = FormatVersion + 1
 	data := writeLockFile(t, s, holder)
 	_, _, err := lockNow(s)
 	var verr *VersionError
-	if !errors.As(err, &verr) || verr.Found != 2 || verr.Path != s.lockPath() {
+	if !errors.As(err, &verr) || verr.Found != FormatVersion+1 || verr.Path != s.lockPath() {
 		t.Fatalf("Lock: %v, want *VersionError", err)
 	}
 	if got, _ := os.ReadFile(s.lockPath()); string(got) != string(data) {
@@ -425,7 +444,11 @@ func TestLockWithoutHardLinks(t *testing.T) {
 	if !errors.As(err, &cerr) {
 		t.Fatalf("Lock: %v", err)
 	}
-	checkMovedAside(t, cerr, s.lockPath(), "junk")
+	removed, err := s.Unlock()
+	if err != nil || removed == nil || removed.Corrupt == nil {
+		t.Fatalf("Unlock of a corrupt lock: %+v, %v", removed, err)
+	}
+	checkMovedAside(t, removed.Corrupt, s.lockPath(), "junk")
 }
 
 func TestLockedErrorMessage(t *testing.T) {
@@ -452,10 +475,10 @@ func TestProcStat(t *testing.T) {
 	if procStart(os.Getpid()) == "" {
 		t.Skip("no /proc on this system")
 	}
-	if alive, start := process(os.Getpid()); !alive || start != procStart(os.Getpid()) {
+	if alive, start := processAlive(os.Getpid()); !alive || start != procStart(os.Getpid()) {
 		t.Errorf("this process: alive %v, start %q", alive, start)
 	}
-	if alive, _ := process(deadPID(t)); alive {
+	if alive, _ := processAlive(deadPID(t)); alive {
 		t.Error("a reaped process is alive")
 	}
 }

@@ -6,7 +6,7 @@ import "os"
 
 // Without a portable way to check on another process, every holder counts
 // as alive: a lock is then never taken over, only waited for.
-func process(pid int) (alive bool, start string) { return true, "" }
+func processAlive(pid int) (alive bool, start string) { return true, "" }
 
 func procStart(pid int) string { return "" }
 

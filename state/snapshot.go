@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"maps"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -18,16 +18,25 @@ import (
 	"github.com/peace-go/peace/internal/durable"
 )
 
-// A snapshot file looks like this (states_goal.yaml has no unknown list and
-// no folded_journal):
+// A snapshot file looks like this (states_goal.yaml has no unknown list, no
+// groups and no folded_journal):
 //
-//	version: 1
+//	version: 2
 //	folded_journal: {id: "4f1c…", bytes: 1234}
 //	states:
 //	  greeting: {"path":"out/greeting.txt","sha256":"…"}
 //	  out_dir: {"path":"out","exists":true}
 //	unknown:
 //	  - build
+//	groups:
+//	  build: [{"pgid":4242,"start":"…"}]
+//	checksum: crc32c-1a2b3c4d
+//
+// The checksum (CRC-32C of every byte before its line) ends the file: a
+// snapshot cut short, with a line missing or a byte changed, is corrupt even
+// when it still parses (P3). Version 1 files had no checksum and no groups;
+// version 0 files were a plain mapping of item ID to state. A file without
+// its version line that is not in the version 0 layout is corrupt, not old.
 //
 // Each state is its compact JSON text, which is valid YAML flow style, so
 // encoding is a copy rather than a conversion. JSON and YAML disagree on a
@@ -47,10 +56,11 @@ const maxDepth = 5000
 // snapshot is one decoded snapshot file.
 type snapshot struct {
 	states  map[string]json.RawMessage
-	unknown []string // only in states_current.yaml
-	folded  foldMark // only in states_current.yaml
-	from    int      // the format version the file was written in
-	raw     []byte   // the file as read; nil when there was none
+	unknown []string                  // only in states_current.yaml
+	groups  map[string][]ProcessGroup // only in states_current.yaml
+	folded  foldMark                  // only in states_current.yaml
+	from    int                       // the format version the file was written in
+	raw     []byte                    // the file as read; nil when there was none
 }
 
 // foldMark says which journal, up to which byte, a snapshot already holds.
@@ -62,6 +72,20 @@ type foldMark struct {
 // snapshotMigrations[v] turns a version v document into a version v+1 one.
 var snapshotMigrations = []func(root *yaml.Node) (*yaml.Node, error){
 	0: migrateSnapshotV0,
+	1: migrateSnapshotV1,
+}
+
+// laterKeys are the top-level keys of version 1 and later: a file holding
+// one of them but no version line lost that line; it is not version 0.
+var laterKeys = []string{"states", "unknown", "folded_journal", "groups", "checksum"}
+
+// migrateSnapshotV1 reads a version 1 document as version 2, which only
+// added what version 1 lacked (groups, and the checksum already checked).
+func migrateSnapshotV1(root *yaml.Node) (*yaml.Node, error) {
+	if v := mappingValue(root, "version"); v != nil {
+		v.Value = "2"
+	}
+	return root, nil
 }
 
 // migrateSnapshotV0 reads the first layout, a plain mapping of item ID to
@@ -147,10 +171,53 @@ func parseSnapshot(path string, data []byte) (snapshot, error) {
 // decodeSnapshot parses a snapshot of any supported version. Its errors,
 // other than *VersionError (with Path unset), describe why data is corrupt.
 func decodeSnapshot(data []byte) (snapshot, error) {
-	if snap, ok := decodeCanonical(data); ok {
-		return snap, nil
+	body, summed, err := checkSum(data)
+	if err != nil {
+		return snapshot{}, err
 	}
-	return decodeSnapshotYAML(data)
+	snap, ok := decodeCanonical(body)
+	if !ok {
+		if snap, err = decodeSnapshotYAML(body); err != nil {
+			return snap, err
+		}
+	}
+	if snap.from >= 2 && !summed {
+		return snapshot{}, errors.New("its checksum line is missing: it was cut short or edited")
+	}
+	return snap, nil
+}
+
+const checksumPrefix = "checksum: crc32c-"
+
+// appendChecksum ends a snapshot with the checksum of everything before.
+func appendChecksum(data []byte) []byte {
+	sum := crc32.Checksum(data, castagnoli)
+	data = append(data, checksumPrefix...)
+	data = append(data, fmt.Sprintf("%08x", sum)...)
+	return append(data, '\n')
+}
+
+// checkSum splits the checksum line off the end of data and checks it,
+// returning what it covers. A file without one (versions 0 and 1, or one
+// cut short) is returned whole, with summed false.
+func checkSum(data []byte) (body []byte, summed bool, err error) {
+	if len(data) == 0 || data[len(data)-1] != '\n' {
+		return data, false, nil
+	}
+	start := bytes.LastIndexByte(data[:len(data)-1], '\n') + 1
+	line := data[start : len(data)-1]
+	if !bytes.HasPrefix(line, []byte("checksum:")) {
+		return data, false, nil
+	}
+	hex, ok := bytes.CutPrefix(line, []byte(checksumPrefix))
+	want, perr := strconv.ParseUint(string(hex), 16, 32)
+	if !ok || len(hex) != 8 || perr != nil {
+		return nil, false, fmt.Errorf("its checksum line %q is not one peace writes", line)
+	}
+	if got := crc32.Checksum(data[:start], castagnoli); got != uint32(want) {
+		return nil, false, fmt.Errorf("its content does not match its checksum (crc32c %08x, recorded %08x)", got, want)
+	}
+	return data[:start], true, nil
 }
 
 // decodeSnapshotYAML reads a snapshot with a YAML parser: any version, any
@@ -174,6 +241,12 @@ func decodeSnapshotYAML(data []byte) (snapshot, error) {
 			return snapshot{}, fmt.Errorf("line %d: version must be a whole number", v.Line)
 		}
 		version = n
+	} else {
+		for _, k := range laterKeys {
+			if mappingValue(root, k) != nil {
+				return snapshot{}, fmt.Errorf("it has no version line, yet holds %q, which version 0 files never did", k)
+			}
+		}
 	}
 	if version > FormatVersion {
 		return snapshot{}, &VersionError{Found: version, Supported: FormatVersion}
@@ -184,12 +257,12 @@ func decodeSnapshotYAML(data []byte) (snapshot, error) {
 			return snapshot{}, fmt.Errorf("migrate from version %d: %w", v, err)
 		}
 	}
-	snap, err := decodeSnapshotV1(root, len(data))
+	snap, err := decodeSnapshotV2(root, len(data))
 	snap.from = version
 	return snap, err
 }
 
-func decodeSnapshotV1(root *yaml.Node, size int) (snapshot, error) {
+func decodeSnapshotV2(root *yaml.Node, size int) (snapshot, error) {
 	snap := snapshot{states: map[string]json.RawMessage{}}
 	conv := nodeConverter{budget: 4*size + 1024}
 	for i := 0; i+1 < len(root.Content); i += 2 {
@@ -228,6 +301,26 @@ func decodeSnapshotV1(root *yaml.Node, size int) (snapshot, error) {
 					return snap, fmt.Errorf("line %d: an item ID must be a plain string", n.Line)
 				}
 				snap.unknown = append(snap.unknown, n.Value)
+			}
+		case "groups":
+			if isNull(val) {
+				continue
+			}
+			if val.Kind != yaml.MappingNode {
+				return snap, fmt.Errorf("line %d: groups must be a mapping of item ID to process groups", val.Line)
+			}
+			snap.groups = map[string][]ProcessGroup{}
+			for j := 0; j+1 < len(val.Content); j += 2 {
+				k, v := val.Content[j], val.Content[j+1]
+				text, err := conv.appendJSON(nil, v, 0)
+				if err != nil {
+					return snap, fmt.Errorf("line %d: groups of %q: %w", v.Line, k.Value, err)
+				}
+				g, err := decodeGroups(text)
+				if k.Kind != yaml.ScalarNode || err != nil {
+					return snap, fmt.Errorf("line %d: groups of %q must be a list of {pgid, start}", v.Line, k.Value)
+				}
+				snap.groups[k.Value] = g
 			}
 		case "folded_journal":
 			id, n := mappingValue(val, "id"), mappingValue(val, "bytes")
@@ -574,10 +667,25 @@ func yamlUnsafe(r rune) bool {
 		r == 0xfeff || r == 0xfffe || r == 0xffff
 }
 
+// decodeGroups reads the process groups of one item, as encodeSnapshot
+// writes them.
+func decodeGroups(text []byte) ([]ProcessGroup, error) {
+	var g []ProcessGroup
+	if err := json.Unmarshal(text, &g); err != nil {
+		return nil, err
+	}
+	for _, pg := range g {
+		if pg.Pgid <= 0 {
+			return nil, fmt.Errorf("process group %d", pg.Pgid)
+		}
+	}
+	return g, nil
+}
+
 // encodeSnapshot writes the snapshot file for states (each normalized, see
-// normalizeState), unknown item IDs and the fold mark. Keys are sorted, so
-// equal states give equal files.
-func encodeSnapshot(states map[string]json.RawMessage, unknown []string, folded foldMark) []byte {
+// normalizeState), unknown item IDs, their process groups and the fold mark,
+// ending in its checksum. Keys are sorted, so equal states give equal files.
+func encodeSnapshot(states map[string]json.RawMessage, unknown []string, groups map[string][]ProcessGroup, folded foldMark) []byte {
 	keys := make([]string, 0, len(states))
 	size := 64
 	for k, v := range states {
@@ -601,18 +709,7 @@ func encodeSnapshot(states map[string]json.RawMessage, unknown []string, folded 
 	} else {
 		out = append(out, "states:\n"...)
 		for _, k := range keys {
-			out = append(out, "  "...)
-			if plainKey(k) && len(k) <= maxImplicitKey { // the common case, without allocating
-				out = append(out, k...)
-				out = append(out, ": "...)
-			} else if key := appendYAMLKey(nil, k); len(key) > maxImplicitKey {
-				out = append(out, "? "...)
-				out = append(out, key...)
-				out = append(out, "\n  : "...)
-			} else {
-				out = append(out, key...)
-				out = append(out, ": "...)
-			}
+			out = appendMapKey(out, k)
 			out = appendYAMLFlow(out, safeJSON(states[k]))
 			out = append(out, '\n')
 		}
@@ -625,7 +722,33 @@ func encodeSnapshot(states map[string]json.RawMessage, unknown []string, folded 
 			out = append(out, '\n')
 		}
 	}
-	return out
+	if len(groups) > 0 {
+		out = append(out, "groups:\n"...)
+		for _, k := range slices.Sorted(maps.Keys(groups)) {
+			text, _ := json.Marshal(groups[k]) // ints and strings always marshal
+			out = appendMapKey(out, k)
+			out = append(out, safeJSON(text)...)
+			out = append(out, '\n')
+		}
+	}
+	return appendChecksum(out)
+}
+
+// appendMapKey starts the entry for item ID k in a block mapping, indented
+// by two spaces, up to where its value goes.
+func appendMapKey(out []byte, k string) []byte {
+	out = append(out, "  "...)
+	if plainKey(k) && len(k) <= maxImplicitKey { // the common case, without allocating
+		out = append(out, k...)
+		return append(out, ": "...)
+	}
+	if key := appendYAMLKey(nil, k); len(key) > maxImplicitKey {
+		out = append(out, "? "...)
+		out = append(out, key...)
+		return append(out, "\n  : "...)
+	}
+	out = append(out, appendYAMLKey(nil, k)...)
+	return append(out, ": "...)
 }
 
 // maxImplicitKey is the longest mapping key written plainly. YAML limits a
@@ -716,33 +839,11 @@ func plainKey(k string) bool {
 }
 
 // writeFileAtomic replaces path with data so that a reader, or the file
-// after a crash, has the old content or the new, never a mix or nothing:
-// temp file in the same directory, fsync, rename, fsync of the directory.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write state: %w", err)
+// after a crash, has the old content or the new, never a mix or nothing
+// (durable.WriteFile).
+func writeFileAtomic(path string, data []byte) error {
+	if err := durable.WriteFile(path, data, 0o600); err != nil {
+		return fmt.Errorf("write state %s: %w", path, err)
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("write state %s: %w", path, err)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return durable.SyncDir(dir)
+	return nil
 }

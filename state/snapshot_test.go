@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,7 +136,8 @@ func TestSnapshotFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "version: 1\nstates:\n  a: \"x\"\n  b: {\"z\":1,\"a\":[1,2]}\n  \"null\": null\n"
+	want := "version: 2\nstates:\n  a: \"x\"\n  b: {\"z\":1,\"a\":[1,2]}\n  \"null\": null\n"
+	want += fmt.Sprintf("checksum: crc32c-%08x\n", crc32.Checksum([]byte(want), crc32.MakeTable(crc32.Castagnoli)))
 	if string(got) != want {
 		t.Errorf("states_current.yaml:\n%s\nwant:\n%s", got, want)
 	}
@@ -142,7 +145,7 @@ func TestSnapshotFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(goal) != "version: 1\nstates: {}\n" {
+	if want := "version: 2\nstates: {}\nchecksum: crc32c-"; !strings.HasPrefix(string(goal), want) {
 		t.Errorf("states_goal.yaml:\n%s", goal)
 	}
 }
@@ -214,7 +217,7 @@ func TestSnapshotVersion0Migrated(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(filepath.Join(s.Path(), currentFile))
-	if !bytes.HasPrefix(got, []byte("version: 1\n")) {
+	if !bytes.HasPrefix(got, fmt.Appendf(nil, "version: %d\n", FormatVersion)) {
 		t.Errorf("after Recover:\n%s", got)
 	}
 	rec = mustLoad(t, s)
@@ -232,7 +235,7 @@ func TestSnapshotNewerVersionRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			path := filepath.Join(s.Path(), file)
-			content := "version: 2\nstates:\n  a: {\"new\": \"shape\"}\n"
+			content := fmt.Sprintf("version: %d\nstates:\n  a: {\"new\": \"shape\"}\n", FormatVersion+1)
 			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -246,10 +249,10 @@ func TestSnapshotNewerVersionRefused(t *testing.T) {
 				if !errors.As(err, &verr) {
 					t.Fatalf("%s: error %v, want *VersionError", name, err)
 				}
-				if verr.Path != path || verr.Found != 2 || verr.Supported != FormatVersion {
+				if verr.Path != path || verr.Found != FormatVersion+1 || verr.Supported != FormatVersion {
 					t.Errorf("%s: %+v", name, verr)
 				}
-				if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "version 2") {
+				if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", FormatVersion+1)) {
 					t.Errorf("%s: message %q", name, err)
 				}
 			}
@@ -281,12 +284,7 @@ func TestSnapshotCorruptMovedAside(t *testing.T) {
 				if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 					t.Fatal(err)
 				}
-				_, err := s.Load()
-				var cerr *CorruptError
-				if !errors.As(err, &cerr) {
-					t.Fatalf("Load: %v, want *CorruptError", err)
-				}
-				checkMovedAside(t, cerr, path, content)
+				checkCorrupt(t, s, path, content)
 				// The next run starts clean.
 				if rec := mustLoad(t, s); len(rec.Current)+len(rec.Goal) != 0 {
 					t.Errorf("after moving aside: %+v", rec)
@@ -304,7 +302,11 @@ func checkMovedAside(t *testing.T, cerr *CorruptError, path, content string) {
 		t.Errorf("CorruptError %+v", cerr)
 	}
 	msg := cerr.Error()
-	for _, want := range []string{path, cerr.MovedTo, cerr.Reason, "peace status"} {
+	hint := "peace status"
+	if filepath.Base(path) == lockFile {
+		hint = path // set aside by Unlock, which the user asked for
+	}
+	for _, want := range []string{path, cerr.MovedTo, cerr.Reason, hint} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message %q lacks %q", msg, want)
 		}
@@ -424,15 +426,15 @@ func TestCanonicalMatchesYAML(t *testing.T) {
 		cases[id] = map[string]json.RawMessage{id: state, "null": raw("1"), "ü k": raw(`"v"`)}
 	}
 	for name, st := range cases {
-		data := encodeSnapshot(st, []string{"a", "null", "ü"}, foldMark{journal: "ab12", bytes: 99})
-		fast, ok := decodeCanonical(data)
+		data := encodeSnapshot(st, []string{"a", "null", "ü"}, map[string][]ProcessGroup{"a": {{Pgid: 7, Start: "b:1"}}, "ü": {{Pgid: 8}, {Pgid: 9, Start: "b:2"}}}, foldMark{journal: "ab12", bytes: 99})
+		fast, ok := decodeCanonical(summed(t, data))
 		if long := name == "all" || name == "long_keys"; ok == long {
 			t.Errorf("%s: shortcut taken: %v", name, ok)
 		}
 		if !ok {
 			continue
 		}
-		slow, err := decodeSnapshotYAML(data)
+		slow, err := decodeSnapshotYAML(summed(t, data))
 		must(t, err)
 		sameSnapshot(t, fast, slow)
 		for id, state := range st {
@@ -442,20 +444,122 @@ func TestCanonicalMatchesYAML(t *testing.T) {
 		}
 	}
 	for _, odd := range []string{
-		"version: 1\nstates:\n  a: {\"x\": 1}\n",
-		"version: 1\nstates:\n  a: 1 # comment\n",
-		"version: 1\nstates:\n  a: 1\n  a: 2\n",
-		"version: 1\nstates:\n  a: 1",
-		"version: 1\r\nstates: {}\r\n",
-		"version: 1\nstates:\n  \"a\": 1\n",
-		"version: 1\nstates:\n  a: \"\\/\"\n",
-		"version: 1\nstates: {}\nunknown:\n  - b\n  - a\n",
-		"version: 1\nstates: {}\nextra: 1\n",
-		"version: 2\nstates: {}\n",
-		"version: 1\nfolded_journal: {id: x, bytes: 01}\nstates: {}\n",
+		"version: 2\nstates:\n  a: {\"x\": 1}\n",
+		"version: 2\nstates:\n  a: 1 # comment\n",
+		"version: 2\nstates:\n  a: 1\n  a: 2\n",
+		"version: 2\nstates:\n  a: 1",
+		"version: 2\r\nstates: {}\r\n",
+		"version: 2\nstates:\n  \"a\": 1\n",
+		"version: 2\nstates:\n  a: \"\\/\"\n",
+		"version: 2\nstates: {}\nunknown:\n  - b\n  - a\n",
+		"version: 2\nstates: {}\nextra: 1\n",
+		"version: 3\nstates: {}\n",
+		"version: 2\nfolded_journal: {id: x, bytes: 01}\nstates: {}\n",
 	} {
 		if _, ok := decodeCanonical([]byte(odd)); ok {
 			t.Errorf("shortcut taken for %q", odd)
 		}
 	}
+}
+
+// summed checks the checksum that ends a snapshot and returns what it covers.
+func summed(t *testing.T, data []byte) []byte {
+	t.Helper()
+	body, ok, err := checkSum(data)
+	if err != nil || !ok {
+		t.Fatalf("checksum: %v, %v", ok, err)
+	}
+	return body
+}
+
+// checkCorrupt checks that the bad file at path (holding content) is
+// reported corrupt: left as it is by a reader, set aside by a writer, after
+// which the store reads as empty of it.
+func checkCorrupt(t *testing.T, s *Store, path, content string) {
+	t.Helper()
+	_, err := s.Load()
+	var cerr *CorruptError
+	if !errors.As(err, &cerr) {
+		t.Fatalf("Load: %v, want *CorruptError", err)
+	}
+	if cerr.Path != path || cerr.MovedTo != "" || !strings.Contains(err.Error(), "peace status") {
+		t.Errorf("Load: %+v: %v", cerr, err)
+	}
+	if got, err := os.ReadFile(path); err != nil || string(got) != content {
+		t.Fatalf("Load changed %s: %q, %v", path, got, err)
+	}
+	_, err = s.Recover()
+	if !errors.As(err, &cerr) {
+		t.Fatalf("Recover: %v, want *CorruptError", err)
+	}
+	checkMovedAside(t, cerr, path, content)
+	if _, err := s.Load(); err != nil {
+		t.Errorf("Load after the file was set aside: %v", err)
+	}
+}
+
+// A snapshot damaged in a way that still parses is corrupt, not read:
+// cut at a line, without its version line, with a byte of a value changed.
+func TestSnapshotDamageIsCorrupt(t *testing.T) {
+	good := func(t *testing.T) (*Store, string, []byte) {
+		s := newStore(t)
+		must(t, s.Fold(states("a", `{"path":"out/a.txt","size":1234}`, "b", `"built"`, "c", `[1,2,3]`),
+			states("a", `{"path":"out/a.txt","size":1234}`, "b", `"built"`)))
+		data, err := os.ReadFile(s.currentPath())
+		must(t, err)
+		return s, s.currentPath(), data
+	}
+	_, _, sample := good(t)
+	lines := bytes.SplitAfter(sample, []byte("\n"))
+	damage := map[string]func([]byte) []byte{
+		"no version line": func(b []byte) []byte { return bytes.Replace(b, []byte("version: 2\n"), nil, 1) },
+		"flipped byte":    func(b []byte) []byte { return bytes.Replace(b, []byte("1234"), []byte("1235"), 1) },
+		"flipped key":     func(b []byte) []byte { return bytes.Replace(b, []byte("  b:"), []byte("  d:"), 1) },
+		"line removed":    func(b []byte) []byte { return bytes.Replace(b, lines[3], nil, 1) },
+		"bad checksum":    func(b []byte) []byte { return append(b[:len(b)-2:len(b)-2], "x\n"...) },
+		"line appended":   func(b []byte) []byte { return append(slices.Clip(b), "  z: 1\n"...) },
+	}
+	for n := 1; n < len(lines)-1; n++ { // the last is empty
+		damage[fmt.Sprintf("cut after line %d", n)] = func(b []byte) []byte {
+			return bytes.Join(bytes.SplitAfter(b, []byte("\n"))[:n], nil)
+		}
+	}
+	for name, f := range damage {
+		t.Run(name, func(t *testing.T) {
+			s, path, data := good(t)
+			bad := f(slices.Clone(data))
+			if bytes.Equal(bad, data) {
+				t.Fatal("no damage done")
+			}
+			must(t, os.WriteFile(path, bad, 0o600))
+			checkCorrupt(t, s, path, string(bad))
+		})
+	}
+}
+
+// A version 1 file (no checksum, no groups) is still read, and rewritten in
+// the current version; without its version line it is corrupt, not
+// "version 0".
+func TestSnapshotVersion1Migrated(t *testing.T) {
+	s := newStore(t)
+	must(t, os.MkdirAll(s.Path(), 0o755))
+	v1 := "version: 1\nfolded_journal: {id: ab12, bytes: 7}\nstates:\n  a: {\"x\":1}\nunknown:\n  - b\n"
+	must(t, os.WriteFile(s.currentPath(), []byte(v1), 0o600))
+	rec := mustLoad(t, s)
+	assertStates(t, "v1", rec.Current, states("a", `{"x":1}`))
+	if !slices.Equal(rec.Unknown, []string{"b"}) || len(rec.Notices) != 1 || !strings.Contains(rec.Notices[0], "format version 1") {
+		t.Errorf("unknown %q, notices %q", rec.Unknown, rec.Notices)
+	}
+	_, err := s.Recover()
+	must(t, err)
+	got, err := os.ReadFile(s.currentPath())
+	must(t, err)
+	summed(t, got)
+	if !bytes.HasPrefix(got, []byte("version: 2\n")) {
+		t.Errorf("after Recover:\n%s", got)
+	}
+
+	headless := strings.TrimPrefix(v1, "version: 1\n")
+	must(t, os.WriteFile(s.currentPath(), []byte(headless), 0o600))
+	checkCorrupt(t, s, s.currentPath(), headless)
 }

@@ -56,14 +56,30 @@ type Recorded struct {
 	Current map[string]json.RawMessage // item ID -> last recorded current state
 	Goal    map[string]json.RawMessage // item ID -> last recorded goal state
 	Unknown []string                   // items with a begin record and no end: a run died mid-apply
-	Notices []string                   // what the user should be told, e.g. a torn journal tail was ignored
+	// Groups are the process groups that the applies of Unknown items
+	// started, by item ID: what may still be running of a run that died.
+	// Check each with proc.Same before killing it.
+	Groups map[string][]ProcessGroup
+	// InProgress are the items a live run is applying now (Load only):
+	// begun and not ended, yet not unknown, since that run is not over.
+	InProgress []string
+	Notices    []string // what the user should be told, e.g. a torn journal tail was ignored
+}
+
+// ProcessGroup is a process group an item's apply started, as recorded by
+// Journal.Group: its ID and its leader's start identity.
+type ProcessGroup struct {
+	Pgid  int    `json:"pgid"`
+	Start string `json:"start,omitempty"`
 }
 
 // Load reads both snapshots, then replays the journal on top of them, as
-// recovery would. It writes nothing, except that a corrupt file is moved
-// aside (*CorruptError). Missing files are empty state, not errors.
+// recovery would. It writes nothing and takes no lock: a corrupt file is a
+// *CorruptError and stays where it is, and the executions of a live lock
+// holder are reported in progress, not unfinished. Missing files are empty
+// state, not errors.
 func (s *Store) Load() (*Recorded, error) {
-	l, err := s.load()
+	l, err := s.load(false)
 	if err != nil {
 		return nil, err
 	}
@@ -106,9 +122,9 @@ func (s *Store) fold(current, goal map[string]json.RawMessage) (*Recorded, error
 	if err != nil {
 		return nil, err
 	}
-	l, err := s.load()
+	l, err := s.load(true)
 	if err != nil {
-		return nil, err
+		return nil, setAside(err)
 	}
 	rec := l.rec
 	unknown := make(map[string]bool, len(rec.Unknown))
@@ -131,6 +147,11 @@ func (s *Store) fold(current, goal map[string]json.RawMessage) (*Recorded, error
 		}
 	}
 	rec.Unknown = sortedKeys(unknown)
+	for id := range rec.Groups {
+		if !unknown[id] {
+			delete(rec.Groups, id)
+		}
+	}
 
 	if l.changed || l.migrated || len(current) > 0 || len(goal) > 0 {
 		if err := os.MkdirAll(s.dir, 0o755); err != nil {
@@ -141,7 +162,7 @@ func (s *Store) fold(current, goal map[string]json.RawMessage) (*Recorded, error
 		// this fold is left to redo.
 		// A snapshot whose bytes would not change is not rewritten: a run
 		// with nothing to do costs no fsync here.
-		if data := encodeSnapshot(rec.Goal, nil, foldMark{}); !bytes.Equal(data, l.goalRaw) {
+		if data := encodeSnapshot(rec.Goal, nil, nil, foldMark{}); !bytes.Equal(data, l.goalRaw) {
 			if err := writeFileAtomic(s.goalPath(), data); err != nil {
 				return nil, err
 			}
@@ -151,7 +172,7 @@ func (s *Store) fold(current, goal map[string]json.RawMessage) (*Recorded, error
 		if l.journal.id != "" {
 			mark = foldMark{journal: l.journal.id, bytes: l.journal.end}
 		}
-		if data := encodeSnapshot(rec.Current, rec.Unknown, mark); !bytes.Equal(data, l.currentRaw) {
+		if data := encodeSnapshot(rec.Current, rec.Unknown, rec.Groups, mark); !bytes.Equal(data, l.currentRaw) {
 			if err := writeFileAtomic(s.currentPath(), data); err != nil {
 				return nil, err
 			}
@@ -161,6 +182,13 @@ func (s *Store) fold(current, goal map[string]json.RawMessage) (*Recorded, error
 		// Only a fold with a journal to reset has an instant between the
 		// two; a recovery with nothing to replay passes no crash point.
 		CrashPoint("fold:after_snapshots")
+		if l.journal.torn > 0 {
+			kept, err := keepTorn(s.journalPath(), l.journal.tail)
+			if err != nil {
+				return nil, err
+			}
+			rec.Notices[l.tornNotice] += "; its bytes are kept in " + kept
+		}
 		if err := os.Remove(s.journalPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("reset journal: %w", err)
 		}
@@ -201,12 +229,16 @@ type loaded struct {
 	journal  journalScan
 	changed  bool // the journal held begin or end records not yet folded
 	migrated bool // a snapshot was in an older format
+	// tornNotice is the index of the notice about a torn journal tail.
+	tornNotice int
 	// currentRaw and goalRaw are the snapshot files as read: a fold that
 	// would write the same bytes leaves the file alone.
 	currentRaw, goalRaw []byte
 }
 
-func (s *Store) load() (*loaded, error) {
+// load reads what is recorded. A writer holds the lock; a reader does not,
+// and may find another process's live run in the journal.
+func (s *Store) load(writer bool) (*loaded, error) {
 	// The journal is read before the snapshots: if another process folds in
 	// between, the current snapshot then names this journal as folded, and
 	// replay skips what it already holds.
@@ -239,6 +271,7 @@ func (s *Store) load() (*loaded, error) {
 		}
 	}
 	if jr.torn > 0 {
+		l.tornNotice = len(l.rec.Notices)
 		l.rec.Notices = append(l.rec.Notices, fmt.Sprintf(
 			"journal %s: ignored a torn last record (%d bytes)", s.journalPath(), jr.torn))
 	}
@@ -246,6 +279,10 @@ func (s *Store) load() (*loaded, error) {
 	unknown := make(map[string]bool, len(cur.unknown))
 	for _, id := range cur.unknown {
 		unknown[id] = true
+	}
+	groups := map[string][]ProcessGroup{}
+	for id, g := range cur.groups {
+		groups[id] = slices.Clone(g)
 	}
 	begun := map[string]bool{}
 	type execution struct {
@@ -277,10 +314,16 @@ func (s *Store) load() (*loaded, error) {
 			if e := open[r.Exec]; e != nil {
 				e.begun = append(e.begun, r.Item)
 			}
+		case kindGroup:
+			if begun[r.Item] {
+				l.changed = true
+				groups[r.Item] = append(groups[r.Item], ProcessGroup{Pgid: r.Pgid, Start: r.Start})
+			}
 		case kindEnd:
 			l.changed = true
 			delete(begun, r.Item)
 			delete(unknown, r.Item)
+			delete(groups, r.Item)
 			if r.State != nil {
 				l.rec.Current[r.Item] = r.State
 			} else {
@@ -288,16 +331,97 @@ func (s *Store) load() (*loaded, error) {
 			}
 		}
 	}
-	for id := range begun {
-		unknown[id] = true
+	// A reader may look while another process holds the lock: that run's
+	// items are in progress, not unknown, and it has not failed to finish.
+	holder, live := LockInfo{}, false
+	if !writer {
+		holder, live = s.liveHolder()
 	}
-	l.rec.Unknown = sortedKeys(unknown)
+	inProgress := map[string]bool{}
+	reported := false
 	for _, id := range order {
-		if e := open[id]; e != nil {
-			l.rec.Notices = append(l.rec.Notices, unfinishedNotice(id, e.start, e.stage, e.begun, begun))
+		e := open[id]
+		if e == nil {
+			continue
+		}
+		if live && holder.runs(id, e.start.Time) {
+			reported = true
+			for _, item := range e.begun {
+				if begun[item] {
+					inProgress[item] = true
+				}
+			}
+			l.rec.Notices = append(l.rec.Notices, inProgressNotice(holder, id, e.start, e.begun, begun))
+			continue
+		}
+		l.rec.Notices = append(l.rec.Notices, unfinishedNotice(id, e.start, e.stage, e.begun, begun))
+	}
+	if live && !reported {
+		l.rec.Notices = append(l.rec.Notices, inProgressNotice(holder, holder.Execution, record{Command: holder.Command, Time: holder.Started}, nil, nil))
+	}
+	for id := range begun {
+		if !inProgress[id] {
+			unknown[id] = true
 		}
 	}
+	for id := range groups {
+		if !unknown[id] {
+			delete(groups, id)
+		}
+	}
+	l.rec.Unknown = sortedKeys(unknown)
+	l.rec.InProgress = sortedKeys(inProgress)
+	if len(groups) > 0 {
+		l.rec.Groups = groups
+	}
 	return l, nil
+}
+
+// liveHolder returns who holds the lock, if anyone does who may be alive.
+// It only reads: a lock file that cannot be read is the writer's business.
+func (s *Store) liveHolder() (LockInfo, bool) {
+	raw, err := os.ReadFile(s.lockPath())
+	if err != nil {
+		return LockInfo{}, false
+	}
+	h, err := parseLock(raw)
+	if err != nil || provablyDead(h) {
+		return LockInfo{}, false
+	}
+	return h, true
+}
+
+// runs reports whether the holder is running execution exec, which started
+// at started. A holder that did not record its execution runs every
+// execution that started once it held the lock; those before it are of a
+// run that died.
+func (h LockInfo) runs(exec string, started time.Time) bool {
+	if h.Execution != "" {
+		return h.Execution == exec
+	}
+	return !started.Before(h.Started)
+}
+
+// inProgressNotice tells about the execution of a live lock holder.
+func inProgressNotice(h LockInfo, exec string, start record, itsBegun []string, stillBegun map[string]bool) string {
+	var b strings.Builder
+	b.WriteString(start.Command)
+	if start.Command == "" {
+		b.WriteString("a run")
+	}
+	b.WriteString(" is in progress (")
+	if exec != "" {
+		fmt.Fprintf(&b, "execution %s, ", exec)
+	}
+	fmt.Fprintf(&b, "pid %d", h.PID)
+	if h.Host != hostname() {
+		fmt.Fprintf(&b, " on %s", h.Host)
+	}
+	fmt.Fprintf(&b, "), started %s", start.Time.Local().Format(time.DateTime))
+	if inFlight := stillApplying(itsBegun, stillBegun); len(inFlight) > 0 {
+		fmt.Fprintf(&b, "; items it is applying: %s", strings.Join(inFlight, ", "))
+	}
+	return b.String()
 }
 
 // unfinishedNotice tells about an execution that never recorded its end:
@@ -309,6 +433,14 @@ func unfinishedNotice(exec string, start record, stage string, itsBegun []string
 	if stage != "" {
 		fmt.Fprintf(&b, " after an interrupt (%s)", stage)
 	}
+	if inFlight := stillApplying(itsBegun, stillBegun); len(inFlight) > 0 {
+		fmt.Fprintf(&b, "; items it was applying are unknown until rediscovered: %s", strings.Join(inFlight, ", "))
+	}
+	return b.String()
+}
+
+// stillApplying returns the items of itsBegun with no end yet, sorted.
+func stillApplying(itsBegun []string, stillBegun map[string]bool) []string {
 	var inFlight []string
 	for _, id := range itsBegun {
 		if stillBegun[id] {
@@ -316,11 +448,7 @@ func unfinishedNotice(exec string, start record, stage string, itsBegun []string
 		}
 	}
 	slices.Sort(inFlight)
-	inFlight = slices.Compact(inFlight)
-	if len(inFlight) > 0 {
-		fmt.Fprintf(&b, "; items it was applying are unknown until rediscovered: %s", strings.Join(inFlight, ", "))
-	}
-	return b.String()
+	return slices.Compact(inFlight)
 }
 
 func sortedKeys(m map[string]bool) []string {
