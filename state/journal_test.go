@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -323,6 +324,7 @@ func TestJournalRecordChecks(t *testing.T) {
 func TestGroupCommit(t *testing.T) {
 	s := newStore(t)
 	j := openJournal(t, s)
+	synced := syncWatch(j)
 	const n = 64
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -342,9 +344,19 @@ func TestGroupCommit(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	syncs := j.syncs.Load()
-	if syncs >= n {
+	// Only fsyncs that completed count, seen by the file's own Sync.
+	fsyncs := synced()
+	syncs := len(fsyncs)
+	switch {
+	case syncs == 0:
+		t.Errorf("no fsync for %d records", n)
+	case syncs >= n:
 		t.Errorf("%d fsyncs for %d records: no group commit", syncs, n)
+	case fsyncs[syncs-1] != int64(len(crashCopy(t, s))):
+		t.Errorf("the last fsync covered %d of %d bytes", fsyncs[syncs-1], len(crashCopy(t, s)))
+	}
+	if got := j.syncs.Load(); got != int64(syncs) {
+		t.Errorf("the journal counted %d fsyncs, %d completed", got, syncs)
 	}
 	t.Logf("%d records, %d fsyncs", n, syncs)
 	// Every End returned, so every record is on disk now, before Close.
@@ -427,5 +439,276 @@ func TestFoldIsNotReplayedTwice(t *testing.T) {
 	assertStates(t, "current", rec.Current, states("x", `"rediscovered"`, "y", `"y"`))
 	if len(rec.Unknown) != 0 {
 		t.Errorf("unknown = %q", rec.Unknown)
+	}
+}
+
+// A journal damaged from its first byte (zero-filled, garbage) is
+// corruption, never a torn tail: no record in it is dropped silently, and
+// the file is kept. Only a first record cut short is a torn tail.
+func TestJournalDamagedFirstRecord(t *testing.T) {
+	s := newStore(t)
+	data, _ := journalWithTail(t, s)
+	garbage := make([]byte, len(data))
+	for i := range garbage {
+		garbage[i] = byte(i*7 + 3)
+	}
+	overwrite := func(n int, b byte) []byte {
+		bad := slices.Clone(data)
+		for i := range n {
+			bad[i] = b
+		}
+		return bad
+	}
+	for name, bad := range map[string][]byte{
+		"zero-filled":       make([]byte, len(data)),
+		"zero-filled short": make([]byte, 5),
+		"garbage":           garbage,
+		"first bytes zero":  overwrite(frameHeader, 0),
+		"magic damaged":     overwrite(1, 'X'),
+		"first payload hit": func() []byte { b := slices.Clone(data); b[frameHeader+2] ^= 0x20; return b }(),
+		"garbage appended":  append(slices.Clone(garbage[:40]), data...),
+		"text":              []byte("version: 2\nstates: {}\n"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			restoreJournal(t, s, bad)
+			checkCorrupt(t, s, s.journalPath(), string(bad))
+			kept, _ := filepath.Glob(s.journalPath() + ".corrupt-*")
+			for _, k := range kept {
+				must(t, os.Remove(k))
+			}
+		})
+	}
+
+	// The first write cut short: nothing was recorded yet.
+	first, _, _ := frameAt(data, 0)
+	for _, n := range []int{1, 2, frameHeader - 1, frameHeader, frameHeader + len(first)/2} {
+		restoreJournal(t, s, data[:n])
+		rec, err := s.Load()
+		if err != nil {
+			t.Fatalf("first record cut after %d bytes: %v", n, err)
+		}
+		if len(rec.Current)+len(rec.Unknown) != 0 || len(rec.Notices) != 1 {
+			t.Errorf("first record cut after %d bytes: %+v", n, rec)
+		}
+	}
+}
+
+// Damage in a record whose full length is in the file, with more bytes
+// after it, is corruption even when no intact record follows.
+func TestJournalDamageFollowedByData(t *testing.T) {
+	s := newStore(t)
+	data, last := journalWithTail(t, s)
+	frames, _, _ := scanFrames(data)
+	before := frames[len(frames)-2].off
+	bad := slices.Clone(data[:len(data)-3]) // the last record is cut short...
+	bad[before+frameHeader+1] ^= 0x20       // ...and the one before it damaged
+	restoreJournal(t, s, bad)
+	checkCorrupt(t, s, s.journalPath(), string(bad))
+
+	// The same damage in the last record, running to the end, is torn.
+	bad = slices.Clone(data)
+	bad[last+frameHeader+1] ^= 0x20
+	restoreJournal(t, s, bad)
+	rec := mustLoad(t, s)
+	if !slices.ContainsFunc(rec.Notices, func(n string) bool { return strings.Contains(n, "torn last record") }) {
+		t.Errorf("notices %q", rec.Notices)
+	}
+}
+
+// The bytes of a torn tail are never deleted: a writer that cuts or resets
+// the journal keeps them in journal.log.torn-<time> first, and says where.
+func TestTornTailKeptAside(t *testing.T) {
+	s := newStore(t)
+	data, last := journalWithTail(t, s)
+	tail := data[last : len(data)-5]
+	torn := data[:len(data)-5]
+	for name, write := range map[string]func() string{
+		"Recover": func() string {
+			rec, err := s.Recover()
+			must(t, err)
+			for _, n := range rec.Notices {
+				if strings.Contains(n, "torn last record") {
+					return n
+				}
+			}
+			t.Errorf("notices %q", rec.Notices)
+			return ""
+		},
+		"OpenJournal": func() string {
+			must(t, openJournal(t, s).Close("complete"))
+			return ""
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, f := range dirFiles(t, s.Path()) {
+				if strings.Contains(f, ".torn-") {
+					must(t, os.Remove(filepath.Join(s.Path(), f)))
+				}
+			}
+			restoreJournal(t, s, torn)
+			notice := write()
+			kept, _ := filepath.Glob(s.journalPath() + ".torn-*")
+			if len(kept) != 1 {
+				t.Fatalf("kept %v", kept)
+			}
+			if got, _ := os.ReadFile(kept[0]); string(got) != string(tail) {
+				t.Errorf("kept %q, want %q", got, tail)
+			}
+			if notice != "" && !strings.Contains(notice, kept[0]) {
+				t.Errorf("notice %q does not say where", notice)
+			}
+		})
+	}
+	// Two tails in the same second each keep their own file.
+	restoreJournal(t, s, torn)
+	_, err := s.Recover()
+	must(t, err)
+	restoreJournal(t, s, torn)
+	_, err = s.Recover()
+	must(t, err)
+	if kept, _ := filepath.Glob(s.journalPath() + ".torn-*"); len(kept) != 3 {
+		t.Errorf("kept %v, want 3 files", kept)
+	}
+}
+
+// syncWatch replaces j's fsync with one that remembers how much of the file
+// each completed fsync covered.
+func syncWatch(j *Journal) func() []int64 {
+	var mu sync.Mutex
+	var covered []int64
+	j.sync = func(f *os.File) error {
+		if err := f.Sync(); err != nil {
+			return err
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		covered = append(covered, fi.Size())
+		mu.Unlock()
+		return nil
+	}
+	return func() []int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(covered)
+	}
+}
+
+// Begin and End return only once an fsync covering their record has
+// completed; Signal and Group only once their record is written.
+func TestRecordsDurableOnReturn(t *testing.T) {
+	s := newStore(t)
+	j := openJournal(t, s)
+	synced := syncWatch(j)
+	size := func() int64 { return int64(len(crashCopy(t, s))) }
+	durable := func(what string) {
+		t.Helper()
+		got := synced()
+		if len(got) == 0 || got[len(got)-1] < size() {
+			t.Errorf("%s returned before an fsync covered it: fsyncs covered %v of %d bytes", what, got, size())
+		}
+	}
+	must(t, j.Begin("a"))
+	durable("Begin")
+	n := len(synced())
+	must(t, j.Group("a", 4242, "boot:1"))
+	must(t, j.Signal("stop"))
+	if len(synced()) != n {
+		t.Error("Group or Signal waited for an fsync")
+	}
+	for _, kind := range []string{`"kind":"group"`, `"kind":"signal"`} {
+		if !strings.Contains(string(crashCopy(t, s)), kind) {
+			t.Errorf("%s not written when its call returned", kind)
+		}
+	}
+	must(t, j.End("a", "applied", raw(`"a"`)))
+	durable("End")
+	must(t, j.End("b", "failed", nil))
+	durable("End without a state")
+	must(t, j.Close("complete"))
+	if got := synced(); got[len(got)-1] != size() {
+		t.Errorf("Close returned before an fsync covered the journal: %v of %d bytes", got, size())
+	}
+}
+
+// Process groups an item's apply started are exposed for items a run left
+// unknown, until the item is recorded again; a journal without them reads
+// as before.
+func TestGroupsOfUnknownItems(t *testing.T) {
+	s := newStore(t)
+	j := openJournal(t, s)
+	must(t, j.Begin("a"))
+	must(t, j.Group("a", 100, "boot:1"))
+	must(t, j.End("a", "applied", raw(`"a"`))) // ended: its groups are over
+	must(t, j.Begin("b"))
+	must(t, j.Group("b", 200, "boot:2"))
+	must(t, j.Group("b", 201, ""))
+	must(t, j.Begin("c"))
+	must(t, j.Group("zzz", 300, "boot:3")) // never begun: ignored
+	crashed := crashCopy(t, s)
+	must(t, j.Close("complete"))
+	restoreJournal(t, s, crashed)
+
+	want := map[string][]ProcessGroup{"b": {{200, "boot:2"}, {201, ""}}}
+	check := func(what string, rec *Recorded) {
+		t.Helper()
+		if !reflect.DeepEqual(rec.Groups, want) {
+			t.Errorf("%s: groups %+v, want %+v", what, rec.Groups, want)
+		}
+		if !slices.Equal(rec.Unknown, []string{"b", "c"}) {
+			t.Errorf("%s: unknown %q", what, rec.Unknown)
+		}
+	}
+	check("Load", mustLoad(t, s))
+	// Recovery folds the journal away; the groups stay with the unknown
+	// items, so a second crash before they are killed loses nothing.
+	for i := range 2 {
+		rec, err := s.Recover()
+		must(t, err)
+		check(fmt.Sprintf("Recover %d", i), rec)
+		check(fmt.Sprintf("Load after Recover %d", i), mustLoad(t, s))
+	}
+	must(t, s.Fold(states("b", `"rediscovered"`), nil))
+	rec := mustLoad(t, s)
+	if len(rec.Groups) != 0 || !slices.Equal(rec.Unknown, []string{"c"}) {
+		t.Errorf("after b is recorded: groups %+v, unknown %q", rec.Groups, rec.Unknown)
+	}
+
+	if err := j.Group("x", 1, ""); err == nil {
+		t.Error("Group after Close")
+	}
+	j = openJournal(t, s)
+	for _, bad := range []struct {
+		item string
+		pgid int
+	}{{"", 5}, {"x", 0}, {"x", -3}} {
+		if err := j.Group(bad.item, bad.pgid, ""); err == nil {
+			t.Errorf("Group(%q, %d) accepted", bad.item, bad.pgid)
+		}
+	}
+	must(t, j.Close("complete"))
+}
+
+// A journal written before group records existed reads as it did.
+func TestJournalVersion1Reads(t *testing.T) {
+	s := newStore(t)
+	must(t, os.MkdirAll(s.Path(), 0o755))
+	var data []byte
+	for _, p := range []string{
+		`{"v":1,"kind":"journal","id":"0123456789abcdef","time":"2026-11-22T15:04:05Z"}`,
+		`{"v":1,"kind":"exec_start","exec":"e","command":"peace ensure","time":"2026-11-22T15:04:05Z"}`,
+		`{"v":1,"kind":"begin","exec":"e","item":"a","time":"2026-11-22T15:04:05Z"}`,
+		`{"v":1,"kind":"end","exec":"e","item":"a","outcome":"applied","state":{"x":1},"time":"2026-11-22T15:04:05Z"}`,
+		`{"v":1,"kind":"begin","exec":"e","item":"b","time":"2026-11-22T15:04:05Z"}`,
+	} {
+		data = appendFrame(data, []byte(p))
+	}
+	restoreJournal(t, s, data)
+	rec := mustLoad(t, s)
+	assertStates(t, "current", rec.Current, states("a", `{"x":1}`))
+	if !slices.Equal(rec.Unknown, []string{"b"}) || rec.Groups != nil {
+		t.Errorf("unknown %q, groups %+v", rec.Unknown, rec.Groups)
 	}
 }
