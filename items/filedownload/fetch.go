@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/peace-go/peace/internal/durable"
@@ -30,20 +31,20 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return fmt.Sprintf("%s %s: %s", e.Method, e.URL, e.Status) }
 
-// ErrStalled is wrapped by the error of a transfer that received nothing for
-// the idle timeout.
+// ErrStalled is wrapped by the error of a request that broke the stall
+// rule: no response, or too few bytes of body, within the stall window.
 var ErrStalled = errors.New("transfer stalled")
+
+// ErrTimeout is wrapped by the error of a download that took longer than
+// its timeout.
+var ErrTimeout = errors.New("download timed out")
 
 // maxResumes bounds how often one download picks up again with a Range
 // request after its connection broke.
 const maxResumes = 3
 
-// tempMarker is part of the name of the temporary file a download writes
-// beside dest: ".NAME.peace-tmp-RANDOM".
-const tempMarker = ".peace-tmp-"
-
 // defaultClient bounds connecting, the TLS handshake and the wait for
-// response headers; the body is bounded by the idle watchdog.
+// response headers; the body is bounded by the stall rule.
 var defaultClient = &http.Client{Transport: func() http.RoundTripper {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.ResponseHeaderTimeout = 60 * time.Second
@@ -57,25 +58,38 @@ func (d *Download) client() *http.Client {
 	return defaultClient
 }
 
-func (d *Download) idle() time.Duration {
-	if d.IdleTimeout > 0 {
-		return d.IdleTimeout
+func (d *Download) stallRule() (time.Duration, int64) {
+	window, least := d.StallWindow, d.StallBytes
+	if window <= 0 {
+		window = DefaultStallWindow
 	}
-	return DefaultIdleTimeout
+	if least <= 0 {
+		least = DefaultStallBytes
+	}
+	return window, least
 }
 
-// send makes a request bound to ctx and to an idle watchdog: the request is
-// cancelled when nothing arrives for the idle timeout. Reading the body
-// rearms the watchdog; closing it releases the request.
+// bound applies the download's timeout to ctx. The error it causes is an
+// item failure, not an interrupt: it is not context.Canceled.
+func (d *Download) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d.Timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, d.Timeout,
+		fmt.Errorf("%w: not done after %s (param timeout)", ErrTimeout, d.Timeout))
+}
+
+// send makes a request bound to ctx and to the stall rule: the request is
+// cancelled when its headers, or StallBytes of its body, do not arrive
+// within a window. Closing the body releases the request.
 func (d *Download) send(ctx context.Context, method string, hdr http.Header) (*http.Response, error) {
-	idle := d.idle()
+	window, least := d.stallRule()
 	rctx, cancel := context.WithCancelCause(ctx)
-	timer := time.AfterFunc(idle, func() {
-		cancel(fmt.Errorf("%w: nothing received for %s", ErrStalled, idle))
-	})
+	w := &watchdog{window: window, least: least, cancel: cancel}
+	w.timer = time.AfterFunc(window, w.tick)
 	req, err := http.NewRequestWithContext(rctx, method, d.URL, nil)
 	if err != nil {
-		timer.Stop()
+		w.timer.Stop()
 		cancel(nil)
 		return nil, err
 	}
@@ -85,7 +99,7 @@ func (d *Download) send(ctx context.Context, method string, hdr http.Header) (*h
 	req.Header.Set("Accept-Encoding", "identity")
 	resp, err := d.client().Do(req)
 	if err != nil {
-		timer.Stop()
+		w.timer.Stop()
 		if rctx.Err() != nil {
 			err = context.Cause(rctx)
 		} else if ue := (*url.Error)(nil); errors.As(err, &ue) {
@@ -94,26 +108,54 @@ func (d *Download) send(ctx context.Context, method string, hdr http.Header) (*h
 		cancel(nil)
 		return nil, fmt.Errorf("%s %s: %w", method, d.URL, err)
 	}
-	timer.Reset(idle)
-	resp.Body = &watchedBody{body: resp.Body, timer: timer, idle: idle, ctx: rctx, cancel: cancel}
+	w.answered()
+	resp.Body = &watchedBody{body: resp.Body, dog: w, ctx: rctx, cancel: cancel}
 	return resp, nil
 }
 
-// watchedBody rearms the idle watchdog on every read and reports why the
+// watchdog enforces the stall rule on one request: at the end of each
+// window it checks what arrived during it.
+type watchdog struct {
+	window time.Duration
+	least  int64
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+
+	headers atomic.Bool  // the response headers arrived
+	got     atomic.Int64 // body bytes in the current window
+}
+
+// answered starts the body's first window.
+func (w *watchdog) answered() {
+	w.got.Store(0)
+	w.headers.Store(true)
+	w.timer.Reset(w.window)
+}
+
+func (w *watchdog) tick() {
+	if !w.headers.Load() {
+		w.cancel(fmt.Errorf("%w: no response in %s", ErrStalled, w.window))
+		return
+	}
+	if n := w.got.Swap(0); n < w.least {
+		w.cancel(fmt.Errorf("%w: %d bytes in the last %s, fewer than the %d a transfer must move", ErrStalled, n, w.window, w.least))
+		return
+	}
+	w.timer.Reset(w.window)
+}
+
+// watchedBody counts what arrives for the watchdog and reports why the
 // request was cancelled instead of a bare "context canceled".
 type watchedBody struct {
 	body   io.ReadCloser
-	timer  *time.Timer
-	idle   time.Duration
+	dog    *watchdog
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 }
 
 func (w *watchedBody) Read(p []byte) (int, error) {
 	n, err := w.body.Read(p)
-	if n > 0 {
-		w.timer.Reset(w.idle)
-	}
+	w.dog.got.Add(int64(n))
 	if err != nil && err != io.EOF && w.ctx.Err() != nil {
 		err = context.Cause(w.ctx)
 	}
@@ -121,7 +163,7 @@ func (w *watchedBody) Read(p []byte) (int, error) {
 }
 
 func (w *watchedBody) Close() error {
-	w.timer.Stop()
+	w.dog.timer.Stop()
 	err := w.body.Close()
 	w.cancel(nil)
 	return err
@@ -134,15 +176,19 @@ type remote struct {
 }
 
 // head asks for the resource's headers. Servers that refuse HEAD get a GET
-// whose body is abandoned right after the headers.
+// whose body is abandoned right after the headers: 405 and 501 say so,
+// and a presigned URL, signed for GET alone, answers HEAD with 403.
 func (d *Download) head(ctx context.Context) (remote, error) {
+	ctx, cancel := d.bound(ctx)
+	defer cancel()
 	method := http.MethodHead
 	resp, err := d.send(ctx, method, nil)
 	if err != nil {
 		return remote{}, err
 	}
 	resp.Body.Close()
-	if resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented {
+	switch resp.StatusCode {
+	case http.StatusMethodNotAllowed, http.StatusNotImplemented, http.StatusForbidden:
 		method = http.MethodGet
 		if resp, err = d.send(ctx, method, nil); err != nil {
 			return remote{}, err
@@ -167,6 +213,8 @@ func (d *Download) head(ctx context.Context) (remote, error) {
 // saw the remote change, it is not: Last-Modified counts whole seconds, and
 // a change within the second would be answered 304.
 func (d *Download) fetch(ctx context.Context, tr progress.Tracker, current, target State) (State, error) {
+	ctx, cancel := d.bound(ctx)
+	defer cancel()
 	if err := os.MkdirAll(filepath.Dir(d.Dest), 0o755); err != nil {
 		return State{}, err
 	}
@@ -210,7 +258,7 @@ func (d *Download) fetch(ctx context.Context, tr progress.Tracker, current, targ
 // it was.
 func (d *Download) save(ctx context.Context, tr progress.Tracker, resp *http.Response) (_ State, err error) {
 	dir := filepath.Dir(d.Dest)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(d.Dest)+tempMarker+"*")
+	f, err := durable.CreateTemp(d.Dest)
 	if err != nil {
 		return State{}, err
 	}
@@ -342,14 +390,23 @@ func ofTotal(n int64) string {
 // removeStaleTemps removes temporary files a killed download left beside
 // dest. One process at a time works on a profile, so none is in use.
 func removeStaleTemps(dest string) {
-	dir, prefix := filepath.Dir(dest), "."+filepath.Base(dest)+tempMarker
+	for _, p := range staleTemps(dest) {
+		os.Remove(p)
+	}
+}
+
+// staleTemps lists the temporary files beside dest made for it.
+func staleTemps(dest string) []string {
+	dir, base := filepath.Split(dest)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return
+		return nil
 	}
+	var out []string
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), prefix) {
-			os.Remove(filepath.Join(dir, e.Name()))
+		if durable.IsTempOf(e.Name(), base) {
+			out = append(out, filepath.Join(dir, e.Name()))
 		}
 	}
+	return out
 }

@@ -28,6 +28,12 @@ type Params struct {
 	// SHA256 is the expected hex digest of the content; a download that does
 	// not match it is refused. Optional.
 	SHA256 string `yaml:"sha256"`
+	// Timeout is the longest one download may take, from its first request
+	// to the file in place, resumes included, as a Go duration ("90s",
+	// "30m"). Optional: by default a download may take as long as it keeps
+	// moving. Whatever the timeout, a request fails as stalled when fewer
+	// than 1 KiB arrive in 60 s (no answer, or a body that trickles in).
+	Timeout string `yaml:"timeout"`
 }
 
 // Validate checks the params and normalises the digest to lower case.
@@ -44,6 +50,11 @@ func (p *Params) Validate() error {
 	}
 	if p.Dest == "" {
 		return errors.New("param dest is required")
+	}
+	if p.Timeout != "" {
+		if d, err := time.ParseDuration(p.Timeout); err != nil || d <= 0 {
+			return fmt.Errorf("param timeout %q: want a positive duration such as 90s or 30m", p.Timeout)
+		}
 	}
 	if p.SHA256 != "" {
 		p.SHA256 = strings.ToLower(p.SHA256)
@@ -96,13 +107,23 @@ type Download struct {
 	// Client makes the requests; nil means a client with connect, TLS and
 	// response-header timeouts.
 	Client *http.Client
-	// IdleTimeout aborts a request that receives nothing for this long,
-	// headers or body. Zero means DefaultIdleTimeout.
-	IdleTimeout time.Duration
+	// StallWindow and StallBytes are the stall rule: a request fails when,
+	// within a window, it gets no response headers, or fewer than StallBytes
+	// of its body. A server that sends a byte now and then never goes idle,
+	// yet would never finish. Zero means DefaultStallWindow and
+	// DefaultStallBytes.
+	StallWindow time.Duration
+	StallBytes  int64
+	// Timeout bounds one download as a whole: discovery's request, or
+	// apply's transfer with its resumes. Zero means no bound.
+	Timeout time.Duration
 }
 
-// DefaultIdleTimeout is how long a transfer may stall before it fails.
-const DefaultIdleTimeout = 60 * time.Second
+// The default stall rule: fewer than 1 KiB in 60 s.
+const (
+	DefaultStallWindow = 60 * time.Second
+	DefaultStallBytes  = 1024
+)
 
 var _ items.TypedItem[State] = (*Download)(nil)
 
@@ -113,7 +134,9 @@ func NewDownload(p Params, env items.Env) *Download {
 	if !filepath.IsAbs(dest) {
 		dest = filepath.Join(env.Dir, dest)
 	}
-	return &Download{URL: p.URL, Dest: dest, SHA256: strings.ToLower(p.SHA256)}
+	d := &Download{URL: p.URL, Dest: dest, SHA256: strings.ToLower(p.SHA256)}
+	d.Timeout, _ = time.ParseDuration(p.Timeout)
+	return d
 }
 
 // Item wraps d as an Item with the given ID.
@@ -172,6 +195,28 @@ func (d *Download) Clean(context.Context, items.TypedFnCtx[State]) (State, error
 	return State{}, nil
 }
 
+// String is the state on one line, for tables: "absent", or
+// "30000000 bytes, sha256 3a18a72d…" (with the ETag or Last-Modified
+// instead while the digest is not known).
+func (s State) String() string {
+	if !s.Exists {
+		return "absent"
+	}
+	out := fmt.Sprintf("%d bytes", s.Size)
+	if s.Size == 0 && s.SHA256 == "" {
+		out = "size unknown" // a goal, from a server that does not say
+	}
+	switch {
+	case s.SHA256 != "":
+		out += fmt.Sprintf(", sha256 %.8s…", s.SHA256)
+	case s.ETag != "":
+		out += ", etag " + s.ETag
+	case s.LastModified != "":
+		out += ", last-modified " + s.LastModified
+	}
+	return out
+}
+
 // Diff summarises what would change.
 func (d *Download) Diff(from, to State) items.Diff {
 	switch {
@@ -201,10 +246,12 @@ func (d *Download) Diff(from, to State) items.Diff {
 }
 
 // ApplyCheck needs no apply when dest holds the content the remote still
-// serves: the same digest as recorded and the same validators.
+// serves: the same digest as recorded and the same validators. A clean is
+// needed while dest, or a temporary file a killed download left beside it,
+// is there.
 func (d *Download) ApplyCheck(_ context.Context, _ items.TypedFnCtx[State], current, target State) (items.ApplyCheck, error) {
 	if !target.Exists {
-		if current.Exists {
+		if current.Exists || len(staleTemps(d.Dest)) > 0 {
 			return items.Required(progress.Steps(1)), nil
 		}
 		return items.NotRequired, nil

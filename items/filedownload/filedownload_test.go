@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peace-go/peace/internal/durable"
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/items/itemtest"
 	"github.com/peace-go/peace/progress"
@@ -29,14 +30,15 @@ import (
 type remoteFile struct {
 	mu         sync.Mutex
 	content    []byte
-	etag       string    // "" sends no ETag
-	modTime    time.Time // zero sends no Last-Modified
-	status     int       // not 0: answer every request with this status
-	noHead     bool      // answer HEAD with 405
-	noRanges   bool      // ignore Range and do not advertise it
-	cutAt      int       // > 0: full GETs send only this many body bytes, then hang up
-	cuts       int       // how many full GETs are cut; < 0: every one
-	stallAfter int       // > 0: send this many bytes, then nothing until the client leaves
+	etag       string        // "" sends no ETag
+	modTime    time.Time     // zero sends no Last-Modified
+	status     int           // not 0: answer every request with this status
+	headStatus int           // not 0: answer HEAD with this status
+	noRanges   bool          // ignore Range and do not advertise it
+	cutAt      int           // > 0: full GETs send only this many body bytes, then hang up
+	cuts       int           // how many full GETs are cut; < 0: every one
+	stallAfter int           // > 0: send this many bytes, then nothing until the client leaves
+	drip       time.Duration // > 0: GETs send the body one byte at a time, one every drip
 
 	bodyBytes atomic.Int64
 	gets      atomic.Int64
@@ -58,7 +60,7 @@ func (rf *remoteFile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if cut && rf.cuts > 0 {
 		rf.cuts--
 	}
-	cutAt, noHead, noRanges, stallAfter := rf.cutAt, rf.noHead, rf.noRanges, rf.stallAfter
+	cutAt, headStatus, noRanges, stallAfter, drip := rf.cutAt, rf.headStatus, rf.noRanges, rf.stallAfter, rf.drip
 	rf.mu.Unlock()
 
 	if r.Method == http.MethodHead {
@@ -73,8 +75,8 @@ func (rf *remoteFile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
-	if noHead && r.Method == http.MethodHead {
-		http.Error(w, "no HEAD here", http.StatusMethodNotAllowed)
+	if headStatus != 0 && r.Method == http.MethodHead {
+		http.Error(w, "no HEAD here", headStatus)
 		return
 	}
 	cw := &countingWriter{ResponseWriter: w, n: &rf.bodyBytes, noRanges: noRanges}
@@ -97,6 +99,18 @@ func (rf *remoteFile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		cw.Write(content[:stallAfter])
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
+		return
+	case drip > 0 && r.Method == http.MethodGet:
+		w.Header().Set("Content-Length", strconv.Itoa(len(content)))
+		for i := range content {
+			cw.Write(content[i : i+1])
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(drip):
+			case <-r.Context().Done():
+				return
+			}
+		}
 		return
 	}
 	if noRanges {
@@ -517,25 +531,106 @@ func TestStalledTransferTimesOut(t *testing.T) {
 	rf := &remoteFile{stallAfter: 1000}
 	rf.set(strings.Repeat("x", 5000), "", time.Time{})
 	f := newFixture(t, rf, Params{})
-	f.dl.IdleTimeout = 200 * time.Millisecond
+	f.dl.StallWindow = 200 * time.Millisecond
 	_, err := f.ensure(context.Background(), nil)
-	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "nothing received for 200ms") {
+	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "0 bytes in the last 200ms") {
 		t.Fatalf("error = %v, want a stalled transfer", err)
 	}
 	f.wantNoFiles()
 }
 
-func TestServerRefusingHEAD(t *testing.T) {
-	content := strings.Repeat("y", 4<<20)
-	rf := &remoteFile{noHead: true}
-	rf.set(content, `"v1"`, t0)
+// A server that sends a byte now and then is never idle, yet would never
+// finish: the stall rule (too few bytes in a window) ends it.
+func TestDrippingServerFails(t *testing.T) {
+	rf := &remoteFile{drip: 20 * time.Millisecond}
+	rf.set(strings.Repeat("d", 150), `"v1"`, t0) // 3 s of dripping
 	f := newFixture(t, rf, Params{})
-	f.mustEnsure(true)
-	rf.bodyBytes.Store(0)
-	f.mustEnsure(false)
-	// The goal's GET is abandoned after its headers.
-	if got := rf.bodyBytes.Load(); got >= int64(len(content)) {
-		t.Fatalf("discovering the goal transferred the whole body (%d bytes)", got)
+	f.dl.StallWindow = 200 * time.Millisecond
+	start := time.Now()
+	_, err := f.ensure(context.Background(), nil)
+	took := time.Since(start)
+	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "in the last 200ms, fewer than the 1024 a transfer must move") {
+		t.Fatalf("error = %v after %s, want a stalled transfer", err, took)
+	}
+	if took > 2*time.Second {
+		t.Fatalf("took %s", took)
+	}
+	t.Logf("failed after %s: %v", took.Round(time.Millisecond), err)
+	f.wantNoFiles()
+}
+
+// A server that does not answer at all fails the same way, discovery's
+// request included.
+func TestSilentServerFails(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	f := newFixture(t, &remoteFile{}, Params{URL: srv.URL + "/x"})
+	f.dl.StallWindow = 200 * time.Millisecond
+	_, err := f.ensure(context.Background(), nil)
+	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "HEAD "+srv.URL+"/x: transfer stalled: no response in 200ms") {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+// The timeout param bounds a download that keeps moving, but too slowly
+// to be done in time; it is an item failure, not an interrupt.
+func TestTimeout(t *testing.T) {
+	rf := &remoteFile{drip: 5 * time.Millisecond}
+	rf.set(strings.Repeat("t", 1000), `"v1"`, t0) // 5 s
+	f := newFixture(t, rf, Params{Timeout: "300ms"})
+	f.dl.StallBytes = 1
+	if f.dl.Timeout != 300*time.Millisecond {
+		t.Fatalf("timeout %s", f.dl.Timeout)
+	}
+	start := time.Now()
+	_, err := f.ensure(context.Background(), nil)
+	took := time.Since(start)
+	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "not done after 300ms (param timeout)") {
+		t.Fatalf("error = %v", err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error %v reads as an interrupt", err)
+	}
+	if took > 2*time.Second {
+		t.Fatalf("took %s", took)
+	}
+	f.wantNoFiles()
+}
+
+func TestServerRefusingHEAD(t *testing.T) {
+	// 405 and 501 refuse the method; a presigned URL, signed for GET
+	// only, answers HEAD with 403.
+	for _, status := range []int{http.StatusForbidden, http.StatusMethodNotAllowed, http.StatusNotImplemented} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			content := strings.Repeat("y", 4<<20)
+			rf := &remoteFile{headStatus: status}
+			rf.set(content, `"v1"`, t0)
+			f := newFixture(t, rf, Params{})
+			f.mustEnsure(true)
+			f.wantDest(content)
+			rf.bodyBytes.Store(0)
+			f.mustEnsure(false)
+			// The goal's GET is abandoned after its headers.
+			if got := rf.bodyBytes.Load(); got >= int64(len(content)) {
+				t.Fatalf("discovering the goal transferred the whole body (%d bytes)", got)
+			}
+		})
+	}
+	// A GET refused too is the GET's error.
+	rf := &remoteFile{status: http.StatusForbidden}
+	rf.set("x", "", time.Time{})
+	f := newFixture(t, rf, Params{})
+	_, err := f.ensure(context.Background(), nil)
+	var se *StatusError
+	if !errors.As(err, &se) || se.Method != http.MethodGet || se.StatusCode != http.StatusForbidden {
+		t.Fatalf("error = %v", err)
 	}
 }
 
@@ -604,6 +699,9 @@ func TestParams(t *testing.T) {
 		{Params{URL: "http://h/x"}, "param dest is required"},
 		{Params{URL: "http://h/x", Dest: "x", SHA256: "abc"}, "want 64 hex digits"},
 		{Params{URL: "http://h/x", Dest: "x", SHA256: strings.Repeat("A", 64)}, ""},
+		{Params{URL: "http://h/x", Dest: "x", Timeout: "soon"}, `param timeout "soon": want a positive duration`},
+		{Params{URL: "http://h/x", Dest: "x", Timeout: "-1m"}, `param timeout "-1m"`},
+		{Params{URL: "http://h/x", Dest: "x", Timeout: "30m"}, ""},
 	}
 	for _, c := range cases {
 		err := c.p.Validate()
@@ -655,4 +753,48 @@ func (f *fixture) diff() string {
 func sum(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
+}
+
+// A download killed before its rename leaves only a temporary file: dest
+// is absent, yet clean still has that file to remove, or the directory
+// that holds it could never be removed.
+func TestCleanRemovesTheTempOfAKilledDownload(t *testing.T) {
+	rf := &remoteFile{}
+	rf.set("never finished", `"v1"`, t0)
+	f := newFixture(t, rf, Params{})
+	if err := os.MkdirAll(filepath.Dir(f.dest()), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp, err := durable.CreateTemp(f.dest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp.Close()
+	if err := os.WriteFile(filepath.Join(f.dir, "dl", ".other.peace-tmp-1"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	applied, err := f.run(context.Background(), items.OpClean, nil)
+	if err != nil || !applied {
+		t.Fatalf("clean: applied=%v err=%v", applied, err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(f.dir, "dl"))
+	if len(ents) != 1 || ents[0].Name() != ".other.peace-tmp-1" {
+		t.Fatalf("left in dl: %v", ents)
+	}
+	if applied, err := f.run(context.Background(), items.OpClean, nil); err != nil || applied {
+		t.Fatalf("second clean: applied=%v err=%v", applied, err)
+	}
+}
+
+func TestStateString(t *testing.T) {
+	for s, want := range map[State]string{
+		{}: "absent",
+		{Exists: true, Size: 30000000, SHA256: "3a18a72d0123456789abcdef0123456789abcdef0123456789abcdef01234567"}: "30000000 bytes, sha256 3a18a72d…",
+		{Exists: true, Size: 12, ETag: `"v1"`}:                        `12 bytes, etag "v1"`,
+		{Exists: true, LastModified: "Sun, 01 Mar 2026 12:00:00 GMT"}: "size unknown, last-modified Sun, 01 Mar 2026 12:00:00 GMT",
+	} {
+		if got := s.String(); got != want {
+			t.Errorf("%#v: %q, want %q", s, got, want)
+		}
+	}
 }
