@@ -313,7 +313,8 @@ func (x *Extract) ApplyCheck(_ context.Context, fc items.TypedFnCtx[State], curr
 
 // toRemove counts what a clean would remove: every entry found but
 // directories that hold anything other than the temporary files of a
-// killed run.
+// killed run. When nothing else is left, those files alone need a clean:
+// they would keep the directories holding them from ever being removed.
 func (x *Extract) toRemove(fc items.TypedFnCtx[State], current State) int {
 	n, dirs := 0, 0
 	for _, e := range current.Entries {
@@ -323,7 +324,7 @@ func (x *Extract) toRemove(fc items.TypedFnCtx[State], current State) int {
 			n++
 		}
 	}
-	if dirs == 0 {
+	if n > 0 && dirs == 0 {
 		return n
 	}
 	root, err := os.OpenRoot(x.Dest)
@@ -343,7 +344,15 @@ func (x *Extract) toRemove(fc items.TypedFnCtx[State], current State) int {
 			n++
 		}
 	}
-	return n
+	if n > 0 {
+		return n
+	}
+	for d, b := range bases {
+		if dir, err := t.dir(d); err == nil && dir != nil && len(t.temps(dir, b)) > 0 {
+			return 1
+		}
+	}
+	return 0
 }
 
 // todo lists the entries of target that current lacks or has otherwise.

@@ -653,3 +653,22 @@ func TestStaleTempsAreSwept(t *testing.T) {
 	f.must(items.OpClean, true)
 	wantTree(t, f.x.Dest, ".notes.peace-tmp-1")
 }
+
+// When a killed run's temporary file is all that is left of the archive's
+// files, clean still removes it: it would keep dest from being removed.
+func TestCleanWithOnlyAStaleTempLeft(t *testing.T) {
+	f := newFixture(t)
+	f.writeArchive(true, file("top.txt", "top"), file("d/a.txt", "a"))
+	f.must(items.OpEnsure, true)
+	for _, p := range []string{"top.txt", "d/a.txt", "d"} {
+		if err := os.Remove(filepath.Join(f.x.Dest, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(f.x.Dest, ".top.txt.peace-tmp-9"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.must(items.OpClean, true)
+	wantTree(t, f.x.Dest)
+	f.must(items.OpClean, false)
+}
