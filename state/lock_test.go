@@ -9,6 +9,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -480,5 +483,191 @@ func TestProcStat(t *testing.T) {
 	}
 	if alive, _ := processAlive(deadPID(t)); alive {
 		t.Error("a reaped process is alive")
+	}
+}
+
+// otherUser is a user ID that is not this process's and owns no process
+// here, for running a helper as someone else (needs root), or -1.
+func otherUser() int {
+	if os.Geteuid() != 0 {
+		return -1
+	}
+	return 65534 // nobody
+}
+
+// A lock held by a live process of another user is never taken over: that
+// kill(pid, 0) is refused (EPERM) says the process exists. The holder here
+// is pid 1, which runs as root: as another user, this process checks it
+// directly; as root, a helper run as nobody does.
+func TestLockOtherUsersHolderNotTakenOver(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs /proc to tell who owns pid 1")
+	}
+	owner := -1
+	if fi, err := os.Stat("/proc/1"); err == nil {
+		owner = int(fi.Sys().(*syscall.Stat_t).Uid)
+	}
+	// A shared directory, reachable by the other user too.
+	dir, err := os.MkdirTemp("", "peace-lock-other-user-")
+	must(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	must(t, os.Chmod(dir, 0o777))
+	s := Open(filepath.Join(dir, "state"))
+	must(t, os.Mkdir(s.Path(), 0o777))
+	must(t, os.Chmod(s.Path(), 0o777))
+	holder := holderOf(1, "peace ensure")
+	data := writeLockFile(t, s, holder)
+
+	switch uid := otherUser(); {
+	case os.Geteuid() != 0 && owner != os.Geteuid() && owner >= 0:
+		_, _, err := lockNow(s)
+		wantLocked(t, err, 1)
+		if _, err := s.Unlock(); err == nil {
+			t.Error("Unlock removed the lock of another user's live process")
+		}
+	case uid >= 0 && owner != uid:
+		// The test binary, where the other user can run it.
+		bin := filepath.Join(dir, "state.test")
+		exe, err := os.ReadFile(os.Args[0])
+		must(t, err)
+		must(t, os.WriteFile(bin, exe, 0o755))
+		for _, call := range []string{"lock-holder", "unlock"} {
+			cmd := helper(t, call, s.Path())
+			cmd.Path, cmd.Args[0] = bin, bin
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+			cmd.Stdin = strings.NewReader("")
+			out, err := cmd.Output()
+			if errors.Is(err, syscall.EPERM) {
+				t.Skipf("cannot run a process as uid %d: %v", uid, err)
+			}
+			if got := strings.TrimSpace(string(out)); got != "locked" {
+				t.Errorf("%s as uid %d: %q (%v), want locked", call, uid, got, err)
+			}
+		}
+	default:
+		t.Skip("no other user's process to hold the lock")
+	}
+	if got, _ := os.ReadFile(s.lockPath()); string(got) != string(data) {
+		t.Errorf("lock file changed: %s", got)
+	}
+}
+
+// Taking the lock removes the temporary files a killed writer left in the
+// store; another process's lock attempt in progress keeps its own.
+func TestLockSweepsStaleTemps(t *testing.T) {
+	s := newStore(t)
+	must(t, os.MkdirAll(s.Path(), 0o755))
+	old := time.Now().Add(-2 * staleLockTemp)
+	files := map[string]bool{ // name -> kept
+		".states_current.yaml.peace-tmp-abc": false,
+		".states_goal.yaml.peace-tmp-1":      false,
+		".states_current.yaml.tmp-123":       false, // named as before the one pattern
+		".lock.peace-tmp-old":                false,
+		".lock.peace-tmp-new":                true, // a lock attempt under way
+		"journal.log.torn-20260101T000000Z":  true,
+		"states_current.yaml.corrupt-x":      true,
+		"notes.peace-tmp-x":                  true,
+	}
+	for name := range files {
+		p := filepath.Join(s.Path(), name)
+		must(t, os.WriteFile(p, []byte("x"), 0o600))
+		if name != ".lock.peace-tmp-new" {
+			must(t, os.Chtimes(p, old, old))
+		}
+	}
+	l, _ := mustLock(t, s)
+	var want []string
+	for name, kept := range files {
+		if kept {
+			want = append(want, name)
+		}
+	}
+	want = append(want, lockFile)
+	slices.Sort(want)
+	if got := dirFiles(t, s.Path()); !slices.Equal(got, want) {
+		t.Errorf("after Lock: %v, want %v", got, want)
+	}
+	must(t, l.Release())
+}
+
+// The lock names the execution holding it, and so does the error of a
+// second run.
+func TestLockNamesItsExecution(t *testing.T) {
+	s := newStore(t)
+	l, _, err := s.LockExecution(context.Background(), "peace ensure", "e-7", 0, nil)
+	must(t, err)
+	defer l.Release()
+	if l.Info().Execution != "e-7" {
+		t.Errorf("lock info %+v", l.Info())
+	}
+	_, _, err = lockNow(s)
+	if locked := wantLocked(t, err, os.Getpid()); !strings.HasSuffix(locked.Error(), ", execution e-7") {
+		t.Errorf("message %q does not name the execution", locked)
+	}
+}
+
+// A reader that looks while another process holds the lock and runs says
+// that run is in progress, naming its execution and pid, and never that it
+// did not finish; the items it applies are in progress, not unknown. Once
+// the holder is gone, the same journal is a run that did not finish.
+func TestLiveRunIsInProgress(t *testing.T) {
+	for _, withID := range []bool{true, false} {
+		t.Run(fmt.Sprintf("execution in lock %v", withID), func(t *testing.T) {
+			s := newStore(t)
+			// A run that died earlier, not yet recovered.
+			j := openJournal(t, s)
+			must(t, j.Begin("b"))
+			crashed := crashCopy(t, s)
+			must(t, j.Close("complete"))
+			restoreJournal(t, s, crashed)
+			time.Sleep(2 * time.Millisecond) // the lock is taken after it started
+
+			exec := ""
+			if withID {
+				exec = "e-live"
+			}
+			l, _, err := s.LockExecution(context.Background(), "peace ensure", exec, 0, nil)
+			must(t, err)
+			pid := fmt.Sprintf("pid %d", os.Getpid())
+			rec := mustLoad(t, Open(s.Path()))
+			if !slices.Equal(rec.Unknown, []string{"b"}) || len(rec.InProgress) != 0 {
+				t.Errorf("before the live run's journal: unknown %q, in progress %q", rec.Unknown, rec.InProgress)
+			}
+			if len(rec.Notices) != 2 || !strings.Contains(rec.Notices[0], "execution e1 ") || !strings.Contains(rec.Notices[0], "did not finish") ||
+				!strings.Contains(rec.Notices[1], "peace ensure is in progress (") || !strings.Contains(rec.Notices[1], pid+")") {
+				t.Errorf("notices %q", rec.Notices)
+			}
+
+			_, err = s.Recover()
+			must(t, err)
+			j, err = s.OpenJournal("e-live", "peace ensure")
+			must(t, err)
+			must(t, j.Begin("a"))
+			must(t, j.Group("a", 4242, "boot:1"))
+			rec = mustLoad(t, Open(s.Path()))
+			want := "peace ensure is in progress (execution e-live, " + pid + "), started "
+			if len(rec.Notices) != 1 || !strings.HasPrefix(rec.Notices[0], want) || !strings.HasSuffix(rec.Notices[0], "; items it is applying: a") {
+				t.Errorf("notices %q, want one starting %q", rec.Notices, want)
+			}
+			if !slices.Equal(rec.InProgress, []string{"a"}) || !slices.Equal(rec.Unknown, []string{"b"}) || rec.Groups != nil {
+				t.Errorf("in progress %q, unknown %q, groups %v", rec.InProgress, rec.Unknown, rec.Groups)
+			}
+
+			// The holder dies: its lock is left, its pid is gone.
+			crashed = crashCopy(t, s)
+			must(t, j.Close("complete"))
+			must(t, l.Release())
+			restoreJournal(t, s, crashed)
+			holder := holderOf(deadPID(t), "peace ensure")
+			holder.Execution = exec
+			writeLockFile(t, s, holder)
+			rec = mustLoad(t, Open(s.Path()))
+			if len(rec.Notices) != 1 || !strings.Contains(rec.Notices[0], "execution e-live (peace ensure, started") || !strings.Contains(rec.Notices[0], "did not finish") {
+				t.Errorf("after the holder died: notices %q", rec.Notices)
+			}
+			if !slices.Equal(rec.Unknown, []string{"a", "b"}) || len(rec.InProgress) != 0 || len(rec.Groups["a"]) != 1 {
+				t.Errorf("after the holder died: unknown %q, in progress %q, groups %v", rec.Unknown, rec.InProgress, rec.Groups)
+			}
+		})
 	}
 }

@@ -44,6 +44,8 @@ func runHelper(name, dir string) int {
 		err = helperLockHolder(s, false)
 	case "lock-taker":
 		err = helperLockHolder(s, true)
+	case "unlock":
+		err = helperUnlock(s)
 	default:
 		err = fmt.Errorf("unknown helper %q", name)
 	}
@@ -134,6 +136,21 @@ func helperLockHolder(s *Store, waitForGo bool) error {
 	fmt.Println("won")
 	io.Copy(io.Discard, in)
 	return l.Release()
+}
+
+// helperUnlock runs Unlock and prints "removed" or "locked".
+func helperUnlock(s *Store) error {
+	_, err := s.Unlock()
+	var locked *LockedError
+	if errors.As(err, &locked) {
+		fmt.Println("locked")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Println("removed")
+	return nil
 }
 
 // helper starts this test binary as the named helper on dir.
