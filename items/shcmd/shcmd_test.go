@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -577,6 +578,143 @@ func countGroup(t *testing.T, pgid int) int {
 		// Fields after the command name, which may hold spaces: state ppid pgrp.
 		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
 		if len(f) > 2 && f[2] == strconv.Itoa(pgid) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCancelKillsGrandchildThatIgnoresTERM: the command's leader dies of
+// SIGTERM at once, but a grandchild that ignores it is still in the group:
+// it gets SIGKILL after the grace, and the call returns only once it is
+// gone.
+func TestCancelKillsGrandchildThatIgnoresTERM(t *testing.T) {
+	pgid, tr, cancel, done := startCancellable(t, `echo $$; sh -c 'trap "" TERM; echo $$; exec sleep 30' & wait`)
+	grandchild, err := strconv.Atoi(tr.next(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	cancel()
+	err = <-done
+	elapsed := time.Since(start)
+	// SIGKILL has been sent when the call returns; the kernel may take a
+	// moment to finish the process, which runs no code of its own again.
+	for deadline := time.Now().Add(time.Second); alive(grandchild); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the grandchild %d that ignores SIGTERM is alive a second after the call returned", grandchild)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if elapsed < shcmd.Grace {
+		t.Errorf("returned %v after cancel, before the %v grace", elapsed, shcmd.Grace)
+	}
+	if elapsed > promptly {
+		t.Errorf("the call returned %v after cancel", elapsed)
+	}
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "SIGKILL") {
+		t.Errorf("error %v, want one that says SIGKILL and wraps context.Canceled", err)
+	}
+	groupGone(t, pgid)
+}
+
+// alive reports whether pid runs: not gone, not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
+}
+
+// groups is an items.ProcessGroups that keeps what it was told.
+type groups struct {
+	mu      sync.Mutex
+	refuse  error
+	started []int
+	ended   []int
+}
+
+func (g *groups) Started(pgid int) (func(), error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.refuse != nil {
+		return nil, g.refuse
+	}
+	g.started = append(g.started, pgid)
+	// The group has run nothing yet: its only process is the gate.
+	if n := countGroupNoT(pgid); n != 1 {
+		g.started = append(g.started, -n)
+	}
+	return func() {
+		g.mu.Lock()
+		g.ended = append(g.ended, pgid)
+		g.mu.Unlock()
+	}, nil
+}
+
+// TestProcessGroupsAreTold: every command's group is told before it runs
+// and ended after; a group refused runs nothing.
+func TestProcessGroupsAreTold(t *testing.T) {
+	dir := t.TempDir()
+	it := mustBuild(t, dir, `{current: "echo $$ > current.pgid; echo a", goal: "echo b", ensure: "echo $$ > ensure.pgid; echo b"}`)
+	g := &groups{}
+	c := fc(items.OpEnsure, progress.NoTracker, nil)
+	c.Processes = g
+	if _, err := it.Current(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := it.Apply(context.Background(), c, "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	var want []int
+	for _, name := range []string{"current.pgid", "ensure.pgid"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pgid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, pgid)
+	}
+	if !slices.Equal(g.started, want) || !slices.Equal(g.ended, want) {
+		t.Errorf("told of groups started %v, ended %v; want %v for both (a negative count: processes that ran before the group was told)",
+			g.started, g.ended, want)
+	}
+
+	refused := errors.New("no more groups")
+	g = &groups{refuse: refused}
+	c.Processes = g
+	if _, err := it.Apply(context.Background(), c, "a", "b"); !errors.Is(err, refused) {
+		t.Errorf("apply with its group refused: %v, want %v", err, refused)
+	}
+	os.Remove(filepath.Join(dir, "ensure.pgid"))
+	if _, err := it.Apply(context.Background(), c, "a", "b"); err == nil {
+		t.Error("apply with its group refused succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ensure.pgid")); err == nil {
+		t.Error("a command whose group was refused ran")
+	}
+}
+
+// countGroupNoT counts the live processes of group pgid, from /proc.
+func countGroupNoT(pgid int) int {
+	entries, _ := os.ReadDir("/proc")
+	n := 0
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" {
 			n++
 		}
 	}
