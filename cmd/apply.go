@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/peace-go/peace/cmdblock"
 	"github.com/peace-go/peace/cmdexecution"
 	"github.com/peace-go/peace/items"
 )
@@ -44,42 +43,17 @@ not clean, in reverse dependency order. Stopping works as for ensure.`
 }
 
 func runApply(ctx context.Context, opts *ApplyOptions) error {
-	command := string(opts.Op)
-	if opts.DryRun {
-		command += " --dry-run"
-	}
-	s, err := opts.open(command)
+	e := cmdexecution.ForOp(opts.Op, opts.DryRun)
+	s, err := opts.open(e.Command)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	res, err := s.exec(ctx, &cmdexecution.CmdExecution{
-		Command: command,
-		// One block: each item is discovered right before it is applied,
-		// once its dependencies are done. Its states are then never stale,
-		// and an item's discovery overlaps the others' work instead of
-		// waiting for every item to be discovered first.
-		Blocks:  []cmdblock.Block{cmdblock.Apply{Op: opts.Op, DryRun: opts.DryRun}},
-		Records: !opts.DryRun,
-		Applies: !opts.DryRun,
-	})
+	res, err := s.exec(ctx, e)
 	s.close()
 	if err != nil {
 		return err
 	}
-	d := res.Data
-	// An item's state is what this run found or applied; for an item it
-	// never reached, what was recorded before.
-	states := make([]items.State, len(d.Current))
-	for i := range states {
-		switch {
-		case d.Lost[i]:
-		case d.Found[i] || d.Applied[i]:
-			states[i] = d.Current[i]
-		default:
-			states[i] = d.Stored[i]
-		}
-	}
-	opts.printer().outcome(command, res.ID, s.flow, res.Outcome, states, func(i int) bool { return states[i] != nil })
-	return outcomeCode(res.Outcome)
+	_ = opts.printer().Write(res)
+	return outcomeCode(res)
 }

@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/peace-go/peace/cmdblock"
 	"github.com/peace-go/peace/cmdexecution"
 )
 
@@ -32,18 +31,11 @@ func runDiff(ctx context.Context, opts *DiffOptions) error {
 		return err
 	}
 	defer s.close()
-	res, err := s.exec(ctx, &cmdexecution.CmdExecution{
-		Command: "diff",
-		Blocks: []cmdblock.Block{
-			cmdblock.Discover{What: cmdblock.DiscoverCurrent | cmdblock.DiscoverGoal},
-			cmdblock.Diff{},
-		},
-	})
+	res, err := s.exec(ctx, cmdexecution.Diff())
 	s.close()
 	if err != nil {
 		return err
 	}
-	d := res.Data
-	opts.printer().diff(s.flow, d.Current, d.Goal, d.Diff, d.Err)
-	return outcomeCode(res.Outcome)
+	_ = opts.printer().Write(res)
+	return outcomeCode(res)
 }

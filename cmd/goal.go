@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/peace-go/peace/cmdblock"
 	"github.com/peace-go/peace/cmdexecution"
 )
 
@@ -30,21 +29,11 @@ func runGoal(ctx context.Context, opts *GoalOptions) error {
 		return err
 	}
 	defer s.close()
-	res, err := s.exec(ctx, &cmdexecution.CmdExecution{
-		Command: "goal",
-		Blocks:  []cmdblock.Block{cmdblock.Discover{What: cmdblock.DiscoverGoal}},
-		Records: true,
-	})
+	res, err := s.exec(ctx, cmdexecution.Goal())
 	s.close()
 	if err != nil {
 		return err
 	}
-	d := res.Data
-	opts.printer().states(s.flow, d.Goal, func(i int) bool { return d.Goal[i] != nil }, func(i int) string {
-		if err := d.Err[i]; err != nil {
-			return err.Error()
-		}
-		return ""
-	})
-	return outcomeCode(res.Outcome)
+	_ = opts.printer().Write(res)
+	return outcomeCode(res)
 }

@@ -129,7 +129,7 @@ var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
 // first) cancels, the third kills every process group in flight and
 // returns at once with ExitInterrupted — the journal keeps what was
 // recorded.
-func (s *session) exec(ctx context.Context, e *cmdexecution.CmdExecution) (*cmdctx.Result, error) {
+func (s *session) exec(ctx context.Context, e *cmdexecution.CmdExecution) (*cmdexecution.Result, error) {
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, stopSignals...)
 	defer signal.Stop(sigs)
@@ -206,8 +206,8 @@ func (s *session) closeWithin(d time.Duration) {
 }
 
 // outcomeCode is the exit code of an execution that ran.
-func outcomeCode(o cmdexecution.CmdOutcome) error {
-	switch o.Result() {
+func outcomeCode(r *cmdexecution.Result) error {
+	switch r.Outcome {
 	case "interrupted":
 		return outcomeError{ExitInterrupted}
 	case "failed":

@@ -6,10 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/peace-go/peace/cmdblock"
 	"github.com/peace-go/peace/cmdctx"
 	"github.com/peace-go/peace/cmdexecution"
-	"github.com/peace-go/peace/items"
 )
 
 // StatusOptions are status's flags.
@@ -42,79 +40,41 @@ func runStatus(ctx context.Context, opts *StatusOptions) error {
 		return err
 	}
 	defer s.close()
-	res, err := s.exec(ctx, &cmdexecution.CmdExecution{
-		Command: "status",
-		Blocks:  []cmdblock.Block{cmdblock.Discover{What: cmdblock.DiscoverCurrent}},
-		Records: true,
-	})
+	res, err := s.exec(ctx, cmdexecution.Status())
 	s.close()
 	if err != nil {
 		return err
 	}
-	d := res.Data
-	opts.printer().states(s.flow, d.Current, func(i int) bool { return d.Found[i] }, func(i int) string {
-		if err := d.Err[i]; err != nil {
-			return err.Error()
-		}
-		return ""
-	})
-	return outcomeCode(res.Outcome)
+	_ = opts.printer().Write(res)
+	return outcomeCode(res)
 }
 
 // runStatusStored shows what is recorded, replaying a journal a killed run
 // left behind in memory only: it writes nothing and takes no lock.
 func runStatusStored(opts *StatusOptions) error {
-	flow, err := loadFlow(opts.FlowFile)
+	cc, err := opts.readOnlyCtx()
 	if err != nil {
 		return err
 	}
-	cc, err := newReadOnlyCtx(opts.GlobalOptions, flow)
+	res, err := cc.Stored()
 	if err != nil {
 		return err
-	}
-	rec, err := cc.Store().Load()
-	if err != nil {
-		return err
-	}
-	unknown := map[string]bool{}
-	for _, u := range rec.Unknown {
-		unknown[u] = true
-	}
-	states := make([]any, flow.Len())
-	found := make([]bool, flow.Len())
-	for i, it := range flow.Items() {
-		if raw, ok := rec.Current[string(it.ID())]; ok && raw != nil {
-			states[i], found[i] = raw, true
-			if st, err := it.DecodeState(raw); err == nil {
-				states[i] = st
-			}
-		}
 	}
 	p := opts.printer()
-	if p.format != "text" {
-		m := map[string]any{}
-		for i, it := range flow.Items() {
-			m[string(it.ID())] = nil
-			if found[i] {
-				m[string(it.ID())] = states[i]
-			}
+	if p.Format() == "text" {
+		for _, n := range res.Notices {
+			fmt.Fprintf(opts.IO.ErrOut, "peace: %s\n", n)
 		}
-		p.structured(map[string]any{"states": m, "unknown": rec.Unknown})
-		return nil
 	}
-	for _, n := range rec.Notices {
-		fmt.Fprintf(opts.IO.ErrOut, "peace: %s\n", n)
-	}
-	p.states(flow, states, func(i int) bool { return found[i] }, func(i int) string {
-		if unknown[string(flow.Items()[i].ID())] {
-			return "unknown: a run stopped while applying it"
-		}
-		return ""
-	})
-	return nil
+	return p.Write(res)
 }
 
-func newReadOnlyCtx(g *GlobalOptions, flow *items.Flow) (*cmdctx.CmdCtx, error) {
+// readOnlyCtx is a CmdCtx for commands that start no execution.
+func (g *GlobalOptions) readOnlyCtx() (*cmdctx.CmdCtx, error) {
+	flow, err := loadFlow(g.FlowFile)
+	if err != nil {
+		return nil, err
+	}
 	cc, err := cmdctx.New(cmdctx.Options{Workspace: g.workspace(), Profile: g.Profile, Flow: flow})
 	if err != nil {
 		return nil, inputError{err}

@@ -15,15 +15,11 @@ needed. It removes the lock of this flow and profile only when its holder is
 provably gone, and refuses to break the lock of a live run.`,
 		Args: noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			flow, err := loadFlow(g.FlowFile)
+			cc, err := g.readOnlyCtx()
 			if err != nil {
 				return err
 			}
-			cc, err := newReadOnlyCtx(g, flow)
-			if err != nil {
-				return err
-			}
-			removed, err := cc.Store().Unlock()
+			removed, err := cc.Unlock()
 			if err != nil {
 				return err
 			}

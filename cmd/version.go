@@ -32,7 +32,7 @@ func newVersionCmd(g *GlobalOptions) *cobra.Command {
 				}
 			}
 			p := g.printer()
-			if p.structured(v) {
+			if p.Structured(v) {
 				return nil
 			}
 			fmt.Fprintf(g.IO.Out, "peace %s (%s, state format %d, event format %d)\n",

@@ -21,6 +21,10 @@ type Apply struct {
 
 func (b Apply) Name() string { return string(b.Op) }
 
+// Applies is true unless b is a dry run: an execution with such a block
+// always writes the journal.
+func (b Apply) Applies() bool { return !b.DryRun }
+
 func (b Apply) Run(_ context.Context, env *Env, data *Data) Outcome {
 	all := env.Flow.Items()
 	clean := b.Op == items.OpClean

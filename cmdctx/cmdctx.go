@@ -73,8 +73,37 @@ func New(opts Options) (*CmdCtx, error) {
 	}, nil
 }
 
-// Store is where this CmdCtx's flow state lives.
-func (c *CmdCtx) Store() *state.Store { return c.store }
+// Stored is what is recorded for this flow and profile, as a states
+// result: no lock is taken and nothing is written; a journal a killed run
+// left behind is replayed in memory only.
+func (c *CmdCtx) Stored() (*cmdexecution.Result, error) {
+	rec, err := c.store.Load()
+	if err != nil {
+		return nil, err
+	}
+	unknown := map[string]bool{}
+	for _, u := range rec.Unknown {
+		unknown[u] = true
+	}
+	r := &cmdexecution.Result{Command: "status --stored", View: cmdexecution.ViewStates, Outcome: "complete",
+		Stored: true, Notices: rec.Notices}
+	for _, it := range c.opts.Flow.Items() {
+		ir := cmdexecution.ItemResult{ID: string(it.ID()), Type: it.Type(), Unknown: unknown[string(it.ID())]}
+		if raw, ok := rec.Current[string(it.ID())]; ok && raw != nil {
+			ir.State, ir.Known = raw, true
+			if st, err := it.DecodeState(raw); err == nil {
+				ir.State = st
+			}
+			ir.Summary = items.Summary(ir.State)
+		}
+		r.Items = append(r.Items, ir)
+	}
+	return r, nil
+}
+
+// Unlock removes the lock of this flow and profile if its holder is
+// provably gone, and says whose it was (nil: there was none).
+func (c *CmdCtx) Unlock() (*state.LockInfo, error) { return c.store.Unlock() }
 
 // Flow is the flow this CmdCtx runs.
 func (c *CmdCtx) Flow() *items.Flow { return c.opts.Flow }
@@ -83,23 +112,12 @@ func (c *CmdCtx) Flow() *items.Flow { return c.opts.Flow }
 // has to give, like a fatal error, in the same stream).
 func (c *CmdCtx) Emit(ev progress.Event) { c.emitter.Emit(ev) }
 
-// Result is what became of one execution.
-type Result struct {
-	ID      string
-	Command string
-	Outcome cmdexecution.CmdOutcome
-	// Data holds every state the execution discovered or applied.
-	Data *cmdblock.Data
-	// Recorded is what was recorded before the execution ran.
-	Recorded *state.Recorded
-}
-
 type execution struct {
 	id        string
 	exec      *cmdexecution.CmdExecution
 	interrupt *cmdblock.Interrupt
 	done      chan struct{}
-	result    *Result
+	result    *cmdexecution.Result
 	err       error
 	// watchdog covers the process groups the execution's items start:
 	// none outlives this process, and none outlives the execution.
@@ -165,7 +183,7 @@ func (c *CmdCtx) drain(ctx context.Context) {
 
 // Wait blocks until the execution id has ended (or ctx ends) and returns
 // its result.
-func (c *CmdCtx) Wait(ctx context.Context, id string) (*Result, error) {
+func (c *CmdCtx) Wait(ctx context.Context, id string) (*cmdexecution.Result, error) {
 	c.mu.Lock()
 	x, ok := c.byID[id]
 	c.mu.Unlock()
@@ -184,7 +202,7 @@ func (c *CmdCtx) Wait(ctx context.Context, id string) (*Result, error) {
 }
 
 // Exec queues e and waits for it.
-func (c *CmdCtx) Exec(ctx context.Context, e *cmdexecution.CmdExecution) (*Result, error) {
+func (c *CmdCtx) Exec(ctx context.Context, e *cmdexecution.CmdExecution) (*cmdexecution.Result, error) {
 	return c.Wait(ctx, c.Queue(ctx, e))
 }
 

@@ -101,7 +101,7 @@ func ensure() *cmdexecution.CmdExecution {
 			cmdblock.Discover{What: cmdblock.DiscoverCurrent | cmdblock.DiscoverGoal},
 			cmdblock.Apply{Op: items.OpEnsure},
 		},
-		Records: true, Applies: true,
+		Records: true,
 	}
 }
 
@@ -112,7 +112,7 @@ func TestExecRecordsAppliedStates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Outcome.Result() != "complete" || a.get() != 1 || b.get() != 1 {
+	if res.Outcome != "complete" || a.get() != 1 || b.get() != 1 {
 		t.Fatalf("outcome %+v, a=%d b=%d", res.Outcome, a.get(), b.get())
 	}
 	rec, err := cc.Store().Load()
@@ -146,8 +146,8 @@ func TestQueuedExecutionsRunInOrderWithDistinctIDs(t *testing.T) {
 	if err := errors.Join(err1, err2); err != nil {
 		t.Fatal(err)
 	}
-	if r1.Outcome.Status[0] != progress.StatusApplied || r2.Outcome.Status[0] != progress.StatusUnchanged {
-		t.Errorf("first %v, second %v", r1.Outcome.Status, r2.Outcome.Status)
+	if r1.CmdOutcome.Status[0] != progress.StatusApplied || r2.CmdOutcome.Status[0] != progress.StatusUnchanged {
+		t.Errorf("first %v, second %v", r1.CmdOutcome.Status, r2.CmdOutcome.Status)
 	}
 	starts := ev.of(progress.ExecutionStart)
 	if len(starts) != 2 || starts[0].Execution != first || starts[1].Execution != second {
@@ -178,7 +178,7 @@ func TestInterruptByID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := res.Outcome
+	o := res.CmdOutcome
 	if o.Result() != "interrupted" || o.Status[0] != progress.StatusInterrupted || o.Status[1] != progress.StatusNotStarted {
 		t.Errorf("outcome %v %v", o.Result(), o.Status)
 	}
@@ -213,8 +213,8 @@ func TestInterruptedBeforeStartRunsNoBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Outcome.Blocks) != 0 || len(res.Outcome.BlocksNotRun) != 2 || res.Outcome.Result() != "interrupted" {
-		t.Errorf("outcome %+v", res.Outcome)
+	if len(res.CmdOutcome.Blocks) != 0 || len(res.CmdOutcome.BlocksNotRun) != 2 || res.Outcome != "interrupted" {
+		t.Errorf("outcome %+v", res.CmdOutcome)
 	}
 }
 

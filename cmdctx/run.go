@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/peace-go/peace/cmdblock"
+	"github.com/peace-go/peace/cmdexecution"
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/progress"
 	"github.com/peace-go/peace/state"
@@ -22,7 +23,7 @@ import (
 // Each applied state is durable in the journal as soon as its item ends, so
 // the fold at the end only makes the snapshots catch up; a kill anywhere
 // loses nothing the journal holds.
-func (c *CmdCtx) run(x *execution) (res *Result, err error) {
+func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	flow := c.opts.Flow
 	e := x.exec
 	ctx := x.interrupt.ItemContext()
@@ -31,14 +32,20 @@ func (c *CmdCtx) run(x *execution) (res *Result, err error) {
 		Flow: string(flow.ID), Profile: c.opts.Profile, Workspace: c.workspaceAbs(),
 		Items: idStrings(flow), Deps: depStrings(flow),
 	})
-	res = &Result{ID: x.id, Command: e.Command, Data: cmdblock.NewData(flow)}
+	data := cmdblock.NewData(flow)
+	var outcome cmdexecution.CmdOutcome
+	var recorded *state.Recorded
 	defer func() {
 		end := progress.Event{Type: progress.ExecutionEnd, Execution: x.id}
+		if res != nil {
+			res = e.Result(x.id, flow, data, outcome)
+			res.Notices = recorded.Notices
+		}
 		if err == nil {
-			end.Outcome = res.Outcome.Result()
+			end.Outcome = res.Outcome
 			end.Statuses = map[string]progress.Status{}
-			for i, it := range flow.Items() {
-				end.Statuses[string(it.ID())] = res.Outcome.Status[i]
+			for _, it := range res.Items {
+				end.Statuses[it.ID] = it.Status
 			}
 		} else {
 			end.Outcome = "failed"
@@ -47,23 +54,23 @@ func (c *CmdCtx) run(x *execution) (res *Result, err error) {
 		c.emitter.Emit(end)
 	}()
 
-	if e.Records {
+	if e.Recording() {
 		lock, err := c.lock(ctx, x)
 		if err != nil {
 			return nil, err
 		}
 		defer lock.Release()
-		res.Recorded, err = c.store.Recover()
+		recorded, err = c.store.Recover()
 		if err != nil {
 			return nil, err
 		}
 	} else {
-		res.Recorded, err = c.store.Load()
+		recorded, err = c.store.Load()
 		if err != nil {
 			return nil, err
 		}
 	}
-	c.restore(x.id, res.Recorded, res.Data)
+	c.restore(x.id, recorded, data)
 
 	env := &cmdblock.Env{
 		Flow: flow, Execution: x.id, Jobs: c.opts.Jobs, Interrupt: x.interrupt,
@@ -76,24 +83,25 @@ func (c *CmdCtx) run(x *execution) (res *Result, err error) {
 	// with the execution.
 	defer x.watchdog.Close()
 	var journal *journalOnDemand
-	if e.Records && e.Applies {
+	if e.Applies() {
 		journal = &journalOnDemand{store: c.store, x: x}
 		env.Recorder = journal
 	}
 
-	res.Outcome = e.Run(ctx, env, res.Data)
+	outcome = e.Run(ctx, env, data)
+	res = &cmdexecution.Result{} // worked out in full by the deferred func
 
-	if !e.Records {
+	if !e.Recording() {
 		return res, nil
 	}
 	// Recording must happen even when the execution was cancelled: nothing
 	// below takes the cancelled item context.
 	if journal != nil {
-		if err := journal.close(res.Outcome.Result()); err != nil {
+		if err := journal.close(outcome.Result()); err != nil {
 			return res, fmt.Errorf("close journal: %w", err)
 		}
 	}
-	current, goal, err := updates(flow, res.Data)
+	current, goal, err := updates(flow, data)
 	if err != nil {
 		return res, err
 	}

@@ -72,7 +72,7 @@ func TestManyItemsInterruptedUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := res.Outcome
+	o := res.CmdOutcome
 	if o.Result() != "interrupted" {
 		t.Fatalf("outcome %s", o.Result())
 	}
@@ -141,8 +141,8 @@ func BenchmarkEnsureNothingToDo(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				res, err := cc.Exec(context.Background(), exec)
-				if err != nil || res.Outcome.Result() != "complete" {
-					b.Fatal(err, res.Outcome.Result())
+				if err != nil || res.Outcome != "complete" {
+					b.Fatal(err, res.Outcome)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/item")

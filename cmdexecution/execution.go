@@ -8,19 +8,41 @@ import (
 	"github.com/peace-go/peace/progress"
 )
 
-// CmdExecution is a command as an ordered list of blocks, e.g. ensure is
-// discover → ensure.
+// CmdExecution is a command as an ordered list of blocks, e.g. diff is
+// discover → diff. The recipes (Status, Goal, Diff, Ensure, Clean) build
+// the built-in ones.
 type CmdExecution struct {
 	// Command names the execution in events, the journal and the lock
 	// ("ensure", "clean --dry-run").
 	Command string
 	Blocks  []cmdblock.Block
-	// Records says the execution changes recorded state: it needs the lock,
-	// and what it discovers or applies is recorded.
+	// Records says what the execution discovers is recorded: it needs the
+	// lock. An execution that applies always records (see Applies).
 	Records bool
-	// Applies says it has a block that applies items (needs a journal).
-	Applies bool
+	// View is which part of the Result the command is about.
+	View View
 }
+
+// Applier is a block that changes the world when it runs. *cmdblock.Apply
+// is one, unless it is a dry run.
+type Applier interface {
+	Applies() bool
+}
+
+// Applies says a block of e changes the world. Such an execution always
+// takes the lock and writes the journal, item by item: that is not a
+// choice its builder can get wrong.
+func (e *CmdExecution) Applies() bool {
+	for _, b := range e.Blocks {
+		if a, ok := b.(Applier); ok && a.Applies() {
+			return true
+		}
+	}
+	return false
+}
+
+// Recording says e takes the lock and records what it finds or applies.
+func (e *CmdExecution) Recording() bool { return e.Records || e.Applies() }
 
 // Kind is what became of an execution.
 type Kind string
@@ -100,7 +122,7 @@ func (e *CmdExecution) Run(ctx context.Context, env *cmdblock.Env, data *cmdbloc
 			break
 		}
 	}
-	o.Status, o.Errors = finalStatus(env.Flow, data, len(o.BlocksNotRun) > 0 || e.Applies)
+	o.Status, o.Errors = finalStatus(env.Flow, data, len(o.BlocksNotRun) > 0 || e.Applies())
 	if !interrupted && env.Interrupt != nil && env.Interrupt.Stage() != cmdblock.Running {
 		// Asked to stop after the last item had started: everything still
 		// finished, but the caller was interrupted and is told so (exit 130

@@ -18,6 +18,9 @@ type scripted struct {
 }
 
 func (s scripted) Name() string { return s.name }
+
+// Applies: a scripted block named ensure stands for an apply.
+func (s scripted) Applies() bool { return s.name == "ensure" }
 func (s scripted) Run(_ context.Context, env *cmdblock.Env, data *cmdblock.Data) cmdblock.Outcome {
 	return s.run(env, data)
 }
@@ -98,7 +101,7 @@ func TestOutcomes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env, data := setup(t)
-			e := &CmdExecution{Command: "ensure", Blocks: tc.blocks, Applies: true}
+			e := &CmdExecution{Command: "ensure", Blocks: tc.blocks}
 			o := e.Run(context.Background(), env, data)
 			if o.Kind != tc.kind || o.Result() != tc.result || !slices.Equal(o.Status, tc.status) || !slices.Equal(o.BlocksNotRun, tc.notRun) {
 				t.Errorf("got %s/%s %v not run %v; want %s/%s %v not run %v",
@@ -111,7 +114,7 @@ func TestOutcomes(t *testing.T) {
 func TestUnknownStaysUnknownUntilDiscovered(t *testing.T) {
 	env, data := setup(t)
 	data.Unknown[0], data.Unknown[1] = true, true
-	e := &CmdExecution{Command: "ensure", Applies: true, Blocks: []cmdblock.Block{scripted{"ensure",
+	e := &CmdExecution{Command: "ensure", Blocks: []cmdblock.Block{scripted{"ensure",
 		func(env *cmdblock.Env, d *cmdblock.Data) cmdblock.Outcome {
 			d.Unknown[1] = false // b was rediscovered, a never reached
 			d.Status[1] = progress.StatusApplied

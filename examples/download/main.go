@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"text/tabwriter"
 
-	"github.com/peace-go/peace/cmdblock"
 	"github.com/peace-go/peace/cmdctx"
 	"github.com/peace-go/peace/cmdexecution"
 	"github.com/peace-go/peace/examples/download/checksum"
@@ -150,8 +149,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, stop <-ch
 		}
 		return exitFailed
 	}
-	report(stdout, cmd, flow, res)
-	switch res.Outcome.Result() {
+	report(stdout, cmd, res)
+	switch res.Outcome {
 	case "interrupted":
 		return exitInterrupted
 	case "failed":
@@ -160,35 +159,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, stop <-ch
 	return exitOK
 }
 
-// executions are the commands besides init: each is an ordered list of
-// peace's blocks.
+// executions are the commands besides init: peace's own recipes.
 var executions = map[string]func() *cmdexecution.CmdExecution{
-	"status": func() *cmdexecution.CmdExecution {
-		return &cmdexecution.CmdExecution{Command: "status", Records: true,
-			Blocks: []cmdblock.Block{cmdblock.Discover{What: cmdblock.DiscoverCurrent}}}
-	},
-	"goal": func() *cmdexecution.CmdExecution {
-		return &cmdexecution.CmdExecution{Command: "goal", Records: true,
-			Blocks: []cmdblock.Block{cmdblock.Discover{What: cmdblock.DiscoverGoal}}}
-	},
-	"diff": func() *cmdexecution.CmdExecution {
-		return &cmdexecution.CmdExecution{Command: "diff", Blocks: []cmdblock.Block{
-			cmdblock.Discover{What: cmdblock.DiscoverCurrent | cmdblock.DiscoverGoal},
-			cmdblock.Diff{},
-		}}
-	},
-	"ensure": func() *cmdexecution.CmdExecution {
-		return &cmdexecution.CmdExecution{Command: "ensure", Records: true, Applies: true, Blocks: []cmdblock.Block{
-			cmdblock.Discover{What: cmdblock.DiscoverCurrent | cmdblock.DiscoverGoal},
-			cmdblock.Apply{Op: items.OpEnsure},
-		}}
-	},
-	"clean": func() *cmdexecution.CmdExecution {
-		return &cmdexecution.CmdExecution{Command: "clean", Records: true, Applies: true, Blocks: []cmdblock.Block{
-			cmdblock.Discover{What: cmdblock.DiscoverCurrent | cmdblock.DiscoverClean},
-			cmdblock.Apply{Op: items.OpClean},
-		}}
-	},
+	"status": cmdexecution.Status,
+	"goal":   cmdexecution.Goal,
+	"diff":   cmdexecution.Diff,
+	"ensure": func() *cmdexecution.CmdExecution { return cmdexecution.Ensure(false) },
+	"clean":  func() *cmdexecution.CmdExecution { return cmdexecution.Clean(false) },
 }
 
 func initConfig(dir string, c config) error {
@@ -261,31 +238,24 @@ func loadFlow(dir string) (*items.Flow, error) {
 // report prints one line per item on stdout: for status and goal the state,
 // for diff the change, for ensure and clean what happened and the state
 // reached.
-func report(w io.Writer, cmd string, flow *items.Flow, res *cmdctx.Result) {
-	d := res.Data
+func report(w io.Writer, cmd string, res *cmdexecution.Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
-	for i, it := range flow.Items() {
+	for _, it := range res.Items {
 		var text string
-		switch cmd {
-		case "status":
-			text = summary(d.Current[i])
-		case "goal":
-			text = summary(d.Goal[i])
-		case "diff":
-			text = d.Diff[i].Text
-			if d.Diff[i].Equal {
-				text = "unchanged"
-			}
+		switch {
+		case it.Error != "":
+			text = "error: " + it.Error
+		case cmd == "diff" && it.Diff.Equal:
+			text = "unchanged"
+		case cmd == "diff":
+			text = it.Diff.Text
+		case res.View == cmdexecution.ViewStates:
+			text = summary(it.State)
 		default:
-			text = fmt.Sprintf("%s\t%s", res.Outcome.Status[i], summary(d.Current[i]))
+			text = fmt.Sprintf("%s\t%s", it.Status, summary(it.State))
 		}
-		if err := res.Outcome.Errors[it.ID()]; err != nil {
-			text = "error: " + err.Error()
-		} else if err := d.Err[i]; err != nil && (cmd == "status" || cmd == "goal" || cmd == "diff") {
-			text = "error: " + err.Error()
-		}
-		fmt.Fprintf(tw, "%s\t%s\n", it.ID(), text)
+		fmt.Fprintf(tw, "%s\t%s\n", it.ID, text)
 	}
 }
 

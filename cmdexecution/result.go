@@ -1,0 +1,136 @@
+package cmdexecution
+
+import (
+	"github.com/peace-go/peace/cmdblock"
+	"github.com/peace-go/peace/items"
+	"github.com/peace-go/peace/progress"
+)
+
+// View says which part of a Result a command is about: the states it
+// found (status, goal), the changes it would make (diff), or what it did
+// (ensure, clean).
+type View string
+
+const (
+	ViewStates  View = "states"
+	ViewDiff    View = "diff"
+	ViewOutcome View = "outcome"
+)
+
+// Result is what became of one execution, item by item, worked out once.
+// Every progress view and every result format renders it; it serialises
+// as is (the JSON contracts of the command line are renderings of it).
+type Result struct {
+	Execution    string       `json:"execution"`
+	Command      string       `json:"command"`
+	View         View         `json:"view"`
+	Outcome      string       `json:"outcome"` // complete | interrupted | failed
+	Items        []ItemResult `json:"items"`   // in flow order
+	BlocksNotRun []string     `json:"blocks_not_run,omitempty"`
+	// Stored says the states are the recorded ones: nothing was
+	// discovered (status --stored).
+	Stored bool `json:"stored,omitempty"`
+	// Notices are what the user should be told about the recorded state
+	// (a torn journal tail, a run that did not finish).
+	Notices []string `json:"notices,omitempty"`
+
+	// Outcome and Data are the raw material, for programs that build their
+	// own blocks.
+	CmdOutcome CmdOutcome     `json:"-"`
+	Data       *cmdblock.Data `json:"-"`
+}
+
+// ItemResult is what became of one item.
+type ItemResult struct {
+	ID     string          `json:"id"`
+	Type   string          `json:"type"`
+	Status progress.Status `json:"status"`
+	// Known says State is known: found, applied or recorded. An item whose
+	// apply failed or was cancelled has no known state.
+	Known bool        `json:"known"`
+	State items.State `json:"state"`
+	// Summary is State on one line, for people.
+	Summary string `json:"summary,omitempty"`
+	// Target is the state the item would be brought to (diff).
+	Target        items.State `json:"target,omitempty"`
+	TargetSummary string      `json:"target_summary,omitempty"`
+	Diff          *items.Diff `json:"diff,omitempty"`
+	Error         string      `json:"error,omitempty"`
+	// Unknown: an earlier run began applying the item and never ended.
+	Unknown bool `json:"unknown,omitempty"`
+}
+
+// Counts is how many items ended in each status.
+func (r *Result) Counts() map[progress.Status]int {
+	c := map[progress.Status]int{}
+	for _, it := range r.Items {
+		c[it.Status]++
+	}
+	return c
+}
+
+// With returns the IDs of the items whose status is one of sts, in flow
+// order.
+func (r *Result) With(sts ...progress.Status) []string {
+	var ids []string
+	for _, it := range r.Items {
+		for _, s := range sts {
+			if it.Status == s {
+				ids = append(ids, it.ID)
+				break
+			}
+		}
+	}
+	return ids
+}
+
+// Result works out what became of each item from what the blocks left in
+// data and the combined outcome.
+func (e *CmdExecution) Result(id string, flow *items.Flow, data *cmdblock.Data, o CmdOutcome) *Result {
+	r := &Result{Execution: id, Command: e.Command, View: e.View, Outcome: o.Result(),
+		BlocksNotRun: o.BlocksNotRun, CmdOutcome: o, Data: data}
+	if r.View == "" {
+		r.View = ViewOutcome
+	}
+	goal := len(e.Blocks) == 1 && isGoalOnly(e.Blocks[0])
+	r.Items = make([]ItemResult, flow.Len())
+	for i, it := range flow.Items() {
+		ir := ItemResult{ID: string(it.ID()), Type: it.Type(), Status: o.Status[i], Unknown: data.Unknown[i]}
+		err := data.Err[i]
+		if r.View == ViewOutcome {
+			err = o.Errors[it.ID()] // only the items that failed or were cut short
+		}
+		if err != nil {
+			ir.Error = err.Error()
+		}
+		switch {
+		case goal:
+			ir.State, ir.Known = data.Goal[i], data.Goal[i] != nil
+		case r.View != ViewOutcome:
+			ir.State, ir.Known = data.Current[i], data.Found[i]
+		case data.Lost[i]:
+			// Its apply did not return: what it is now is not known.
+		case data.Found[i] || data.Applied[i]:
+			ir.State, ir.Known = data.Current[i], data.Current[i] != nil
+		default:
+			// Never reached: what was recorded before.
+			ir.State, ir.Known = data.Stored[i], data.Stored[i] != nil
+		}
+		if ir.Known {
+			ir.Summary = items.Summary(ir.State)
+		}
+		if r.View == ViewDiff {
+			ir.Target = data.Goal[i]
+			ir.TargetSummary = items.Summary(ir.Target)
+			d := data.Diff[i]
+			ir.Diff = &d
+		}
+		r.Items[i] = ir
+	}
+	return r
+}
+
+func isGoalOnly(b cmdblock.Block) bool {
+	d, ok := b.(cmdblock.Discover)
+	return ok && d.What == cmdblock.DiscoverGoal
+}

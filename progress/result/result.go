@@ -1,0 +1,261 @@
+package result
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/peace-go/peace/cmdexecution"
+	"github.com/peace-go/peace/progress"
+)
+
+// Options say how results are written.
+type Options struct {
+	Format string // text, yaml or json
+	Color  bool   // ANSI colours in text
+}
+
+// Printer writes results to one stream, one write per result.
+type Printer struct {
+	w     *bufio.Writer
+	opts  Options
+	style styles
+}
+
+// New returns a Printer writing to w.
+func New(w io.Writer, opts Options) *Printer {
+	if opts.Format == "" {
+		opts.Format = "text"
+	}
+	return &Printer{w: bufio.NewWriter(w), opts: opts, style: newStyles(opts.Color)}
+}
+
+// Format is the format the printer writes.
+func (p *Printer) Format() string { return p.opts.Format }
+
+// Write renders r as its command's result: states, a diff or an outcome.
+func (p *Printer) Write(r *cmdexecution.Result) error {
+	defer p.w.Flush()
+	switch r.View {
+	case cmdexecution.ViewStates:
+		p.states(r)
+	case cmdexecution.ViewDiff:
+		p.diff(r)
+	default:
+		p.outcome(r)
+	}
+	return p.w.Flush()
+}
+
+// Structured writes v as JSON or YAML, as asked, and reports whether it
+// did (false for text, which the caller writes).
+func (p *Printer) Structured(v any) bool {
+	defer p.w.Flush()
+	switch p.opts.Format {
+	case "json":
+		WriteJSON(p.w, v)
+		return true
+	case "yaml":
+		// States are JSON-shaped values; going through JSON gives YAML the
+		// same field names the JSON result has.
+		var generic any
+		b, _ := json.Marshal(v)
+		_ = json.Unmarshal(b, &generic)
+		out, _ := yaml.Marshal(generic)
+		_, _ = p.w.Write(out)
+		return true
+	}
+	return false
+}
+
+// WriteJSON writes v indented, as every JSON result is.
+func WriteJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// states prints item ID → state, for status and goal.
+func (p *Printer) states(r *cmdexecution.Result) {
+	m := map[string]any{}
+	var unknown []string
+	for _, it := range r.Items {
+		m[it.ID] = nil
+		if it.Known {
+			m[it.ID] = it.State
+		}
+		if it.Unknown {
+			unknown = append(unknown, it.ID)
+		}
+	}
+	v := map[string]any{"states": m}
+	if r.Stored {
+		v["unknown"] = unknown
+	}
+	if p.Structured(v) {
+		return
+	}
+	tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ITEM\tTYPE\tSTATE")
+	for _, it := range r.Items {
+		text := "-"
+		if it.Known {
+			text = it.Summary
+		}
+		note := it.Error
+		if r.Stored && it.Unknown {
+			note = "unknown: a run stopped while applying it"
+		}
+		if note != "" {
+			text += "  " + p.style.warn("("+note+")")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", it.ID, it.Type, text)
+	}
+	_ = tw.Flush()
+}
+
+type diffJSON struct {
+	Equal bool    `json:"equal"`
+	Text  string  `json:"text,omitempty"`
+	From  any     `json:"from"`
+	To    any     `json:"to"`
+	Error *string `json:"error"`
+}
+
+// diff prints what ensure would change, item by item.
+func (p *Printer) diff(r *cmdexecution.Result) {
+	m := map[string]diffJSON{}
+	for _, it := range r.Items {
+		d := diffJSON{From: it.State, To: it.Target}
+		if it.Diff != nil {
+			d.Equal, d.Text = it.Diff.Equal, it.Diff.Text
+		}
+		if it.Error != "" {
+			msg := it.Error
+			d.Error = &msg
+		}
+		m[it.ID] = d
+	}
+	if p.Structured(map[string]any{"items": m}) {
+		return
+	}
+	changes := 0
+	for _, it := range r.Items {
+		kind := p.style.dim("(" + it.Type + ")")
+		switch {
+		case it.Error != "":
+			fmt.Fprintf(p.w, "%s %s\n  %s\n", it.ID, kind, p.style.del("error: "+it.Error))
+		case it.Diff != nil && it.Diff.Equal:
+			fmt.Fprintf(p.w, "%s %s\n  %s\n", it.ID, kind, p.style.dim("= "+it.Summary))
+		default:
+			changes++
+			fmt.Fprintf(p.w, "%s %s", it.ID, kind)
+			if it.Diff != nil && it.Diff.Text != "" {
+				fmt.Fprintf(p.w, "  %s", it.Diff.Text)
+			}
+			fmt.Fprintf(p.w, "\n  %s\n  %s\n", p.style.del("- "+it.Summary), p.style.add("+ "+it.TargetSummary))
+		}
+	}
+	fmt.Fprintf(p.w, "%d of %d items would change\n", changes, len(r.Items))
+}
+
+type itemJSON struct {
+	Status progress.Status `json:"status"`
+	State  any             `json:"state"`
+	Error  *string         `json:"error"`
+}
+
+// outcome prints the result of ensure or clean.
+func (p *Printer) outcome(r *cmdexecution.Result) {
+	m := map[string]itemJSON{}
+	for _, it := range r.Items {
+		ij := itemJSON{Status: it.Status}
+		if it.Known {
+			ij.State = it.State
+		}
+		if it.Error != "" {
+			msg := it.Error
+			ij.Error = &msg
+		}
+		m[it.ID] = ij
+	}
+	if p.Structured(map[string]any{"command": r.Command, "execution": r.Execution, "outcome": r.Outcome, "items": m}) {
+		return
+	}
+	tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ITEM\tSTATUS\tSTATE")
+	for _, it := range r.Items {
+		text := "-"
+		if it.Known {
+			text = it.Summary
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", it.ID, words(it.Status), text)
+	}
+	_ = tw.Flush()
+
+	counts := r.Counts()
+	var parts []string
+	for _, st := range []progress.Status{progress.StatusApplied, progress.StatusWouldApply, progress.StatusUnchanged,
+		progress.StatusFailed, progress.StatusInterrupted, progress.StatusNotStarted, progress.StatusUnknown} {
+		if counts[st] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[st], words(st)))
+		}
+	}
+	head := fmt.Sprintf("%s %s", r.Command, r.Outcome)
+	switch r.Outcome {
+	case "complete":
+		head = p.style.ok(head)
+	case "failed":
+		head = p.style.del(head)
+	default:
+		head = p.style.warn(head)
+	}
+	fmt.Fprintf(p.w, "%s: %s\n", head, strings.Join(parts, ", "))
+	for _, it := range r.Items {
+		if it.Error != "" && it.Status == progress.StatusFailed {
+			fmt.Fprintf(p.w, "  %s %s: %s\n", p.style.del("failed"), it.ID, it.Error)
+		}
+	}
+	if ids := r.With(progress.StatusInterrupted); len(ids) > 0 {
+		fmt.Fprintf(p.w, "  interrupted while running: %s (discovered again on the next run)\n", JoinIDs(ids))
+	}
+	if ids := r.With(progress.StatusNotStarted); len(ids) > 0 && r.Outcome != "complete" {
+		fmt.Fprintf(p.w, "  not started: %s\n", JoinIDs(ids))
+	}
+	if len(r.BlocksNotRun) > 0 {
+		fmt.Fprintf(p.w, "  not run: %s\n", strings.Join(r.BlocksNotRun, ", "))
+	}
+}
+
+func words(st progress.Status) string { return strings.ReplaceAll(string(st), "_", " ") }
+
+// JoinIDs lists ids for a person: the first ten, then how many more (the
+// JSON result has them all).
+func JoinIDs(ids []string) string {
+	const shown = 10
+	s := append([]string(nil), ids[:min(len(ids), shown)]...)
+	if len(ids) > shown {
+		s = append(s, fmt.Sprintf("and %d more", len(ids)-shown))
+	}
+	return strings.Join(s, ", ")
+}
+
+// styles colour text for a terminal, or leave it as it is.
+type styles struct {
+	add, del, warn, ok, dim func(string) string
+}
+
+func newStyles(color bool) styles {
+	sgr := func(code string) func(string) string {
+		if !color {
+			return func(s string) string { return s }
+		}
+		return func(s string) string { return "\x1b[" + code + "m" + s + "\x1b[0m" }
+	}
+	return styles{add: sgr("32"), del: sgr("31"), warn: sgr("33"), ok: sgr("32"), dim: sgr("2")}
+}
