@@ -19,10 +19,6 @@ import (
 	"github.com/peace-go/peace/state"
 )
 
-// repeatWindow is how close two interrupts may be and still count as one
-// press: terminals and CI wrappers often deliver a signal twice.
-const repeatWindow = 250 * time.Millisecond
-
 // session is one command's run: the loaded flow, the progress view and the
 // CmdCtx, plus the routing of interrupts (signals and keys) to it.
 type session struct {
@@ -120,78 +116,39 @@ func (s *session) close() {
 	})
 }
 
-// stopSignals are the signals that stop a run: a terminal's Ctrl-C, a CI
-// runner's or docker's SIGTERM, a closed terminal or SSH session's SIGHUP.
-var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
-
-// exec runs e to its end while routing interrupts to it: the first stops,
-// the second (at least repeatWindow later, or --stop-timeout after the
-// first) cancels, the third kills every process group in flight and
-// returns at once with ExitInterrupted — the journal keeps what was
-// recorded.
+// exec runs e to its end while routing interrupts to it through the
+// library's interrupt source: signals and the terminal view's Ctrl-C are
+// its presses. After the third press it returns at once with
+// ExitInterrupted — the journal keeps what was recorded.
 func (s *session) exec(ctx context.Context, e *cmdexecution.CmdExecution) (*cmdexecution.Result, error) {
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, stopSignals...)
-	defer signal.Stop(sigs)
-
-	id := s.cc.Queue(ctx, e)
 	waitCtx, abandon := context.WithCancel(ctx)
 	defer abandon()
-	done := make(chan struct{})
+	src := s.cc.Interrupts(cmdctx.InterruptOptions{
+		Signals: cmdctx.StopSignals, StopTimeout: s.g.StopTimeout, OnKill: abandon,
+	})
+	defer src.Close()
+	keysDone := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.routeInterrupts(sigs, done, abandon)
-	}()
+	wg.Go(func() {
+		for {
+			select {
+			case <-keysDone:
+				return
+			case <-s.keys:
+				src.Press()
+			}
+		}
+	})
+	defer func() { close(keysDone); wg.Wait() }()
+
+	id := s.cc.Queue(ctx, e)
 	res, err := s.cc.Wait(waitCtx, id)
-	close(done)
-	wg.Wait()
 	if err != nil && waitCtx.Err() != nil && ctx.Err() == nil {
 		// The third interrupt: leave the execution behind.
 		s.closeWithin(time.Second)
 		return nil, outcomeError{ExitInterrupted}
 	}
 	return res, err
-}
-
-func (s *session) routeInterrupts(sigs <-chan os.Signal, done <-chan struct{}, exitNow func()) {
-	var last time.Time
-	count := 0
-	var timeout <-chan time.Time
-	for {
-		select {
-		case <-done:
-			return
-		case <-sigs:
-		case <-s.keys:
-		case <-timeout:
-			// --stop-timeout: the stop has had its time; cancel by itself.
-			timeout = nil
-			if count == 1 {
-				count++
-				s.cc.Emit(progress.Event{Type: progress.Notice,
-					Message: fmt.Sprintf("the stop timeout (%s) has passed: cancelling the items in flight", s.g.StopTimeout)})
-				s.cc.InterruptAll()
-			}
-			continue
-		}
-		if now := time.Now(); now.Sub(last) >= repeatWindow {
-			last = now
-			count++
-			if count >= 3 {
-				s.cc.KillAll()
-				s.cc.Emit(progress.Event{Type: progress.Notice,
-					Message: "interrupted a third time: killed every command in flight, exiting now; every finished item is recorded, the next run discovers the rest"})
-				exitNow()
-				return
-			}
-			if count == 1 && s.g.StopTimeout > 0 {
-				timeout = time.After(s.g.StopTimeout)
-			}
-			s.cc.InterruptAll()
-		}
-	}
 }
 
 // closeWithin closes the view but gives up after d, so a stuck terminal

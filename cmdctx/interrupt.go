@@ -1,0 +1,124 @@
+package cmdctx
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/peace-go/peace/progress"
+)
+
+// RepeatWindow is how close two presses may be and still count as one:
+// terminals and CI wrappers often deliver a signal twice.
+const RepeatWindow = 250 * time.Millisecond
+
+// StopSignals are the signals that stop a run: a terminal's Ctrl-C, a CI
+// runner's or docker's SIGTERM, a closed terminal or SSH session's SIGHUP.
+var StopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+
+// InterruptSource turns presses — signals, keys, control messages — into
+// the stages of stopping for every execution of a CmdCtx: the first press
+// stops, the second (at least RepeatWindow later, or StopTimeout after the
+// first) cancels, the third kills every process group in flight and calls
+// OnKill. One implementation for every endpoint: the command line, a
+// program of one's own, a background runner.
+type InterruptSource struct {
+	cc   *CmdCtx
+	opts InterruptOptions
+
+	presses chan struct{}
+	done    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+// InterruptOptions say how an InterruptSource behaves.
+type InterruptOptions struct {
+	// Signals, when set, are listened to for as long as the source runs
+	// (StopSignals is the usual set).
+	Signals []os.Signal
+	// StopTimeout, when positive, turns a stop into a cancel by itself once
+	// it has passed.
+	StopTimeout time.Duration
+	// OnKill is called after the third press has killed every process
+	// group in flight: the caller gives up waiting and exits.
+	OnKill func()
+}
+
+// Interrupts starts an InterruptSource for c. Close it when the command
+// has ended.
+func (c *CmdCtx) Interrupts(opts InterruptOptions) *InterruptSource {
+	s := &InterruptSource{cc: c, opts: opts, presses: make(chan struct{}, 8), done: make(chan struct{})}
+	var sigs chan os.Signal
+	if len(opts.Signals) > 0 {
+		sigs = make(chan os.Signal, 8)
+		signal.Notify(sigs, opts.Signals...)
+	}
+	s.wg.Go(func() {
+		if sigs != nil {
+			defer signal.Stop(sigs)
+		}
+		s.loop(sigs)
+	})
+	return s
+}
+
+// Press delivers one press (a key, a control message). It never blocks:
+// presses beyond what is pending are one press anyway.
+func (s *InterruptSource) Press() {
+	select {
+	case s.presses <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops listening and waits for the source's goroutine.
+func (s *InterruptSource) Close() {
+	s.once.Do(func() { close(s.done) })
+	s.wg.Wait()
+}
+
+func (s *InterruptSource) loop(sigs <-chan os.Signal) {
+	var last time.Time
+	count := 0
+	var timeout <-chan time.Time
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-sigs:
+		case <-s.presses:
+		case <-timeout:
+			timeout = nil
+			if count == 1 {
+				count++
+				s.cc.Emit(progress.Event{Type: progress.Notice,
+					Message: fmt.Sprintf("the stop timeout (%s) has passed: cancelling the items in flight", s.opts.StopTimeout)})
+				s.cc.InterruptAll()
+			}
+			continue
+		}
+		now := time.Now()
+		if now.Sub(last) < RepeatWindow {
+			continue
+		}
+		last = now
+		count++
+		if count >= 3 {
+			s.cc.KillAll()
+			s.cc.Emit(progress.Event{Type: progress.Notice,
+				Message: "interrupted a third time: killed every command in flight, exiting now; every finished item is recorded, the next run discovers the rest"})
+			if s.opts.OnKill != nil {
+				s.opts.OnKill()
+			}
+			return
+		}
+		if count == 1 && s.opts.StopTimeout > 0 {
+			timeout = time.After(s.opts.StopTimeout)
+		}
+		s.cc.InterruptAll()
+	}
+}
