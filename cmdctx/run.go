@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/peace-go/peace/cmdblock"
 	"github.com/peace-go/peace/cmdexecution"
+	"github.com/peace-go/peace/internal/procgroup"
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/progress"
 	"github.com/peace-go/peace/state"
@@ -64,6 +67,7 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 		if err != nil {
 			return nil, err
 		}
+		c.killLeftovers(x.id, recorded)
 	} else {
 		recorded, err = c.store.Load()
 		if err != nil {
@@ -135,6 +139,21 @@ func (c *CmdCtx) lock(ctx context.Context, x *execution) (*state.Lock, error) {
 		c.emitter.Emit(progress.Event{Type: progress.Notice, Execution: x.id, Message: notice})
 	}
 	return lock, nil
+}
+
+// killLeftovers kills what an earlier run's applies may have left
+// running (its watchdog killed too, say), before anything is discovered:
+// no process of an earlier run may change the world once this run holds
+// the lock.
+func (c *CmdCtx) killLeftovers(id string, rec *state.Recorded) {
+	for _, item := range slices.Sorted(maps.Keys(rec.Groups)) {
+		for _, g := range rec.Groups[item] {
+			if procgroup.KillRecorded(g.Pgid, g.Start, time.Second) {
+				c.emitter.Emit(progress.Event{Type: progress.Notice, Execution: id, Item: item,
+					Message: fmt.Sprintf("killed process group %d of %s, left running by a run that did not finish", g.Pgid, item)})
+			}
+		}
+	}
 }
 
 // restore puts what was recorded into data: stored states decoded by their
@@ -248,6 +267,16 @@ func (r *journalOnDemand) End(item, outcome string, state json.RawMessage) error
 		return err
 	}
 	return j.End(item, outcome, state)
+}
+
+// Group names a process group an item's apply started; the journal is
+// open, since the item's begin record came first.
+func (r *journalOnDemand) Group(item string, pgid int, start string) error {
+	j, err := r.journal()
+	if err != nil {
+		return err
+	}
+	return j.Group(item, pgid, start)
 }
 
 // close appends the execution-end record if the journal was ever opened.
