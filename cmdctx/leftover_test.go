@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/peace-go/peace/internal/proc"
 	"github.com/peace-go/peace/progress"
@@ -47,7 +48,10 @@ func TestRecoveryKillsRecordedGroups(t *testing.T) {
 	if _, err := cc.Exec(context.Background(), ensure()); err != nil {
 		t.Fatal(err)
 	}
-	<-reaped
+	select {
+	case <-reaped:
+	case <-time.After(5 * time.Second):
+	}
 	if proc.GroupAlive(pgid) {
 		t.Errorf("group %d of the earlier run is still alive", pgid)
 	}
