@@ -138,11 +138,25 @@ func (w *watchdog) tick() {
 		return
 	}
 	if n := w.got.Swap(0); n < w.least {
-		w.cancel(fmt.Errorf("%w: %d bytes in the last %s, fewer than the %d a transfer must move", ErrStalled, n, w.window, w.least))
+		w.cancel(&slowError{got: n, window: w.window, least: w.least})
 		return
 	}
 	w.timer.Reset(w.window)
 }
+
+// slowError is a body that broke the stall rule. One that still trickled
+// in is not picked up again with a Range request: the same server would
+// only drip again; one that stopped dead may be a broken connection.
+type slowError struct {
+	got, least int64
+	window     time.Duration
+}
+
+func (e *slowError) Error() string {
+	return fmt.Sprintf("%v: %d bytes in the last %s, fewer than the %d a transfer must move", ErrStalled, e.got, e.window, e.least)
+}
+
+func (e *slowError) Unwrap() error { return ErrStalled }
 
 // watchedBody counts what arrives for the watchdog and reports why the
 // request was cancelled instead of a bare "context canceled".
@@ -298,7 +312,9 @@ func (d *Download) save(ctx context.Context, tr progress.Tracker, resp *http.Res
 			return State{}, fmt.Errorf("GET %s: %w", d.URL, context.Cause(ctx))
 		}
 		var werr *writeError
-		if errors.As(rerr, &werr) || !resumable || resumes == maxResumes {
+		var slow *slowError
+		trickled := errors.As(rerr, &slow) && slow.got > 0
+		if errors.As(rerr, &werr) || trickled || !resumable || resumes == maxResumes {
 			return State{}, fmt.Errorf("GET %s: body cut short after %d bytes%s: %w", d.URL, n, ofTotal(total), rerr)
 		}
 		tr.Message(fmt.Sprintf("connection lost after %s, resuming", formatBytes(n)))

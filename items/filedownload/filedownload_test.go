@@ -38,7 +38,7 @@ type remoteFile struct {
 	cutAt      int           // > 0: full GETs send only this many body bytes, then hang up
 	cuts       int           // how many full GETs are cut; < 0: every one
 	stallAfter int           // > 0: send this many bytes, then nothing until the client leaves
-	drip       time.Duration // > 0: GETs send the body one byte at a time, one every drip
+	drip       time.Duration // > 0: full GETs send the body one byte at a time, one every drip
 
 	bodyBytes atomic.Int64
 	gets      atomic.Int64
@@ -100,8 +100,9 @@ func (rf *remoteFile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 		return
-	case drip > 0 && r.Method == http.MethodGet:
+	case drip > 0 && r.Method == http.MethodGet && r.Header.Get("Range") == "":
 		w.Header().Set("Content-Length", strconv.Itoa(len(content)))
+		w.Header().Set("Accept-Ranges", "bytes")
 		for i := range content {
 			cw.Write(content[i : i+1])
 			w.(http.Flusher).Flush()
@@ -557,6 +558,10 @@ func TestDrippingServerFails(t *testing.T) {
 	}
 	t.Logf("failed after %s: %v", took.Round(time.Millisecond), err)
 	f.wantNoFiles()
+	// A server that allows ranges is not asked again: it would drip again.
+	if n := rf.ranges.Load(); n != 0 {
+		t.Fatalf("%d range requests", n)
+	}
 }
 
 // A server that does not answer at all fails the same way, discovery's
