@@ -270,7 +270,14 @@ func (s *Store) load(writer bool) (*loaded, error) {
 				snap.path, snap.from, FormatVersion))
 		}
 	}
-	if jr.torn > 0 {
+	// A reader may look while another process holds the lock: that run's
+	// items are in progress, not unknown, it has not failed to finish, and
+	// a last record it is writing is not torn.
+	holder, live := LockInfo{}, false
+	if !writer {
+		holder, live = s.liveHolder()
+	}
+	if jr.torn > 0 && !live {
 		l.tornNotice = len(l.rec.Notices)
 		l.rec.Notices = append(l.rec.Notices, fmt.Sprintf(
 			"journal %s: ignored a torn last record (%d bytes)", s.journalPath(), jr.torn))
@@ -330,12 +337,6 @@ func (s *Store) load(writer bool) (*loaded, error) {
 				delete(l.rec.Current, r.Item)
 			}
 		}
-	}
-	// A reader may look while another process holds the lock: that run's
-	// items are in progress, not unknown, and it has not failed to finish.
-	holder, live := LockInfo{}, false
-	if !writer {
-		holder, live = s.liveHolder()
 	}
 	inProgress := map[string]bool{}
 	reported := false
