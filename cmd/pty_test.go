@@ -220,16 +220,20 @@ func (p *pty) termios(t *testing.T) *unix.Termios {
 
 // renderScreen replays a terminal output stream onto a page of text and
 // returns it, trailing blanks trimmed. It understands what an inline
-// bubbletea program and plain line output use: CR, LF, backspace, cursor
-// up/down/forward/back and to a column, erase in line (ESC[K, ESC[1K,
-// ESC[2K) and below (ESC[J). SGR colours, modes (ESC[?25l) and OSC
-// strings are dropped. The page has no height: the cursor moves over
+// bubbletea program and plain line output use: CR, LF, backspace, tab
+// (stops every 8 columns), cursor up/down/forward/back, to a column and
+// to the next or previous line, reverse index (ESC M) and index (ESC D,
+// ESC E), erase in line (ESC[K, ESC[1K, ESC[2K), below (ESC[J) and
+// characters (ESC[X), insert and delete characters (ESC[@, ESC[P), and
+// repeat the last character (ESC[b). SGR colours, modes (ESC[?25l) and
+// OSC strings are dropped. The page has no height: the cursor moves over
 // every line written so far, which is what a program that never goes
 // above its own frame needs.
 func renderScreen(stream string) string {
 	var (
 		lines    [][]rune
 		row, col int
+		last     rune = ' ' // the last character drawn, for ESC[b
 	)
 	line := func() []rune {
 		for len(lines) <= row {
@@ -245,6 +249,7 @@ func renderScreen(stream string) string {
 		l[col] = r
 		lines[row] = l
 		col++
+		last = r
 	}
 	erase := func(from, to int) { // cells [from, to) of the current line
 		l := line()
@@ -294,8 +299,28 @@ func renderScreen(stream string) string {
 				col += n
 			case 'D':
 				col = max(col-n, 0)
+			case 'E':
+				row, col = row+n, 0
+			case 'F':
+				row, col = max(row-n, 0), 0
 			case 'G':
 				col = n - 1
+			case 'X':
+				erase(col, col+n)
+			case 'b':
+				for range n {
+					put(last)
+				}
+			case '@', 'P':
+				l := line()
+				if col < len(l) {
+					if final == '@' {
+						l = append(l[:col], append([]rune(strings.Repeat(" ", n)), l[col:]...)...)
+					} else {
+						l = append(l[:col], l[min(col+n, len(l)):]...)
+					}
+					lines[row] = l
+				}
 			case 'K':
 				switch arg {
 				case 0:
@@ -323,8 +348,17 @@ func renderScreen(stream string) string {
 				j++
 			}
 			i = j
+		case r == 0x1b && i+1 < len(s) && s[i+1] == 'M':
+			i++ // reverse index: up a line
+			row = max(row-1, 0)
+		case r == 0x1b && i+1 < len(s) && (s[i+1] == 'D' || s[i+1] == 'E'):
+			if s[i+1] == 'E' {
+				col = 0
+			}
+			i++ // index: down a line
+			row++
 		case r == 0x1b:
-			i++ // a two-byte escape (ESC 7, ESC =, ...)
+			i++ // another two-byte escape (ESC 7, ESC =, ...)
 		case r < 0x20 || r == 0x7f:
 			// other controls (BEL) draw nothing
 		default:
@@ -348,6 +382,9 @@ func TestRenderScreen(t *testing.T) {
 		{"erase below", "a\r\nb\r\nc\r\x1b[1A\x1b[J", "a"},
 		{"raw LF keeps the column", "ab\ncd", "ab\n  cd"},
 		{"modes and OSC dropped", "\x1b[?25l\x1b]11;?\x1b\\\x1b[6nx\x1b[?25h", "x"},
+		{"reverse index and tabs", "row one\r\nrow two\r\x1bM\t1\n\b2", "row one 1\nrow two 2"},
+		{"erase, repeat, insert and delete characters", "abcdef\r\x1b[2Xx\x1b[3b\r\x1b[@\x1b[2P", "xxxef"},
+		{"next and previous line", "a\r\nb\x1b[Fc\x1b[Ed", "c\nd"},
 		{"a bubbletea frame", "\r\x1b[90mfooter\x1b[0m\x1b[K\rhead\x1b[K\r\nrow\x1b[K\r\nfooter\x1b[K\r\x1b[2A\n\x1b[34mrow!\x1b[0m\x1b[K\r\n\r", "head\nrow!\nfooter"},
 	} {
 		if got := renderScreen(tc.stream); got != tc.want {

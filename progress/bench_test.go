@@ -67,6 +67,6 @@ func BenchmarkTUIView(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		_ = m.View()
+		_ = m.frame()
 	}
 }

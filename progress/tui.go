@@ -8,9 +8,8 @@ import (
 	"sync"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
-	"github.com/muesli/termenv"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
 	"golang.org/x/term"
 )
 
@@ -80,10 +79,6 @@ func NewTUI(out io.Writer, opts TUIOptions) (View, error) {
 	if opts.now == nil {
 		opts.now = time.Now
 	}
-	renderer := lipgloss.NewRenderer(out)
-	if opts.NoColor {
-		renderer.SetColorProfile(termenv.Ascii)
-	}
 	v := &tuiView{
 		onInterrupt: opts.OnInterrupt,
 		latest:      map[coalesceKey]int{},
@@ -92,15 +87,23 @@ func NewTUI(out io.Writer, opts TUIOptions) (View, error) {
 		started:     make(chan struct{}),
 		runDone:     make(chan struct{}),
 	}
-	m := newTUIModel(newTUIStyles(renderer), opts.now, opts.OnInterrupt)
+	m := newTUIModel(newTUIStyles(!opts.NoColor), opts.now, opts.OnInterrupt)
 	m.width, m.height = opts.Width, opts.Height
 	m.onInit = func() { close(v.started) }
-	v.p = tea.NewProgram(m,
+	progOpts := []tea.ProgramOption{
 		tea.WithOutput(out),
+		// Without input the program sends the terminal no query at all.
 		tea.WithInput(keyInput(opts.In)),
 		// Signals belong to the core's interrupt handling, not the view.
 		tea.WithoutSignalHandler(),
-	)
+	}
+	if opts.NoColor {
+		progOpts = append(progOpts, tea.WithColorProfile(colorprofile.Ascii))
+	}
+	if opts.Width > 0 || opts.Height > 0 {
+		progOpts = append(progOpts, tea.WithWindowSize(opts.Width, opts.Height))
+	}
+	v.p = tea.NewProgram(m, progOpts...)
 	go v.run()
 	select {
 	case <-v.started:

@@ -8,20 +8,21 @@ import (
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/exp/golden"
-	"github.com/charmbracelet/x/exp/teatest"
-	"github.com/muesli/termenv"
+	"github.com/charmbracelet/x/exp/teatest/v2"
 )
 
 // Flows through a real bubbletea program (teatest), with the window size
 // and the colour profile pinned; the final frames are golden files in
 // testdata (go test -update rewrites them).
 
-func pinColours(t *testing.T) {
-	lipgloss.SetColorProfile(termenv.Ascii)
-	t.Cleanup(func() { lipgloss.SetColorProfile(termenv.Ascii) })
+// newTestModel runs m in a program of cols x rows with colours off.
+func newTestModel(t *testing.T, m *tuiModel, cols, rows int) *teatest.TestModel {
+	return teatest.NewTestModel(t, m, teatest.WithInitialTermSize(cols, rows),
+		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))
 }
 
 // recorded runs emit against a fake clock and returns what it emitted.
@@ -47,7 +48,7 @@ func finalFrame(t *testing.T, tm *teatest.TestModel) string {
 	if m.panicked != nil {
 		t.Fatalf("model panicked: %v\n%s", m.panicked, m.stack)
 	}
-	frame := m.View()
+	frame := m.frame()
 	if strings.ContainsRune(frame, 0x1b) {
 		t.Errorf("colours pinned off, but the frame has escape codes: %q", frame)
 	}
@@ -57,11 +58,10 @@ func finalFrame(t *testing.T, tm *teatest.TestModel) string {
 // TestTUIFlowInterrupted is the interrupted scenario: the footer follows
 // the stages while the program runs, and the final frame sums up.
 func TestTUIFlowInterrupted(t *testing.T) {
-	pinColours(t)
 	clock := newFakeClock()
 	events := recorded(clock, func(e *Emitter) { scenario(e, clock, nil) })
 	m := newTUIModel(asciiStyles(), clock.Now, func() {})
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
+	tm := newTestModel(t, m, 100, 30)
 
 	stop := indexOf(events, InterruptReceived)
 	cancel := indexOf(events, CancelRequested)
@@ -124,11 +124,10 @@ func manyItems(e *Emitter, clock *fakeClock) {
 // TestTUIFlowManyItems checks that 250 rows stay readable in a 80x24
 // terminal: finished rows collapse, running and failed rows show.
 func TestTUIFlowManyItems(t *testing.T) {
-	pinColours(t)
 	clock := newFakeClock()
 	events := recorded(clock, func(e *Emitter) { manyItems(e, clock) })
 	m := newTUIModel(asciiStyles(), clock.Now, func() {})
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(80, 24))
+	tm := newTestModel(t, m, 80, 24)
 	tm.Send(eventsMsg(events))
 	waitOutput(t, tm, "part_235")
 	clock.Add(2 * time.Second)
@@ -142,7 +141,6 @@ func TestTUIFlowManyItems(t *testing.T) {
 // TestTUIFlowManyItemsEnd is the same run to its end: the final frame
 // keeps the failures and what never ran, and counts the rest.
 func TestTUIFlowManyItemsEnd(t *testing.T) {
-	pinColours(t)
 	clock := newFakeClock()
 	events := recorded(clock, func(e *Emitter) {
 		manyItems(e, clock)
@@ -166,7 +164,7 @@ func TestTUIFlowManyItemsEnd(t *testing.T) {
 		e.Emit(Event{Type: ExecutionEnd, Execution: "x", Outcome: "failed", Statuses: statuses})
 	})
 	m := newTUIModel(asciiStyles(), clock.Now, func() {})
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(80, 24))
+	tm := newTestModel(t, m, 80, 24)
 	tm.Send(eventsMsg(events))
 	waitOutput(t, tm, "failed after")
 	golden.RequireEqual(t, []byte(finalFrame(t, tm)))
@@ -174,12 +172,11 @@ func TestTUIFlowManyItemsEnd(t *testing.T) {
 
 // TestTUIFlowResize shrinks the terminal mid-run.
 func TestTUIFlowResize(t *testing.T) {
-	pinColours(t)
 	clock := newFakeClock()
 	events := recorded(clock, func(e *Emitter) { scenario(e, clock, nil) })
 	stop := indexOf(events, InterruptReceived)
 	m := newTUIModel(asciiStyles(), clock.Now, func() {})
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(120, 30))
+	tm := newTestModel(t, m, 120, 30)
 	tm.Send(eventsMsg(events[:stop]))
 	waitOutput(t, tm, "Ctrl-C: stop")
 	tm.Send(tea.WindowSizeMsg{Width: 56, Height: 8})
@@ -202,13 +199,13 @@ func TestTUIFrameStopping(t *testing.T) {
 	m := newTUIModel(asciiStyles(), clock.Now, nil)
 	m.width, m.height = 100, 30
 	m.Update(eventsMsg(events[:indexOf(events, InterruptReceived)+1]))
-	golden.RequireEqual(t, []byte(m.View()))
+	golden.RequireEqual(t, []byte(m.frame()))
 	m.Update(eventsMsg(recorded(clock, func(e *Emitter) {
 		e.Emit(Event{Type: ItemStart, Item: "extra"})
 		e.Emit(Event{Type: ItemMessage, Item: "extra", Message: "no limit set: a spinner"})
 	})))
-	if !strings.Contains(m.View(), "▸ extra    ⠋ running") {
-		t.Errorf("no spinner for an item without a limit:\n%s", m.View())
+	if !strings.Contains(m.frame(), "▸ extra    ⠋ running") {
+		t.Errorf("no spinner for an item without a limit:\n%s", m.frame())
 	}
 }
 

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/bubbles/spinner"
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	"charm.land/bubbles/v2/spinner"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 )
 
@@ -128,16 +128,27 @@ func (m *tuiModel) Update(msg tea.Msg) (next tea.Model, cmd tea.Cmd) {
 	}
 	switch msg := msg.(type) {
 	case eventsMsg:
+		repaint := false
 		for _, ev := range msg {
 			m.apply(ev)
+			// A Ctrl-C that came as a signal was echoed by the terminal
+			// ("^C") where the cursor was, and moved it: the renderer only
+			// redraws cells it knows changed, so the whole frame is drawn
+			// again from its first line.
+			repaint = repaint || ev.Type == InterruptReceived || ev.Type == CancelRequested
+		}
+		if repaint {
+			return m, tea.ClearScreen
 		}
 	case closeMsg:
 		m.closing = true
-		return m, tea.Quit
+		// The same for a press echoed just before the end: the final
+		// frame stays on screen.
+		return m, tea.Sequence(tea.ClearScreen, tea.Quit)
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
-	case tea.KeyMsg:
-		if msg.Type == tea.KeyCtrlC {
+	case tea.KeyPressMsg:
+		if msg.Code == 'c' && msg.Mod == tea.ModCtrl {
 			return m, m.interrupt()
 		}
 	case spinner.TickMsg:
@@ -413,9 +424,14 @@ func (m *tuiModel) footer() string {
 	return st.dim.Render("Ctrl-C: stop after the items in flight")
 }
 
-// View draws the frame: header, notices, rows, footer. A panic here is kept
-// like one in Update; the next message quits the program.
-func (m *tuiModel) View() (frame string) {
+// View is the frame for the program.
+func (m *tuiModel) View() tea.View {
+	return tea.NewView(m.frame())
+}
+
+// frame draws the frame: header, notices, rows, footer. A panic here is
+// kept like one in Update; the next message quits the program.
+func (m *tuiModel) frame() (frame string) {
 	defer func() {
 		if r := recover(); r != nil {
 			m.recordPanic(r)
@@ -709,8 +725,8 @@ func markFor(label string) string {
 	return "?"
 }
 
-// tuiStyles are the colours of the view, made with one lipgloss renderer:
-// with the Ascii profile (no colour) they render plain text.
+// tuiStyles are the colours of the view. Without colour they are empty
+// styles, so a frame is plain text whatever the terminal can do.
 type tuiStyles struct {
 	title, bold, dim, summary  lipgloss.Style
 	running, ok, failed, stop  lipgloss.Style
@@ -718,18 +734,23 @@ type tuiStyles struct {
 	barEmpty, unchanged, would lipgloss.Style
 }
 
-func newTUIStyles(r *lipgloss.Renderer) tuiStyles {
-	c := func(color string) lipgloss.Style { return r.NewStyle().Foreground(lipgloss.Color(color)) }
+func newTUIStyles(color bool) tuiStyles {
+	bold := lipgloss.NewStyle().Bold(true)
+	c := func(code string) lipgloss.Style { return lipgloss.NewStyle().Foreground(lipgloss.Color(code)) }
+	if !color {
+		bold = lipgloss.NewStyle()
+		c = func(string) lipgloss.Style { return lipgloss.NewStyle() }
+	}
 	return tuiStyles{
-		title:     r.NewStyle().Bold(true),
-		bold:      r.NewStyle().Bold(true),
+		title:     bold,
+		bold:      bold,
 		dim:       c("8"),
-		summary:   r.NewStyle().Bold(true),
+		summary:   bold,
 		running:   c("4"),
 		ok:        c("2"),
 		failed:    c("1"),
 		stop:      c("3"),
-		cancel:    c("1").Bold(true),
+		cancel:    c("1").Inherit(bold),
 		unknown:   c("5"),
 		barFull:   c("4"),
 		barEmpty:  c("8"),

@@ -2,22 +2,15 @@ package progress
 
 import (
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
-	"github.com/muesli/termenv"
 )
 
-func asciiStyles() tuiStyles {
-	r := lipgloss.NewRenderer(io.Discard)
-	r.SetColorProfile(termenv.Ascii)
-	return newTUIStyles(r)
-}
+func asciiStyles() tuiStyles { return newTUIStyles(false) }
 
 // testModel is a model with colours off and a clock that stands still
 // unless the test moves it.
@@ -196,7 +189,7 @@ func TestTUIUpdateFooter(t *testing.T) {
 			if got := m.footer(); got != tt.want {
 				t.Errorf("got  %q\nwant %q", got, tt.want)
 			}
-			frame := m.View()
+			frame := m.frame()
 			want := tt.want[strings.LastIndexByte(tt.want, '\n')+1:]
 			if last := frame[strings.LastIndexByte(frame, '\n')+1:]; last != want {
 				t.Errorf("last line of the frame is %q", last)
@@ -208,14 +201,14 @@ func TestTUIUpdateFooter(t *testing.T) {
 func TestTUIUpdateNoticesAndLock(t *testing.T) {
 	m := testModel(newFakeClock(), nil)
 	send(m, Event{Type: LockWait, Message: "held by pid 7 on ci since 10:00"})
-	if !strings.Contains(m.View(), "lock: held by pid 7 on ci since 10:00") {
-		t.Errorf("lock wait not shown:\n%s", m.View())
+	if !strings.Contains(m.frame(), "lock: held by pid 7 on ci since 10:00") {
+		t.Errorf("lock wait not shown:\n%s", m.frame())
 	}
 	send(m, start([]string{"a"}, nil))
 	for i := range 5 {
 		send(m, Event{Type: Notice, Message: fmt.Sprintf("notice %d", i)})
 	}
-	frame := m.View()
+	frame := m.frame()
 	if strings.Contains(frame, "lock:") {
 		t.Errorf("lock wait still shown once the execution started:\n%s", frame)
 	}
@@ -239,7 +232,7 @@ func TestTUIUpdateResize(t *testing.T) {
 	send(m, Event{Type: ItemStart, Item: items[200]}, Event{Type: ItemMessage, Item: items[200], Message: strings.Repeat("long message ", 20)})
 	for _, size := range [][2]int{{120, 40}, {80, 24}, {40, 10}, {20, 3}} {
 		m.Update(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
-		frame := m.View()
+		frame := m.frame()
 		lines := strings.Split(frame, "\n")
 		if len(lines) > size[1] {
 			t.Errorf("%dx%d: %d lines", size[0], size[1], len(lines))
@@ -254,7 +247,7 @@ func TestTUIUpdateResize(t *testing.T) {
 		}
 	}
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
-	frame := m.View()
+	frame := m.frame()
 	if !strings.Contains(frame, "… 200 more rows: 200 applied") && !strings.Contains(frame, "more rows: 200 applied") {
 		t.Errorf("finished rows not collapsed:\n%s", frame)
 	}
@@ -266,7 +259,7 @@ func TestTUIUpdateResize(t *testing.T) {
 func TestTUIUpdateCtrlC(t *testing.T) {
 	presses := 0
 	m := testModel(newFakeClock(), func() { presses++ })
-	ctrlC := tea.KeyMsg{Type: tea.KeyCtrlC}
+	ctrlC := tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}
 	if _, cmd := m.Update(ctrlC); cmd != nil || presses != 1 {
 		t.Fatalf("first press: cmd %v, %d presses", cmd, presses)
 	}
@@ -285,17 +278,17 @@ func TestTUIUpdateCtrlC(t *testing.T) {
 	if presses != 2 || !m.quitOnInterrupt {
 		t.Errorf("third press: %d presses, quitOnInterrupt %v; want the view to quit first", presses, m.quitOnInterrupt)
 	}
-	if !strings.HasSuffix(m.View(), "quitting at once: what was in flight is discovered again on the next run\n") {
-		t.Errorf("last frame does not say it quits at once:\n%s", m.View())
+	if !strings.HasSuffix(m.frame(), "quitting at once: what was in flight is discovered again on the next run\n") {
+		t.Errorf("last frame does not say it quits at once:\n%s", m.frame())
 	}
-	if _, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")}); cmd != nil {
+	if _, cmd := m.Update(tea.KeyPressMsg{Code: 'q', Text: "q"}); cmd != nil {
 		t.Errorf("other keys do nothing, got a cmd")
 	}
 }
 
 func TestTUIUpdatePanicQuits(t *testing.T) {
 	m := testModel(newFakeClock(), func() { panic("boom") })
-	_, cmd := m.Update(tea.KeyMsg{Type: tea.KeyCtrlC})
+	_, cmd := m.Update(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl})
 	if m.panicked != "boom" || len(m.stack) == 0 {
 		t.Fatalf("panic not kept: %v", m.panicked)
 	}
@@ -308,16 +301,14 @@ func TestTUIUpdatePanicQuits(t *testing.T) {
 }
 
 func TestTUIColours(t *testing.T) {
-	r := lipgloss.NewRenderer(io.Discard)
-	r.SetColorProfile(termenv.ANSI256)
-	m := newTUIModel(newTUIStyles(r), newFakeClock().Now, nil)
+	m := newTUIModel(newTUIStyles(true), newFakeClock().Now, nil)
 	send(m, start([]string{"a"}, nil), Event{Type: ItemStart, Item: "a"}, Event{Type: ItemDone, Item: "a", Status: StatusApplied})
-	if !strings.Contains(m.View(), "\x1b[32m") {
-		t.Errorf("colour profile ANSI256: applied row not green: %q", m.View())
+	if !strings.Contains(m.frame(), "\x1b[32m") {
+		t.Errorf("with colour: applied row not green: %q", m.frame())
 	}
 	plain := testModel(newFakeClock(), nil)
 	send(plain, start([]string{"a"}, nil), Event{Type: ItemStart, Item: "a"}, Event{Type: ItemDone, Item: "a", Status: StatusApplied})
-	if strings.ContainsRune(plain.View(), 0x1b) {
-		t.Errorf("no colour: escape codes in %q", plain.View())
+	if strings.ContainsRune(plain.frame(), 0x1b) {
+		t.Errorf("no colour: escape codes in %q", plain.frame())
 	}
 }

@@ -83,7 +83,7 @@ func TestTUICloseRendersEverything(t *testing.T) {
 	}
 	// Every line of the final frame reached the terminal.
 	written := ansi.Strip(out.String())
-	for _, line := range strings.Split(strings.TrimSpace(m.View()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(m.frame()), "\n") {
 		if !strings.Contains(written, line) {
 			t.Errorf("final line %q was never written", line)
 		}
