@@ -27,6 +27,10 @@ provably gone, and refuses to break the lock of a live run.`,
 				fmt.Fprintln(g.IO.ErrOut, "not locked")
 				return nil
 			}
+			if c := removed.Corrupt; c != nil {
+				fmt.Fprintf(g.IO.ErrOut, "set aside the corrupt lock file %s as %s (%s)\n", c.Path, c.MovedTo, c.Reason)
+				return nil
+			}
 			fmt.Fprintf(g.IO.ErrOut, "removed the lock of pid %d on %s (%s), which is no longer running\n",
 				removed.PID, removed.Host, removed.Command)
 			return nil

@@ -81,14 +81,18 @@ func (c *CmdCtx) Stored() (*cmdexecution.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	unknown := map[string]bool{}
+	unknown, inProgress := map[string]bool{}, map[string]bool{}
 	for _, u := range rec.Unknown {
 		unknown[u] = true
+	}
+	for _, u := range rec.InProgress {
+		inProgress[u] = true
 	}
 	r := &cmdexecution.Result{Command: "status --stored", View: cmdexecution.ViewStates, Outcome: "complete",
 		Stored: true, Notices: rec.Notices}
 	for _, it := range c.opts.Flow.Items() {
-		ir := cmdexecution.ItemResult{ID: string(it.ID()), Type: it.Type(), Unknown: unknown[string(it.ID())]}
+		ir := cmdexecution.ItemResult{ID: string(it.ID()), Type: it.Type(), Unknown: unknown[string(it.ID())],
+			InProgress: inProgress[string(it.ID())]}
 		if raw, ok := rec.Current[string(it.ID())]; ok && raw != nil {
 			ir.State, ir.Known = raw, true
 			if st, err := it.DecodeState(raw); err == nil {

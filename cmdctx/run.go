@@ -131,7 +131,7 @@ func (c *CmdCtx) lock(ctx context.Context, x *execution) (*state.Lock, error) {
 		case <-ctx.Done():
 		}
 	}()
-	lock, notice, err := c.store.Lock(ctx, x.exec.Command, c.opts.LockWait, onWait)
+	lock, notice, err := c.store.LockExecution(ctx, x.exec.Command, x.id, c.opts.LockWait, onWait)
 	if err != nil {
 		return nil, err
 	}

@@ -58,6 +58,8 @@ type ItemResult struct {
 	Error         string      `json:"error,omitempty"`
 	// Unknown: an earlier run began applying the item and never ended.
 	Unknown bool `json:"unknown,omitempty"`
+	// InProgress: a live run is applying the item now (status --stored).
+	InProgress bool `json:"in_progress,omitempty"`
 }
 
 // Counts is how many items ended in each status.

@@ -108,7 +108,10 @@ func (p *Printer) states(r *cmdexecution.Result) {
 			text = it.Summary
 		}
 		note := it.Error
-		if r.Stored && it.Unknown {
+		switch {
+		case r.Stored && it.InProgress:
+			note = "in progress: a live run is applying it"
+		case r.Stored && it.Unknown:
 			note = "unknown: a run stopped while applying it"
 		}
 		if note != "" {
