@@ -24,6 +24,7 @@ import (
 // handed to the program as its terminal.
 type pty struct {
 	master, slave *os.File
+	mute          bool // never answers a query, like script(1) or Python's pty
 
 	mu       sync.Mutex
 	out      bytes.Buffer // everything read from the master so far
@@ -34,6 +35,17 @@ type pty struct {
 // openPTY opens a pseudo-terminal of cols x rows and starts reading its
 // master side. Both ends are closed when the test ends.
 func openPTY(t *testing.T, cols, rows int) *pty {
+	t.Helper()
+	return newPTY(t, cols, rows, false)
+}
+
+// openMutePTY is openPTY for a terminal that answers no query.
+func openMutePTY(t *testing.T, cols, rows int) *pty {
+	t.Helper()
+	return newPTY(t, cols, rows, true)
+}
+
+func newPTY(t *testing.T, cols, rows int, mute bool) *pty {
 	t.Helper()
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
@@ -66,7 +78,7 @@ func openPTY(t *testing.T, cols, rows int) *pty {
 	if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, ws); err != nil {
 		t.Fatalf("set window size: %v", err)
 	}
-	p := &pty{master: master, slave: slave, eof: make(chan struct{})}
+	p := &pty{master: master, slave: slave, mute: mute, eof: make(chan struct{})}
 	go p.read()
 	t.Cleanup(func() {
 		p.slave.Close()
@@ -100,7 +112,7 @@ func (p *pty) read() {
 		p.out.Write(buf[:n])
 		answers := p.answers()
 		p.mu.Unlock()
-		if answers != "" {
+		if answers != "" && !p.mute {
 			_, _ = io.WriteString(p.master, answers)
 		}
 		if err != nil {

@@ -41,6 +41,63 @@ func TestTTY(t *testing.T) {
 	t.Run("CtrlCAsSignal", func(t *testing.T) { testCtrlCAsSignal(t, peace) })
 	t.Run("ResultsToFile", func(t *testing.T) { testResultsToFile(t, peace) })
 	t.Run("AutoWithoutTerminalIsPlain", func(t *testing.T) { testAutoPlain(t, peace) })
+	t.Run("NoProbeOnAMuteTerminal", func(t *testing.T) { testNoProbe(t, peace) })
+}
+
+// probeQueries are the questions a colour library asks a terminal at start
+// and then waits for: the background colour and the cursor position. A
+// terminal that never answers (script -qc, Python's pty, some CI
+// wrappers) made every command wait 5 s for them.
+var probeQueries = []string{"\x1b]11;?", "\x1b[6n"}
+
+// testNoProbe runs commands on a terminal that answers nothing: each ends
+// well before the 5 s a start-up probe waits, and asks no probe query.
+// The tui view may tell the terminal which modes it would like (and ask
+// whether it has them), but it never waits for an answer.
+func testNoProbe(t *testing.T, peace string) {
+	const within = 3 * time.Second // a start-up probe waits 5 s
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		noANSI bool // not a single escape sequence
+	}{
+		{"version", []string{"version"}, true},
+		{"status", []string{"status"}, false},
+		{"ensure plain", []string{"ensure", "--progress", "plain", "--no-color"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := flowDir(t, quickFlow)
+			tty := openMutePTY(t, ttyCols, ttyRows)
+			began := time.Now()
+			p := startOnTTY(t, peace, dir, tty, nil, tc.args...)
+			select {
+			case <-p.done:
+			case <-time.After(within):
+				_ = p.cmd.Process.Kill()
+				<-p.done
+				t.Fatalf("peace %s still running after %s on a terminal that does not answer; it wrote %q",
+					strings.Join(tc.args, " "), within, tty.output())
+			}
+			took := time.Since(began)
+			if p.err != nil {
+				t.Fatalf("peace %s: %v; the terminal:\n%s", strings.Join(tc.args, " "), p.err, tty.screen())
+			}
+			tty.drain(t)
+			out := tty.output()
+			t.Logf("took %s, wrote %q", took.Round(time.Millisecond), out)
+			for _, q := range probeQueries {
+				if strings.Contains(out, q) {
+					t.Errorf("asked the terminal %q", q)
+				}
+			}
+			if tc.noANSI && strings.ContainsRune(out, 0x1b) {
+				t.Errorf("escape sequences written: %q", out)
+			}
+			if tc.name == "status" && !strings.Contains(tty.screen(), "one") {
+				t.Errorf("no result; the terminal:\n%s", tty.screen())
+			}
+		})
+	}
 }
 
 // gatedFlow has two sh_cmd items that run until the file "release"
