@@ -1,0 +1,107 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/peace-go/peace/internal/durable"
+)
+
+// The retention DESIGN §10 asks for: the last 100 executions per profile
+// and flow, none older than 30 days.
+const (
+	KeepExecutions   = 100
+	KeepExecutionAge = 30 * 24 * time.Hour
+)
+
+// staleRecordTemp is how old a temporary record directory must be before
+// PruneExecutions takes it for the leftover of a killed CreateExecution.
+const staleRecordTemp = time.Minute
+
+// PruneExecutions removes the records under the state directory dir beyond
+// the newest keep, and those started more than maxAge before now (maxAge 0:
+// no age limit), and returns their IDs. A live execution (one that is not
+// read as lost) is never removed, nor a record it cannot read: a corrupt
+// one is kept for its owner to look at. Leftovers of killed writers
+// (temporary directories and files) are removed too.
+func PruneExecutions(dir string, keep int, maxAge time.Duration, now time.Time) (removed []string, err error) {
+	parent := filepath.Join(dir, executionsDir)
+	entries, err := os.ReadDir(parent)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("prune executions: %w", err)
+	}
+	var errs []error
+	sweepStaleRecordTemps(parent, entries, now, &errs)
+
+	execs, _, err := ListExecutions(dir)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range execs {
+		tooMany := i >= keep
+		tooOld := maxAge > 0 && now.Sub(e.Started) > maxAge
+		if e.State.Live() {
+			continue
+		}
+		if !tooMany && !tooOld {
+			// Kept, and ended: a writer left no more temps in it.
+			if _, err := durable.SweepDirTemps(recordDir(dir, e.ID)); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if err := removeRecord(parent, e.ID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, e.ID)
+	}
+	if len(removed) > 0 {
+		if err := durable.SyncDir(parent); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return removed, fmt.Errorf("prune executions: %w", errors.Join(errs...))
+	}
+	return removed, nil
+}
+
+// removeRecord removes the record id from parent: first renamed to a
+// temporary name, so that no half-removed record is ever listed, then
+// deleted.
+func removeRecord(parent, id string) error {
+	from := filepath.Join(parent, id)
+	tmp := durable.TempName(from)
+	if err := os.Rename(from, tmp); err != nil {
+		return err
+	}
+	return os.RemoveAll(tmp)
+}
+
+// sweepStaleRecordTemps removes the temporary directories in parent (of a
+// CreateExecution or removeRecord that was killed) older than
+// staleRecordTemp, so as not to take one that is being made right now.
+func sweepStaleRecordTemps(parent string, entries []os.DirEntry, now time.Time, errs *[]error) {
+	for _, ent := range entries {
+		name := ent.Name()
+		if !durable.IsTemp(name) || !strings.HasPrefix(name, ".") {
+			continue
+		}
+		fi, err := ent.Info()
+		if err != nil || now.Sub(fi.ModTime()) < staleRecordTemp {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(parent, name)); err != nil {
+			*errs = append(*errs, err)
+		}
+	}
+}
