@@ -3,9 +3,13 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,6 +89,18 @@ items:
 		{"extra arg", okFlow, []string{"ensure", "now"}, ExitBadInput, "", `unknown command "now"`},
 		{"bad flow", "flow: x\nitems: {}\n", []string{"status"}, ExitBadInput, "", "flow.yaml:2:"},
 		{"bad profile", okFlow, []string{"status", "-p", "Prod!"}, ExitBadInput, "", `profile "Prod!" is malformed`},
+		{"no command", okFlow, nil, ExitOK, "Available Commands:", ""},
+		{"help command", okFlow, []string{"help"}, ExitOK, "Exit codes:", ""},
+		{"help of a command", okFlow, []string{"help", "ensure"}, ExitOK, "4    changes pending (diff --exit-code)", ""},
+		{"shell completion", okFlow, []string{"__complete", "ens"}, ExitOK, "ensure", ""},
+		{"unknown command", okFlow, []string{"bogus"}, ExitBadInput, "", `unknown command "bogus" for "peace"`},
+		{"mistyped command", okFlow, []string{"ensre"}, ExitBadInput, "", "Did you mean this?\n\tensure"},
+		{"unknown command hint", okFlow, []string{"ensre"}, ExitBadInput, "", "Run 'peace --help' for usage."},
+		{"unknown command as JSON", okFlow, []string{"--format", "json", "ensre"}, ExitBadInput, `"code": 2`, ""},
+		{"unknown command as JSON events", okFlow, []string{"--progress", "json", "bogus"}, ExitBadInput, "", `"type":"fatal"`},
+		{"unknown command as JSON events code", okFlow, []string{"--progress", "json", "bogus"}, ExitBadInput, "", `"code":2`},
+		{"bad flag before the command", okFlow, []string{"--nope", "ensure"}, ExitBadInput, "", "unknown flag: --nope"},
+		{"bad flag as JSON", okFlow, []string{"--format", "json", "status", "--jobs", "x"}, ExitBadInput, `"code": 2`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := writeFlow(t, tc.flow)
@@ -236,5 +252,106 @@ func TestStopTimeout(t *testing.T) {
 				t.Errorf("StopTimeout %s, want %s", g.StopTimeout, tc.want)
 			}
 		})
+	}
+}
+
+func TestExitCodeOf(t *testing.T) {
+	denied := func(errno syscall.Errno) error {
+		return fmt.Errorf("lock: %w", &fs.PathError{Op: "mkdir", Path: "/ro/.peace", Err: errno})
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want ExitCode
+	}{
+		{"nil", nil, ExitOK},
+		{"usage", usageErrorf("--jobs 0"), ExitBadInput},
+		{"workspace permission denied", denied(syscall.EACCES), ExitBadInput},
+		{"workspace operation not permitted", denied(syscall.EPERM), ExitBadInput},
+		{"read-only workspace", denied(syscall.EROFS), ExitBadInput},
+		{"read-only rename", fmt.Errorf("lock: %w", &os.LinkError{Op: "link", Old: "/ro/.peace/x", New: "/ro/.peace/lock", Err: syscall.EROFS}), ExitBadInput},
+		{"disk full is no usage error", denied(syscall.ENOSPC), ExitItemFailed},
+		{"stopped while waiting", fmt.Errorf("stopped waiting: %w", context.Canceled), ExitInterrupted},
+		{"locked", &state.LockedError{}, ExitLocked},
+		{"outcome", outcomeError{ExitChangesPending}, ExitChangesPending},
+		{"other", errors.New("boom"), ExitItemFailed},
+	} {
+		if got := exitCode(tc.err); got != tc.want {
+			t.Errorf("%s: exitCode(%v) = %d, want %d", tc.name, tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestUnwritableMessage(t *testing.T) {
+	ws := filepath.Join(t.TempDir(), "ro", ".peace")
+	for _, tc := range []struct {
+		name, path string
+		names      bool // names the workspace and -w
+	}{
+		{"inside the workspace", filepath.Join(ws, "default", "ok"), true},
+		{"the workspace", ws, true},
+		{"a parent MkdirAll could not make", filepath.Dir(ws), true},
+		{"elsewhere", filepath.Join(t.TempDir(), "x"), false},
+		{"a sibling with a common prefix", ws + "-other", false},
+	} {
+		err := fmt.Errorf("lock: %w", &fs.PathError{Op: "mkdir", Path: tc.path, Err: syscall.EROFS})
+		msg, hint := unwritableMessage(err, tc.path, ws)
+		got := strings.Contains(msg, "workspace "+ws+" is not writable") && strings.Contains(hint, "-w DIR")
+		if got != tc.names {
+			t.Errorf("%s: %q, %q; names the workspace: %v, want %v", tc.name, msg, hint, got, tc.names)
+		}
+		if !strings.Contains(msg, tc.path) {
+			t.Errorf("%s: %q does not name %s", tc.name, msg, tc.path)
+		}
+	}
+}
+
+// unwritableDir returns a directory this process may not create files in.
+func unwritableDir(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		dir := t.TempDir()
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(dir, 0o755) })
+		return dir
+	}
+	// Permissions do not stop root; a kernel file system does.
+	for _, dir := range []string{"/sys", "/proc/sys"} {
+		probe := filepath.Join(dir, "peace-probe")
+		err := os.Mkdir(probe, 0o755)
+		if err == nil {
+			os.Remove(probe)
+			continue
+		}
+		if _, ok := unwritable(err); ok {
+			return dir
+		}
+	}
+	t.Skip("running as root, and no directory here refuses root")
+	return ""
+}
+
+func TestUnwritableWorkspaceExitsTwo(t *testing.T) {
+	ws := filepath.Join(unwritableDir(t), "peace-workspace")
+	dir := writeFlow(t, okFlow)
+	for _, args := range [][]string{
+		{"ensure", "--progress", "none"},
+		{"status", "--progress", "plain"},
+	} {
+		code, out, errOut := run(t, dir, false, nil, append([]string{"-w", ws}, args...)...)
+		if code != ExitBadInput {
+			t.Errorf("%s: exit %d, want %d\nstdout: %s\nstderr: %s", args[0], code, ExitBadInput, out, errOut)
+		}
+		for _, want := range []string{"workspace " + ws + " is not writable", "-w DIR"} {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("%s: stderr %q does not say %q", args[0], errOut, want)
+			}
+		}
+	}
+	code, out, _ := run(t, dir, false, nil, "-w", ws, "--format", "json", "ensure", "--progress", "none")
+	if code != ExitBadInput || !strings.Contains(out, `"code": 2`) || !strings.Contains(out, "-w DIR") {
+		t.Errorf("as JSON: exit %d, stdout %q", code, out)
 	}
 }

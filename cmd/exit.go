@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -15,20 +20,23 @@ import (
 type ExitCode int
 
 const (
-	ExitOK          ExitCode = 0   // done
-	ExitItemFailed  ExitCode = 1   // an item failed
-	ExitBadInput    ExitCode = 2   // bad usage or bad input: flow file, flags, state files
-	ExitLocked      ExitCode = 3   // another live run holds the lock
-	ExitInterrupted ExitCode = 130 // interrupted by SIGINT or SIGTERM
+	ExitOK             ExitCode = 0   // done
+	ExitItemFailed     ExitCode = 1   // an item failed, or an execution was lost
+	ExitBadInput       ExitCode = 2   // bad usage or bad input: flow file, flags, unknown command, state files, an unwritable workspace
+	ExitLocked         ExitCode = 3   // another live run holds the lock
+	ExitChangesPending ExitCode = 4   // diff --exit-code: ensure would change something
+	ExitInterrupted    ExitCode = 130 // interrupted by SIGINT, SIGTERM, SIGHUP or an interrupt
 )
 
 // exitCodesHelp is listed in every command's --help.
 const exitCodesHelp = `Exit codes:
   0    done
-  1    an item failed
-  2    bad usage or bad input (flow file, flags, state files)
+  1    an item failed (or an execution was lost)
+  2    bad usage or bad input (flow file, flags, unknown command, state files,
+       an unwritable workspace)
   3    another live run holds the lock
-  130  interrupted (SIGINT or SIGTERM)`
+  4    changes pending (diff --exit-code)
+  130  interrupted (SIGINT, SIGTERM, SIGHUP, or an interrupt)`
 
 // usageError is a mistake on the command line; its usage is printed.
 type usageError struct{ err error }
@@ -71,7 +79,52 @@ func exitCode(err error) ExitCode {
 		errors.As(err, new(inputError)):
 		return ExitBadInput
 	}
+	if _, ok := unwritable(err); ok {
+		return ExitBadInput
+	}
 	return ExitItemFailed
+}
+
+// unwritable returns the path peace could not write when err is a
+// permission or read-only-filesystem failure, as taking the lock or
+// writing a state file meets in a workspace it may not write. Item
+// failures never reach here: they travel in the outcome.
+func unwritable(err error) (string, bool) {
+	var (
+		pe *fs.PathError
+		le *os.LinkError
+	)
+	denied := errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)
+	switch {
+	case !denied:
+		return "", false
+	case errors.As(err, &pe):
+		return pe.Path, true
+	case errors.As(err, &le):
+		return le.New, true
+	}
+	return "", false
+}
+
+// unwritableMessage says which directory could not be written and how to
+// pick another; workspace is the one in use.
+func unwritableMessage(err error, path, workspace string) (msg, hint string) {
+	dir, aerr := filepath.Abs(workspace)
+	if aerr != nil {
+		dir = workspace
+	}
+	if p, aerr := filepath.Abs(path); aerr != nil || !(inside(p, dir) || inside(dir, p)) {
+		return err.Error(), ""
+	}
+	return fmt.Sprintf("workspace %s is not writable: %v", dir, err),
+		"Choose another with -w DIR (--workspace DIR), or make it writable."
+}
+
+// inside reports whether path is dir or below it. (A failed MkdirAll names
+// the first parent it could not make, which may be above the workspace.)
+func inside(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // inputError is bad input that is not a flow-file mistake: a missing flow

@@ -77,6 +77,11 @@ next run picks up where this one stopped.
 
 Environment: PEACE_STOP_TIMEOUT stands for --stop-timeout when the flag is not
 given; NO_COLOR turns colours off.`,
+		// Runnable, so that cobra hands an unknown command to Args, where
+		// it becomes a usage error, rather than failing with an error of
+		// its own that has no type.
+		Args:          unknownCommand,
+		RunE:          func(c *cobra.Command, _ []string) error { return c.Help() },
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
@@ -108,7 +113,21 @@ given; NO_COLOR turns colours off.`,
 		c.Flags().SetInterspersed(true)
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	root.SuggestionsMinimumDistance = 2 // cobra's default for its own message
 	return root
+}
+
+// unknownCommand rejects any argument to peace itself: it is a command
+// peace does not have.
+func unknownCommand(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+	}
+	return usageError{errors.New(msg)}
 }
 
 // prescan finds --format and --progress in args before cobra parses them.
@@ -185,12 +204,19 @@ func (g *GlobalOptions) color(tty bool) bool {
 // reportError prints an error that ended the command: as JSON when JSON was
 // asked for, else as a line on stderr (with usage for a usage error).
 func reportError(g *GlobalOptions, root *cobra.Command, err error, code ExitCode) {
-	msg := err.Error()
+	msg, hint := err.Error(), ""
+	if path, ok := unwritable(err); ok {
+		msg, hint = unwritableMessage(err, path, g.workspace())
+	}
+	jsonMsg := msg
+	if hint != "" {
+		jsonMsg += ". " + hint
+	}
 	if g.Format == "json" {
-		writeJSON(g.IO.Out, map[string]any{"error": map[string]any{"message": msg, "code": int(code)}})
+		writeJSON(g.IO.Out, map[string]any{"error": map[string]any{"message": jsonMsg, "code": int(code)}})
 	}
 	if g.Progress == "json" {
-		writeJSONEvents(g.IO.ErrOut, msg, int(code))
+		writeJSONEvents(g.IO.ErrOut, jsonMsg, int(code))
 		return
 	}
 	fmt.Fprintf(g.IO.ErrOut, "peace: %s\n", msg)
@@ -201,5 +227,7 @@ func reportError(g *GlobalOptions, root *cobra.Command, err error, code ExitCode
 		fmt.Fprintln(g.IO.ErrOut, "Run 'peace --help' for usage.")
 	case errors.As(err, &locked):
 		fmt.Fprintln(g.IO.ErrOut, "Wait for that run to end, or pass --lock-timeout 5m to wait for it.")
+	case hint != "":
+		fmt.Fprintln(g.IO.ErrOut, hint)
 	}
 }
