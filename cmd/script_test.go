@@ -3,6 +3,7 @@ package cmd_test
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,8 +31,11 @@ func TestScripts(t *testing.T) {
 		RequireExplicitExec: true,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitfile": cmdWaitFile,
+			"waitfor":  cmdWaitFor,
 			"sleep":    cmdSleep,
 			"pidgone":  cmdPidGone,
+			"gone":     cmdGone,
+			"signal":   cmdSignal,
 		},
 	})
 }
@@ -93,4 +97,84 @@ func zombie(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
+}
+
+// waitfor FILE REGEXP [TIMEOUT]: wait until FILE holds a match for REGEXP
+// (default 20s). A background run whose stderr goes to FILE
+// (`exec sh -c 'exec peace ... 2>FILE' &`) is synchronised on what it
+// prints this way: the stop line, the lock-wait line.
+func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: waitfor file regexp [timeout]")
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	timeout := 20 * time.Second
+	if len(args) > 2 {
+		timeout, err = time.ParseDuration(args[2])
+		ts.Check(err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		b, _ := os.ReadFile(ts.MkAbs(args[0]))
+		if re.Match(b) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s did not match %q within %s; it holds:\n%s", args[0], args[1], timeout, b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// signal PIDFILE SIG: send SIG (INT, TERM, HUP or KILL) to the process
+// whose pid is in PIDFILE.
+func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: signal pidfile INT|TERM|HUP|KILL")
+	}
+	sig, ok := map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "KILL": syscall.SIGKILL}[args[1]]
+	if !ok {
+		ts.Fatalf("unknown signal %s", args[1])
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(ts.ReadFile(args[0])))
+	ts.Check(err)
+	ts.Check(syscall.Kill(pid, sig))
+}
+
+// gone PIDFILE [TIMEOUT]: the process whose pid is in PIDFILE is gone, or
+// a zombie, within TIMEOUT (default 1s, the time DESIGN.md gives the
+// processes of a run that has ended). ! gone: it is still running after
+// TIMEOUT.
+func cmdGone(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: gone pidfile [timeout]")
+	}
+	timeout := time.Second
+	if len(args) > 1 {
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		timeout = d
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(ts.ReadFile(args[0])))
+	ts.Check(err)
+	deadline := time.Now().Add(timeout)
+	for {
+		err := syscall.Kill(pid, 0)
+		gone := err == syscall.ESRCH || zombie(pid)
+		if gone && neg {
+			ts.Fatalf("process %d is gone", pid)
+		}
+		if gone {
+			return
+		}
+		if time.Now().After(deadline) {
+			if !neg {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				ts.Fatalf("process %d is still running %s later", pid, timeout)
+			}
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
