@@ -316,6 +316,9 @@ func testCtrlCOnce(t *testing.T, peace string) {
 	if exists(filepath.Join(dir, "alpha.out")) || exists(filepath.Join(dir, "beta.out")) {
 		t.Fatal("the items finished before they were released")
 	}
+	if !rowHas(screen, "alpha", "▸", "running") || !rowHas(screen, "beta", "▸", "running") {
+		t.Errorf("after the stop, the items in flight are not shown running:\n%s", screen)
+	}
 
 	// The items in flight run to completion.
 	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o644); err != nil {
