@@ -1,6 +1,8 @@
 # peace: build, test, lint, bench, demo.
 GO ?= go
 BIN ?= bin/peace
+# staticcheck 2026.2.2, the release for this Go; CI runs the same one.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build test lint tidy bench chaos demo ci clean
 
@@ -16,6 +18,7 @@ test:
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 # go mod tidy must leave no diff.
 tidy:
