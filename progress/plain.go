@@ -3,7 +3,6 @@ package progress
 import (
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +33,7 @@ type plainView struct {
 	start   time.Time
 	idWidth int
 	items   map[string]*plainItem
+	order   []string             // item IDs as first seen: the flow's order
 	execs   map[string]time.Time // execution ID -> its start
 	err     error
 	closed  bool
@@ -99,6 +99,7 @@ func (v *plainView) item(id string) *plainItem {
 	if it == nil {
 		it = &plainItem{}
 		v.items[id] = it
+		v.order = append(v.order, id)
 		if len(id) > v.idWidth && len(id) <= 24 {
 			v.idWidth = len(id)
 		}
@@ -221,7 +222,8 @@ func (v *plainView) Emit(ev Event) {
 	case Fatal:
 		v.line(t, "error: %s", oneLine(ev.Message))
 	case ExecutionEnd:
-		for id, it := range v.items {
+		for _, id := range v.order {
+			it := v.items[id]
 			v.flushMessage(t, id, it)
 			it.running = false
 		}
@@ -249,8 +251,8 @@ func (v *plainView) flushMessage(t time.Time, id string, it *plainItem) {
 }
 
 // tick writes held-back messages whose second has passed and heartbeats
-// for items running long. Items are visited in ID order so output is
-// stable.
+// for items running long. Items are visited in the flow's order, as
+// everywhere in this view, so output is stable.
 func (v *plainView) tick() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -258,15 +260,11 @@ func (v *plainView) tick() {
 		return
 	}
 	now := v.now()
-	ids := make([]string, 0, len(v.items))
-	for id, it := range v.items {
-		if it.running {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range v.order {
 		it := v.items[id]
+		if !it.running {
+			continue
+		}
 		if it.hasPending && now.Sub(it.msgAt) >= messageEvery {
 			v.message(now, id, it, it.pending)
 		}
@@ -294,12 +292,7 @@ func (v *plainView) Close() error {
 	v.closed = true
 	close(v.stop)
 	now := v.now()
-	ids := make([]string, 0, len(v.items))
-	for id := range v.items {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range v.order {
 		v.flushMessage(now, id, v.items[id])
 	}
 	err := v.err

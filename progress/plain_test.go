@@ -223,3 +223,35 @@ func TestViewsReportWriteErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainEndFlushesInFlowOrder holds back a message for each of many
+// items and ends the execution: the held-back lines come out in the order
+// of the flow's items, the same in every run.
+func TestPlainEndFlushesInFlowOrder(t *testing.T) {
+	clock := newFakeClock()
+	var out bytes.Buffer
+	v := newPlain(&out, clock.Now)
+	var ids []string
+	for i := range 20 {
+		ids = append(ids, fmt.Sprintf("item_%c", 'z'-i)) // not in ID order
+	}
+	v.Emit(Event{Type: ExecutionStart, Command: "ensure", Items: ids, Time: clock.Now()})
+	for _, id := range ids {
+		v.Emit(Event{Type: ItemStart, Block: "ensure", Item: id, Time: clock.Now()})
+		v.Emit(Event{Type: ItemMessage, Item: id, Message: "first", Time: clock.Now()})
+		v.Emit(Event{Type: ItemMessage, Item: id, Message: "held back", Time: clock.Now()})
+	}
+	v.Emit(Event{Type: ExecutionEnd, Outcome: "interrupted", Time: clock.Now()})
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); strings.HasSuffix(line, "running: held back") && len(f) > 3 {
+			got = append(got, f[3])
+		}
+	}
+	if strings.Join(got, " ") != strings.Join(ids, " ") {
+		t.Errorf("held-back messages flushed in the order\n%v\nwant\n%v", got, ids)
+	}
+}
