@@ -2,8 +2,11 @@ package state
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -95,5 +98,76 @@ func TestSnapshotReadsAreIndependent(t *testing.T) {
 	third, err := s.Load()
 	if err != nil || string(third.Current["a"]) != `"off"` {
 		t.Errorf("after another writer: %v, %v", third.Current, err)
+	}
+}
+
+// A fold given exactly what is recorded, as a no-op run gives it, neither
+// encodes nor writes a snapshot; one that only clears an unknown item, or
+// changes one state among many, does.
+func TestFoldOfUnchangedStatesEncodesNothing(t *testing.T) {
+	s := Open(t.TempDir())
+	states := map[string]json.RawMessage{}
+	for i := range 100 {
+		states[fmt.Sprintf("i%d", i)] = json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))
+	}
+	if err := s.Fold(states, states); err != nil {
+		t.Fatal(err)
+	}
+	cur := filepath.Join(s.Path(), "states_current.yaml")
+	before := inode(t, cur)
+	n := snapshotEncodes.Load()
+	if err := s.Fold(states, states); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	if got := snapshotEncodes.Load() - n; got != 0 {
+		t.Errorf("an unchanged fold and a recovery encoded %d snapshots", got)
+	}
+	if inode(t, cur) != before {
+		t.Error("an unchanged fold rewrote states_current.yaml")
+	}
+	// Deleting what is not recorded is no change either.
+	if err := s.Fold(map[string]json.RawMessage{"gone": nil}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := snapshotEncodes.Load() - n; got != 0 {
+		t.Errorf("deleting an unrecorded item encoded %d snapshots", got)
+	}
+
+	// Equal JSON in another spelling is normalized, found equal, and
+	// written nowhere.
+	if err := s.Fold(map[string]json.RawMessage{"i1": json.RawMessage(`{ "n": 1 }`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if inode(t, cur) != before {
+		t.Error("a differently spelled equal state rewrote states_current.yaml")
+	}
+
+	changed := maps.Clone(states)
+	changed["i7"] = json.RawMessage(`{"n":700}`)
+	if err := s.Fold(changed, nil); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.Load()
+	if err != nil || string(rec.Current["i7"]) != `{"n":700}` || string(rec.Current["i8"]) != `{"n":8}` || len(rec.Current) != 100 {
+		t.Fatalf("after one change: %s %s (%d states), %v", rec.Current["i7"], rec.Current["i8"], len(rec.Current), err)
+	}
+
+	// An unknown item given its recorded state again is no longer unknown.
+	j := openJournal(t, s)
+	must(t, j.Begin("i3"))
+	crashed := crashCopy(t, s) // the process dies while i3 is applied
+	must(t, j.Close("complete"))
+	restoreJournal(t, s, crashed)
+	if rec, err = s.Recover(); err != nil || !slices.Equal(rec.Unknown, []string{"i3"}) {
+		t.Fatalf("recover: unknown %v, %v", rec.Unknown, err)
+	}
+	if err := s.Fold(changed, nil); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err = s.Load(); err != nil || len(rec.Unknown) != 0 {
+		t.Errorf("after the fold: unknown %v, %v", rec.Unknown, err)
 	}
 }

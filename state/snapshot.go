@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -686,6 +687,7 @@ func decodeGroups(text []byte) ([]ProcessGroup, error) {
 // normalizeState), unknown item IDs, their process groups and the fold mark,
 // ending in its checksum. Keys are sorted, so equal states give equal files.
 func encodeSnapshot(states map[string]json.RawMessage, unknown []string, groups map[string][]ProcessGroup, folded foldMark) []byte {
+	snapshotEncodes.Add(1)
 	keys := make([]string, 0, len(states))
 	size := 64
 	for k, v := range states {
@@ -733,6 +735,10 @@ func encodeSnapshot(states map[string]json.RawMessage, unknown []string, groups 
 	}
 	return appendChecksum(out)
 }
+
+// snapshotEncodes counts encodeSnapshot calls: a fold with nothing to
+// change must not pay for one, and tests check that it does not.
+var snapshotEncodes atomic.Int64
 
 // appendMapKey starts the entry for item ID k in a block mapping, indented
 // by two spaces, up to where its value goes.

@@ -113,20 +113,33 @@ func (s *Store) fold(current, goal map[string]json.RawMessage) (*Recorded, error
 	if s.journal != nil {
 		return nil, errors.New("fold state: the journal is still open")
 	}
-	// Check every update before anything is read or written.
-	current, err := normalizeUpdates(current)
-	if err != nil {
-		return nil, err
-	}
-	goal, err = normalizeUpdates(goal)
-	if err != nil {
-		return nil, err
-	}
 	l, err := s.load(true)
 	if err != nil {
+		// Check every update before a corrupt file is moved aside: a bad
+		// update changes nothing at all.
+		if _, uerr := normalizeUpdates(current); uerr != nil {
+			return nil, uerr
+		}
+		if _, uerr := normalizeUpdates(goal); uerr != nil {
+			return nil, uerr
+		}
 		return nil, setAside(err)
 	}
 	rec := l.rec
+	// A snapshot not yet on disk is written by the first fold given states
+	// for it, even none.
+	newCurrent, newGoal := current != nil && l.currentRaw == nil, goal != nil && l.goalRaw == nil
+	// An update whose bytes are those recorded changes nothing and needs no
+	// check: recorded states are normalized already. Only the others are
+	// normalized, all of them before anything is written.
+	current, curChanged, err := changedUpdates(current, rec.Current)
+	if err != nil {
+		return nil, err
+	}
+	goal, _, err = changedUpdates(goal, rec.Goal)
+	if err != nil {
+		return nil, err
+	}
 	unknown := make(map[string]bool, len(rec.Unknown))
 	for _, id := range rec.Unknown {
 		unknown[id] = true
@@ -137,7 +150,15 @@ func (s *Store) fold(current, goal map[string]json.RawMessage) (*Recorded, error
 		} else {
 			rec.Current[id] = state
 		}
-		delete(unknown, id)
+	}
+	for id := range curChanged {
+		if unknown[id] {
+			delete(unknown, id)
+			if current == nil {
+				current = map[string]json.RawMessage{}
+			}
+			current[id] = rec.Current[id] // no longer unknown: a change
+		}
 	}
 	for id, state := range goal {
 		if state == nil {
@@ -153,7 +174,9 @@ func (s *Store) fold(current, goal map[string]json.RawMessage) (*Recorded, error
 		}
 	}
 
-	if l.changed || l.migrated || len(current) > 0 || len(goal) > 0 {
+	// Nothing replayed, migrated or changed: the snapshots stay as they
+	// are, and are not even encoded to find that out.
+	if l.changed || l.migrated || len(current) > 0 || len(goal) > 0 || newCurrent || newGoal {
 		if err := os.MkdirAll(s.dir, 0o755); err != nil {
 			return nil, fmt.Errorf("fold state: %w", err)
 		}
@@ -162,9 +185,11 @@ func (s *Store) fold(current, goal map[string]json.RawMessage) (*Recorded, error
 		// this fold is left to redo.
 		// A snapshot whose bytes would not change is not rewritten: a run
 		// with nothing to do costs no fsync here.
-		if data := encodeSnapshot(rec.Goal, nil, nil, foldMark{}); !bytes.Equal(data, l.goalRaw) {
-			if err := writeFileAtomic(s.goalPath(), data); err != nil {
-				return nil, err
+		if len(goal) > 0 || l.migrated || newGoal {
+			if data := encodeSnapshot(rec.Goal, nil, nil, foldMark{}); !bytes.Equal(data, l.goalRaw) {
+				if err := writeFileAtomic(s.goalPath(), data); err != nil {
+					return nil, err
+				}
 			}
 		}
 		CrashPoint("fold:between_snapshots")
@@ -221,6 +246,45 @@ func normalizeUpdates(updates map[string]json.RawMessage) (map[string]json.RawMe
 		out[id] = norm
 	}
 	return out, nil
+}
+
+// changedUpdates returns the updates that change what recorded holds,
+// normalized (see normalizeUpdates), and the IDs of every update given. An
+// update with the recorded bytes, or a deletion of what is not recorded,
+// is left out of changed.
+func changedUpdates(updates, recorded map[string]json.RawMessage) (changed map[string]json.RawMessage, given map[string]bool, err error) {
+	if updates == nil {
+		return nil, nil, nil
+	}
+	given = make(map[string]bool, len(updates))
+	var differ map[string]json.RawMessage
+	for id, state := range updates {
+		if id == "" || !utf8.ValidString(id) {
+			return nil, nil, fmt.Errorf("fold state: item ID %q is empty or not UTF-8", id)
+		}
+		given[id] = true
+		old, ok := recorded[id]
+		if len(state) == 0 && !ok || ok && len(state) > 0 && bytes.Equal(state, old) {
+			continue
+		}
+		if differ == nil {
+			differ = map[string]json.RawMessage{}
+		}
+		differ[id] = state
+	}
+	if changed, err = normalizeUpdates(differ); err != nil {
+		return nil, nil, err
+	}
+	if changed == nil {
+		changed = map[string]json.RawMessage{}
+	}
+	for id, state := range changed {
+		// Normalizing may make it the recorded text after all.
+		if old, ok := recorded[id]; ok && state != nil && bytes.Equal(state, old) {
+			delete(changed, id)
+		}
+	}
+	return changed, given, nil
 }
 
 // loaded is what load found.
