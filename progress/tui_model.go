@@ -45,6 +45,15 @@ type tuiRow struct {
 	ended   time.Time
 }
 
+// tuiStage is how far the interrupt stages have gone, as the events tell.
+type tuiStage int
+
+const (
+	stageNone   tuiStage = iota
+	stageStop            // InterruptReceived: nothing new starts
+	stageCancel          // CancelRequested: the items in flight are cancelled
+)
+
 // tuiModel is the bubbletea model behind the tui view. All of its state
 // comes from events; it never looks at the world itself.
 type tuiModel struct {
@@ -69,7 +78,7 @@ type tuiModel struct {
 	lockWait string   // shown until the execution starts
 	fatal    string
 
-	stage string // "", "stop" or "cancel"
+	stage tuiStage
 	// stopped and cancelled are the items in flight when each stage began;
 	// the final frame names them, since a stage that ends within one frame
 	// is otherwise never seen.
@@ -169,7 +178,7 @@ func (m *tuiModel) interrupt() tea.Cmd {
 	if m.onInterrupt == nil {
 		return nil
 	}
-	if m.stage == "cancel" {
+	if m.stage == stageCancel {
 		m.quitOnInterrupt = true
 		return tea.Quit
 	}
@@ -276,9 +285,9 @@ func (m *tuiModel) apply(ev Event) {
 		r.phase, r.status = phaseEnded, StatusUnknown
 		r.message = "begun in an earlier run that did not end; it will be discovered again"
 	case InterruptReceived:
-		m.stage, m.stopped = "stop", ev.InFlight
+		m.stage, m.stopped = stageStop, ev.InFlight
 	case CancelRequested:
-		m.stage, m.cancelled = "cancel", ev.InFlight
+		m.stage, m.cancelled = stageCancel, ev.InFlight
 	case LockWait:
 		m.lockWait = oneLine(ev.Message)
 	case Notice:
@@ -390,9 +399,9 @@ func (m *tuiModel) footer() string {
 		}
 		summary := st.summary.Render(outcomeText(m.outcome, m.endedAt.Sub(m.began)) + ": " + countStatuses(statuses))
 		switch m.stage {
-		case "stop":
+		case stageStop:
 			summary += "\n" + st.stop.Render("stopped: nothing new started; "+finishedText(m.stopped))
-		case "cancel":
+		case stageCancel:
 			summary += "\n" + st.cancel.Render("stopped, then cancelled: "+orNone(joinIDs(m.cancelled, 5)))
 		}
 		return summary
@@ -407,14 +416,14 @@ func (m *tuiModel) footer() string {
 		}
 	}
 	switch m.stage {
-	case "stop":
+	case stageStop:
 		if len(inFlight) == 0 {
 			// The last item in flight has finished; the outcome follows.
 			return st.stop.Render("stopping: nothing left in flight")
 		}
 		return st.stop.Render(fmt.Sprintf("stopping: %d in flight (%s) — Ctrl-C again to cancel them",
 			len(inFlight), joinIDs(inFlight, 5)))
-	case "cancel":
+	case stageCancel:
 		text := "cancelling…"
 		if len(inFlight) > 0 {
 			text += " " + joinIDs(inFlight, 5)

@@ -2,6 +2,7 @@ package progress
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -310,5 +311,42 @@ func TestTUIColours(t *testing.T) {
 	send(plain, start([]string{"a"}, nil), Event{Type: ItemStart, Item: "a"}, Event{Type: ItemDone, Item: "a", Status: StatusApplied})
 	if strings.ContainsRune(plain.frame(), 0x1b) {
 		t.Errorf("no colour: escape codes in %q", plain.frame())
+	}
+}
+
+// TestTUIRepaintsOnInterrupt: a stop, a cancel and the end redraw the whole
+// frame, since a Ctrl-C the terminal echoed may have written over it; other
+// events redraw only what changed.
+func TestTUIRepaintsOnInterrupt(t *testing.T) {
+	m := testModel(newFakeClock(), nil)
+	if _, cmd := m.Update(eventsMsg{start([]string{"a"}, nil), {Type: ItemStart, Item: "a"}}); cmd != nil {
+		t.Errorf("a start asks for a command: %v", cmd())
+	}
+	for _, ev := range []Event{{Type: InterruptReceived, Stage: "stop"}, {Type: CancelRequested, Stage: "cancel"}} {
+		_, cmd := m.Update(eventsMsg{{Type: ItemMessage, Item: "a", Message: "x"}, ev})
+		if cmd == nil || cmd() != tea.ClearScreen() {
+			t.Errorf("%s: no full repaint", ev.Type)
+		}
+	}
+	_, cmd := m.Update(closeMsg{})
+	if cmd == nil {
+		t.Fatal("close: no command")
+	}
+	// A sequence (its message type is bubbletea's own): the repaint, then
+	// the quit.
+	seq := reflect.ValueOf(cmd())
+	if seq.Kind() != reflect.Slice || seq.Len() != 2 {
+		t.Fatalf("close: %#v, want a repaint and then a quit", cmd())
+	}
+	first, _ := seq.Index(0).Interface().(tea.Cmd)
+	last, _ := seq.Index(1).Interface().(tea.Cmd)
+	if first == nil || first() != tea.ClearScreen() {
+		t.Errorf("close does not repaint first")
+	}
+	if last == nil {
+		t.Fatal("close: no last command")
+	}
+	if _, ok := last().(tea.QuitMsg); !ok {
+		t.Errorf("close does not quit last")
 	}
 }
