@@ -100,8 +100,13 @@ func NewTUI(out io.Writer, opts TUIOptions) (View, error) {
 	if opts.NoColor {
 		progOpts = append(progOpts, tea.WithColorProfile(colorprofile.Ascii))
 	}
-	if opts.Width > 0 || opts.Height > 0 {
+	switch {
+	case opts.Width > 0 || opts.Height > 0:
 		progOpts = append(progOpts, tea.WithWindowSize(opts.Width, opts.Height))
+	case !isTerminal(out):
+		// Asked for on a file or a pipe: with no size the renderer would
+		// draw nothing at all.
+		progOpts = append(progOpts, tea.WithWindowSize(fallbackWidth, fallbackHeight))
 	}
 	v.p = tea.NewProgram(m, progOpts...)
 	go v.run()
@@ -116,6 +121,14 @@ func NewTUI(out io.Writer, opts TUIOptions) (View, error) {
 	}
 	go v.pump()
 	return v, nil
+}
+
+// The size of the frame when the output is no terminal.
+const fallbackWidth, fallbackHeight = 80, 24
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // keyInput is where the program reads keys from: in, unless in is a file

@@ -270,3 +270,26 @@ func TestTUIPanicRestoresTerminal(t *testing.T) {
 		t.Errorf("terminal not restored (cursor hidden) before the panic: %q", stdout.String())
 	}
 }
+
+// TestTUIOnAFile: asked for with no terminal to draw on (--progress tui
+// 2>file), the view still draws its frames, at a size of its own.
+func TestTUIOnAFile(t *testing.T) {
+	var out syncBuffer
+	v, err := NewTUI(&out, TUIOptions{NoColor: true, now: newFakeClock().Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Emit(Event{Type: ExecutionStart, Execution: "x", Command: "ensure", Flow: "f", Items: []string{"a"}})
+	v.Emit(Event{Type: ItemStart, Execution: "x", Block: "ensure", Item: "a"})
+	v.Emit(Event{Type: ItemDone, Execution: "x", Block: "ensure", Item: "a", Status: StatusApplied})
+	v.Emit(Event{Type: ExecutionEnd, Execution: "x", Outcome: "complete", Statuses: map[string]Status{"a": StatusApplied}})
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := ansi.Strip(out.String())
+	for _, want := range []string{"ensure  flow f", "✓ a applied", "done in 0.0s: 1 applied"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%q not drawn; output: %q", want, got)
+		}
+	}
+}
