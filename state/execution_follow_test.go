@@ -201,3 +201,29 @@ func TestFollowEventsStops(t *testing.T) {
 		t.Errorf("unknown ID: %v", err)
 	}
 }
+
+// TestFollowEventsReadsToTheEnd ends the execution in the instant between
+// a follower's reaching the end of the file and its look at the record:
+// the events written in that instant must still be passed on.
+func TestFollowEventsReadsToTheEnd(t *testing.T) {
+	dir := newExecDir(t)
+	r := mustCreate(t, dir, sampleExecution())
+	mustOK(t, r.AppendEvent([]byte(`{"seq":1,"type":"x"}`)))
+	var once bool
+	followAtEnd = func() {
+		if once {
+			return
+		}
+		once = true
+		for seq := 2; seq <= 5; seq++ {
+			mustOK(t, r.AppendEvent(fmt.Appendf(nil, `{"seq":%d,"type":"x"}`, seq)))
+		}
+		mustOK(t, r.Finish(ExecFailed, 1, nil))
+	}
+	defer func() { followAtEnd = nil }()
+	res := awaitFollow(t, follow(context.Background(), dir, r.ID(), 1))
+	if res.err != nil || res.e.State != ExecFailed {
+		t.Fatalf("ended with %+v, %v", res.e, res.err)
+	}
+	checkSeqs(t, "ended at the end", res.lines, false, 1, 5)
+}

@@ -328,6 +328,10 @@ const (
 	followMaxPoll = 100 * time.Millisecond
 )
 
+// followAtEnd, when set (by tests), runs each time FollowEvents has read
+// to the end of the file and is about to look at the record's state.
+var followAtEnd func()
+
 // FollowEvents calls fn with each line of execution id's events.jsonl whose
 // seq is at least from, in file order, following the file as it grows
 // until the execution has ended (finished, or read as lost) and every line
@@ -388,6 +392,9 @@ func FollowEvents(ctx context.Context, dir, id string, from int64, fn func(Event
 		// At the end of what is written so far.
 		if final != nil {
 			return final, nil
+		}
+		if followAtEnd != nil {
+			followAtEnd()
 		}
 		e, err := readExecution(dir, id)
 		if err != nil {
