@@ -157,7 +157,9 @@ func (m *tuiModel) Update(msg tea.Msg) (next tea.Model, cmd tea.Cmd) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 	case tea.KeyPressMsg:
-		if msg.Code == 'c' && msg.Mod == tea.ModCtrl {
+		// Keystroke leaves out Caps Lock and Num Lock, which terminals
+		// speaking the kitty keyboard protocol report too.
+		if msg.Keystroke() == "ctrl+c" {
 			return m, m.interrupt()
 		}
 	case spinner.TickMsg:
