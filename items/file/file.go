@@ -45,6 +45,16 @@ type State struct {
 	Size   int64  `json:"size,omitempty" yaml:"size,omitempty"`
 	SHA256 string `json:"sha256,omitempty" yaml:"sha256,omitempty"`
 	Mode   string `json:"mode,omitempty" yaml:"mode,omitempty"`
+	// Seen is what the file's metadata was when its content was read, so
+	// that the next discovery need not read an unchanged file again. It is
+	// not part of what the file is: Diff and ApplyCheck ignore it.
+	Seen Seen `json:"seen,omitzero" yaml:"seen,omitempty"`
+}
+
+// Content returns the state without Seen: what the file is.
+func (s State) Content() State {
+	s.Seen = Seen{}
+	return s
 }
 
 // String is the state on one line, for tables: "absent" or
@@ -97,8 +107,8 @@ type item struct {
 
 var _ items.TypedItem[State] = (*item)(nil)
 
-func (it *item) Current(ctx context.Context, _ items.TypedFnCtx[State]) (State, error) {
-	return Discover(ctx, it.goal.Path)
+func (it *item) Current(ctx context.Context, fc items.TypedFnCtx[State]) (State, error) {
+	return discover(ctx, it.goal.Path, fc.Stored)
 }
 
 func (it *item) Goal(context.Context, items.TypedFnCtx[State]) (State, error) {
@@ -110,6 +120,7 @@ func (it *item) Clean(context.Context, items.TypedFnCtx[State]) (State, error) {
 }
 
 func (it *item) Diff(from, to State) items.Diff {
+	from, to = from.Content(), to.Content()
 	if from == to {
 		return items.Diff{Equal: true}
 	}
@@ -150,6 +161,7 @@ func short(sum string) string {
 }
 
 func (it *item) ApplyCheck(_ context.Context, _ items.TypedFnCtx[State], current, target State) (items.ApplyCheck, error) {
+	current, target = current.Content(), target.Content()
 	switch {
 	case current == target:
 		return items.NotRequired, nil
@@ -206,15 +218,28 @@ func (it *item) Apply(ctx context.Context, fc items.TypedFnCtx[State], _, target
 			fc.Progress.Advance(target.Size)
 		}
 	}
-	return Discover(context.WithoutCancel(ctx), target.Path)
+	return discover(context.WithoutCancel(ctx), target.Path, nil)
 }
 
 func (it *item) ApplyDry(_ context.Context, _ items.TypedFnCtx[State], _, target State) (State, error) {
 	return target, nil
 }
 
-// Discover reads the state of the file at path (following symlinks).
+// Discover reads the state of the file at path (following symlinks),
+// content and all. Its Seen is left empty.
 func Discover(ctx context.Context, path string) (State, error) {
+	s, err := discover(ctx, path, nil)
+	return s.Content(), err
+}
+
+// discover reads the state of the file at path, with what was seen of it.
+// When stored, the state last recorded, says what the file was and the
+// file's metadata show it unchanged since (see Seen.unchanged), stored is
+// the answer and the file is not read: one stat instead of an open, a read
+// and a hash.
+func discover(ctx context.Context, path string, stored *State) (State, error) {
+	// The moment is taken before the stat: see Seen.unchanged.
+	at := now()
 	// Stat before opening: opening a named pipe would block.
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -226,14 +251,23 @@ func Discover(ctx context.Context, path string) (State, error) {
 	if !fi.Mode().IsRegular() {
 		return State{}, fmt.Errorf("%s is not a regular file (%s)", path, kind(fi.Mode()))
 	}
+	if stored != nil && stored.Exists && stored.Path == path && stored.Seen.unchanged(seenOf(path, fi, at)) {
+		return *stored, nil
+	}
 	f, err := openRegular(path)
 	if err != nil {
 		return State{}, err
 	}
 	defer f.Close()
+	// What was seen is the open file's metadata, taken before its content
+	// is read: a write from now on changes them.
 	if fi, err = f.Stat(); err != nil {
 		return State{}, err
 	}
+	if !fi.Mode().IsRegular() {
+		return State{}, fmt.Errorf("%s is not a regular file (%s)", path, kind(fi.Mode()))
+	}
+	seen := seenOf(path, fi, at)
 	h := sha256.New()
 	// A buffer the size of the file, up to 32 KiB: most managed files are small.
 	buf := make([]byte, max(1, min(fi.Size()+1, 32<<10)))
@@ -241,13 +275,24 @@ func Discover(ctx context.Context, path string) (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("read %s: %w", path, err)
 	}
-	return State{
+	s := State{
 		Path:   path,
 		Exists: true,
 		Size:   n,
 		SHA256: hex.EncodeToString(h.Sum(nil)),
 		Mode:   FormatMode(fi.Mode()),
-	}, nil
+		Seen:   seen,
+	}
+	if n != fi.Size() {
+		s.Seen = Seen{} // it changed while it was read: nothing to vouch for
+	}
+	// Read again and found as recorded, with metadata still too recent to
+	// vouch for it: the recorded state stands, unchanged, so that a run
+	// in that window writes no new snapshot only to renew the moment.
+	if stored != nil && stored.Content() == s.Content() && stored.Seen.sameFile(seen) && !seen.settled() {
+		return *stored, nil
+	}
+	return s, nil
 }
 
 func kind(m fs.FileMode) string {

@@ -61,14 +61,15 @@ func ensure(tr progress.Tracker) items.FnCtx {
 
 func clean() items.FnCtx { return items.FnCtx{Op: items.OpClean, Progress: progress.NoTracker} }
 
-// must returns the state an item function returned, failing t on an error.
+// must returns what the state an item function returned says of the file
+// (without Seen), failing t on an error.
 func must(t *testing.T) func(items.State, error) file.State {
 	return func(s items.State, err error) file.State {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s.(file.State)
+		return s.(file.State).Content()
 	}
 }
 
