@@ -107,7 +107,8 @@ func (s *Store) Lock(ctx context.Context, command string, wait time.Duration, on
 // time) is taken over, and the returned notice says so. A lock file that
 // cannot be read is a *CorruptError and stays where it is, holding the lock,
 // until Unlock sets it aside. Once the lock is taken, temporary files a
-// killed writer left in the store are removed.
+// killed writer left in the store are removed, and the next sweep of any
+// directory (durable.SweepTemps) lists it again.
 func (s *Store) LockExecution(ctx context.Context, command, execution string, wait time.Duration, onWait func(LockInfo)) (l *Lock, notice string, err error) {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return nil, "", fmt.Errorf("lock: %w", err)
@@ -136,6 +137,9 @@ func (s *Store) LockExecution(ctx context.Context, command, execution string, wa
 	for {
 		l, notice, holder, err := s.tryLock(data)
 		if err == nil && l != nil {
+			// Whatever a killed run left beside the world's files is
+			// looked for afresh under this lock.
+			durable.ForgetSweeps()
 			err = s.sweepTemps()
 			if err != nil {
 				l.Release()

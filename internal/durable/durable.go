@@ -1,13 +1,25 @@
 package durable
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"sync"
 )
 
 // SyncDir fsyncs the directory dir, so that entries just created, renamed
 // or removed in it are durable, not only the files' contents.
+//
+// Callers syncing the same directory at the same time share fsyncs (group
+// commit): each waits for one that started after it called, and one fsync
+// serves everyone who was waiting when it started. Items finishing together
+// in one directory pay one directory fsync, not one each.
 func SyncDir(dir string) error {
+	return dirSyncOf(dir).sync(dir)
+}
+
+// fsyncDir is the fsync of a directory itself; tests replace it.
+var fsyncDir = func(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -20,4 +32,62 @@ func SyncDir(dir string) error {
 		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+var (
+	dirSyncsMu sync.Mutex
+	dirSyncs   = map[string]*dirSync{}
+)
+
+func dirSyncOf(dir string) *dirSync {
+	dirSyncsMu.Lock()
+	defer dirSyncsMu.Unlock()
+	d := dirSyncs[dir]
+	if d == nil {
+		d = &dirSync{}
+		dirSyncs[dir] = d
+	}
+	return d
+}
+
+// dirSync groups the fsyncs of one directory. One caller at a time leads:
+// it takes everyone queued, fsyncs once for them all, and hands the lead to
+// the first caller that queued meanwhile.
+type dirSync struct {
+	mu    sync.Mutex
+	busy  bool // a leader is fsyncing or about to
+	queue []chan error
+}
+
+// errLead tells a queued caller that it leads the next fsync.
+var errLead = errors.New("lead the next fsync")
+
+func (d *dirSync) sync(dir string) error {
+	done := make(chan error, 1)
+	d.mu.Lock()
+	d.queue = append(d.queue, done)
+	lead := !d.busy
+	d.busy = true
+	d.mu.Unlock()
+	if !lead {
+		if err := <-done; err != errLead {
+			return err
+		}
+	}
+	d.mu.Lock()
+	batch := d.queue // this caller is in it
+	d.queue = nil
+	d.mu.Unlock()
+	err := fsyncDir(dir)
+	for _, w := range batch {
+		w <- err
+	}
+	d.mu.Lock()
+	if len(d.queue) > 0 {
+		d.queue[0] <- errLead
+	} else {
+		d.busy = false
+	}
+	d.mu.Unlock()
+	return <-done
 }

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestSyncDir(t *testing.T) {
@@ -184,4 +186,114 @@ func dirNames(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// Callers syncing one directory together share fsyncs, and a caller never
+// rides on an fsync that started before it called: its entry might not be
+// in it.
+func TestSyncDirGroupCommit(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	calls := 0
+	release := make(chan struct{})
+	real := fsyncDir
+	t.Cleanup(func() { fsyncDir = real })
+	fsyncDir = func(d string) error {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			<-release // the first fsync is slow: the others queue meanwhile
+		}
+		return real(d)
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return calls }
+
+	const late = 7
+	done := make(chan int, late+1)
+	go func() {
+		if err := SyncDir(dir); err != nil {
+			t.Error(err)
+		}
+		done <- count()
+	}()
+	for count() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	for range late {
+		go func() {
+			if err := SyncDir(dir); err != nil {
+				t.Error(err)
+			}
+			done <- count()
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // let them queue behind the slow fsync
+	select {
+	case n := <-done:
+		t.Fatalf("a caller returned during the first fsync (fsyncs %d)", n)
+	default:
+	}
+	close(release)
+	var seen []int
+	for range late + 1 {
+		seen = append(seen, <-done)
+	}
+	slices.Sort(seen)
+	if seen[0] != 1 {
+		t.Errorf("the first caller returned after %d fsyncs", seen[0])
+	}
+	for _, n := range seen[1:] {
+		if n < 2 {
+			t.Errorf("a caller that came during the first fsync returned after it alone: %v", seen)
+			break
+		}
+	}
+	if n := count(); n != 2 {
+		t.Errorf("%d fsyncs for %d callers, want 2: one for the first, one shared by those that waited", n, late+1)
+	}
+	// Alone, a caller still gets its own fsync.
+	if err := SyncDir(dir); err != nil || count() != 3 {
+		t.Errorf("a lone SyncDir: %v, %d fsyncs", err, count())
+	}
+	if err := SyncDir(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing directory: %v", err)
+	}
+}
+
+// A directory is listed at its first sweep; temporary files found then are
+// removed as their files are swept, and one left later is found once the
+// lock is taken again (ForgetSweeps).
+func TestSweepListsADirectoryOnce(t *testing.T) {
+	dir := t.TempDir()
+	stale := func(names ...string) {
+		t.Helper()
+		for _, n := range names {
+			if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stale(".a.peace-tmp-1", ".b.peace-tmp-1", ".b.peace-tmp-2")
+	if n, err := SweepTemps(filepath.Join(dir, "a")); n != 1 || err != nil {
+		t.Fatalf("sweep a: %d, %v", n, err)
+	}
+	stale(".c.peace-tmp-1") // as this run's own write in flight would be
+	if n, err := SweepTemps(filepath.Join(dir, "c")); n != 0 || err != nil {
+		t.Errorf("sweep c, made after the listing: %d, %v", n, err)
+	}
+	if n, err := SweepTemps(filepath.Join(dir, "b")); n != 2 || err != nil {
+		t.Errorf("sweep b: %d, %v", n, err)
+	}
+	if n, err := SweepTemps(filepath.Join(dir, "b")); n != 0 || err != nil {
+		t.Errorf("sweep b again: %d, %v", n, err)
+	}
+	ForgetSweeps()
+	if n, err := SweepTemps(filepath.Join(dir, "c")); n != 1 || err != nil {
+		t.Errorf("sweep c under a new lock: %d, %v", n, err)
+	}
+	if names := dirNames(t, dir); len(names) != 0 {
+		t.Errorf("left %v", names)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // fileOps are the steps of WriteFile that decide durability. Tests replace
@@ -87,19 +88,74 @@ func WriteFileContext(ctx context.Context, path string, data []byte, mode fs.Fil
 // beside it) that a killed run left behind, and returns how many it removed.
 // Call it only while no other writer of path can be running: the one-writer
 // lock makes that so for the store and for every item.
+//
+// A directory is listed once, at its first sweep since ForgetSweeps: what a
+// killed run left is all there by then, and what this process makes it
+// removes itself. Sweeping each of a thousand files in one directory costs
+// one listing, not a thousand.
 func SweepTemps(path string) (int, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return 0, nil
-		}
+	names, err := sweeps.take(dir, base)
+	if err != nil || len(names) == 0 {
 		return 0, err
 	}
-	return sweep(dir, entries, func(name string) bool { return IsTempOf(name, base) })
+	return sweep(dir, names, func(string) bool { return true })
+}
+
+// ForgetSweeps makes the next SweepTemps of every directory list it again.
+// Call it when the one-writer lock is taken: another process may have left
+// temporary files since.
+func ForgetSweeps() {
+	sweeps.mu.Lock()
+	sweeps.dirs = nil
+	sweeps.mu.Unlock()
+}
+
+// sweeps remembers, per directory listed, the temporary files found in it
+// and not yet swept.
+var sweeps sweepMemo
+
+type sweepMemo struct {
+	mu   sync.Mutex
+	dirs map[string][]os.DirEntry
+}
+
+// take returns the temporary files made for base in dir, listing dir if it
+// was not listed yet, and forgets them.
+func (m *sweepMemo) take(dir, base string) ([]os.DirEntry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	temps, listed := m.dirs[dir]
+	if !listed {
+		entries, err := os.ReadDir(dir)
+		if err != nil && !os.IsNotExist(err) {
+			return nil, err
+		}
+		// A directory that does not exist holds nothing stale; one made
+		// later is made by this run.
+		for _, e := range entries {
+			if IsTemp(e.Name()) && !e.IsDir() {
+				temps = append(temps, e)
+			}
+		}
+		if m.dirs == nil {
+			m.dirs = map[string][]os.DirEntry{}
+		}
+	}
+	var mine []os.DirEntry
+	kept := temps[:0]
+	for _, e := range temps {
+		if IsTempOf(e.Name(), base) {
+			mine = append(mine, e)
+		} else {
+			kept = append(kept, e)
+		}
+	}
+	m.dirs[dir] = kept
+	return mine, nil
 }
 
 // SweepDirTemps removes every temporary file of peace's in dir, whatever

@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/peace-go/peace/internal/durable"
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/items/file"
 	"github.com/peace-go/peace/progress"
@@ -522,8 +523,11 @@ func TestStaleTempsSwept(t *testing.T) {
 	dir := t.TempDir()
 	it := mustBuild(t, dir, `{path: f0.txt, content: "hello\n"}`)
 	ctx := context.Background()
+	// Each stale file is left by a killed run, and found by the next,
+	// which takes the lock: durable.ForgetSweeps.
 	stale := func(names ...string) {
 		t.Helper()
+		durable.ForgetSweeps()
 		for _, n := range names {
 			if err := os.WriteFile(filepath.Join(dir, n), []byte("part"), 0o600); err != nil {
 				t.Fatal(err)
