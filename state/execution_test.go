@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -491,4 +492,54 @@ func compact(b []byte) string {
 		return string(b)
 	}
 	return buf.String()
+}
+
+// TestAppendEventConcurrent appends from several goroutines at once, as
+// the views and the interrupt routing of one execution may: every line
+// arrives whole, and LastSeq is the highest seq.
+func TestAppendEventConcurrent(t *testing.T) {
+	dir := newExecDir(t)
+	r := mustCreate(t, dir, sampleExecution())
+	const writers, each = 8, 200
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			ew := r.EventWriter()
+			for i := range each {
+				seq := w*each + i + 1
+				line := fmt.Appendf(nil, `{"seq":%d,"pad":"%s"}`+"\n", seq, strings.Repeat("p", seq%300))
+				var err error
+				if i%2 == 0 {
+					err = r.AppendEvent(line)
+				} else {
+					_, err = ew.Write(line)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	data, err := os.ReadFile(filepath.Join(r.Path(), "events.jsonl"))
+	mustOK(t, err)
+	seen := map[int64]bool{}
+	var lastLine int64
+	for line := range strings.Lines(string(data)) {
+		var v struct{ Seq int64 }
+		if err := json.Unmarshal([]byte(line), &v); err != nil || seen[v.Seq] {
+			t.Fatalf("line %q: %v (seen %v)", line, err, seen[v.Seq])
+		}
+		seen[v.Seq] = true
+		lastLine = v.Seq
+	}
+	if len(seen) != writers*each || r.Execution().LastSeq != writers*each {
+		t.Errorf("%d lines, last_seq %d; want %d", len(seen), r.Execution().LastSeq, writers*each)
+	}
+	// A reader takes the seq of the file's last line (in a real stream,
+	// seqs increase down the file).
+	if e := mustRead(t, dir, r.ID()); e.LastSeq != lastLine {
+		t.Errorf("read last_seq %d, want %d", e.LastSeq, lastLine)
+	}
 }
