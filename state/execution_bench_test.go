@@ -37,3 +37,25 @@ func BenchmarkAppendEvent(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSendControl measures an interrupt by execution ID, from the
+// sender's open of the control FIFO to the listener's receiving the stage.
+func BenchmarkSendControl(b *testing.B) {
+	dir := newExecDir(b)
+	r, err := CreateExecution(dir, sampleExecution())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	stages, stop, err := ListenControl(dir, r.ID())
+	if err != nil {
+		b.Skip(err)
+	}
+	defer stop()
+	for b.Loop() {
+		if err := SendControl(dir, r.ID(), ControlStop); err != nil {
+			b.Fatal(err)
+		}
+		<-stages
+	}
+}

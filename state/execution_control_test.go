@@ -30,15 +30,11 @@ func TestControlDelivered(t *testing.T) {
 
 	want := []ControlStage{ControlStop, ControlCancel, ControlKill, ControlStop}
 	for _, s := range want {
-		start := time.Now()
 		mustOK(t, SendControl(dir, r.ID(), s))
 		select {
 		case got := <-stages:
 			if got != s {
 				t.Fatalf("received %q, want %q", got, s)
-			}
-			if d := time.Since(start); d > 500*time.Millisecond {
-				t.Errorf("%s took %v to arrive", s, d)
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatalf("%s never arrived", s)

@@ -59,7 +59,9 @@ func PruneExecutions(dir string, keep int, maxAge time.Duration, now time.Time) 
 			continue
 		}
 		if err := removeRecord(parent, e.ID); err != nil {
-			errs = append(errs, err)
+			if !errors.Is(err, fs.ErrNotExist) { // else removed meanwhile
+				errs = append(errs, err)
+			}
 			continue
 		}
 		removed = append(removed, e.ID)
