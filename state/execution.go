@@ -18,20 +18,6 @@ import (
 	"github.com/peace-go/peace/internal/durable"
 )
 
-// An execution record is what remains on disk of one execution, by ID,
-// under the flow's state directory:
-//
-//	executions/<ID>/execution.json   who runs it and its state; replaced atomically
-//	executions/<ID>/events.jsonl     the json view's lines, appended as they happen
-//	executions/<ID>/logs/<ITEM>.log  what the item's commands printed
-//	executions/<ID>/outcome.json     the result, written once at the end
-//	executions/<ID>/control          a FIFO the running process listens on
-//
-// One process writes a record (the one that runs the execution, through an
-// *ExecutionRecord); any process reads it (ReadExecution, ListExecutions,
-// FollowEvents, ...). A reader sees an execution whose process is gone
-// without finishing as ExecLost.
-
 // ExecutionFormatVersion is the version of execution.json. Older versions
 // are migrated on read; newer ones are refused with a *VersionError.
 const ExecutionFormatVersion = 1
@@ -261,10 +247,21 @@ var (
 	ErrNoExecutions = errors.New("no executions recorded")
 )
 
-// ExecutionRecord writes the record of one execution. It is what the
-// process that runs the execution holds; its methods are safe for
+// ExecutionRecord writes the record of one execution: what remains of it on
+// disk, by ID, under the flow's state directory:
+//
+//	executions/<ID>/execution.json   who runs it and its state; replaced atomically
+//	executions/<ID>/events.jsonl     the json view's lines, appended as they happen
+//	executions/<ID>/logs/<ITEM>.log  what the item's commands printed
+//	executions/<ID>/outcome.json     the result, written once at the end
+//	executions/<ID>/control          a FIFO the running process listens on
+//
+// One process writes a record, the one that runs the execution, through an
+// ExecutionRecord; any process reads it (ReadExecution, ListExecutions,
+// FollowEvents, ...), and sees an execution whose process is gone without
+// finishing as ExecLost. The methods of an ExecutionRecord are safe for
 // concurrent use. Call Finish when the execution ends (after the last
-// event), then Close.
+// event), then stop listening for control (see ListenControl), then Close.
 type ExecutionRecord struct {
 	dir string // the record directory
 
