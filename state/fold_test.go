@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -170,4 +171,39 @@ func TestFoldOfUnchangedStatesEncodesNothing(t *testing.T) {
 	if rec, err = s.Load(); err != nil || len(rec.Unknown) != 0 {
 		t.Errorf("after the fold: unknown %v, %v", rec.Unknown, err)
 	}
+}
+
+// compactJSON agrees with encoding/json: valid, and unchanged by Compact.
+func TestCompactJSON(t *testing.T) {
+	for _, s := range compactJSONCases {
+		if got, want := compactJSON([]byte(s)), compactByJSON([]byte(s)); got != want {
+			t.Errorf("compactJSON(%q) = %v, encoding/json says %v", s, got, want)
+		}
+	}
+}
+
+var compactJSONCases = []string{
+	``, `1`, `-0`, `-01`, `01`, `1.`, `1.5e+3`, `1E-2`, `1e`, `-`, `+1`, `.5`, `1.5.5`,
+	`"a"`, `"\u00e9\n\"\\\/"`, `"\u00g0"`, `"\x"`, "\"\x01\"", `"ab`, `"`, "\"\xff\"",
+	`true`, `tru`, `false`, `null`, `nul`, `truex`,
+	`[]`, `[1,2]`, `[1,]`, `[,1]`, `[1 ,2]`, ` []`, `[] `, `[[[]]]`, `[`, `]`,
+	`{}`, `{"a":1}`, `{"a":1,}`, `{"a" :1}`, `{a:1}`, `{"a":1,"b":[true,null,{"c":"d"}]}`, `{"a"}`, `{"a":}`, `{`,
+	`{"path":"/x","exists":true,"size":14,"seen":{"mtime_ns":1796307898394048456}}`,
+	"[1,\n2]", `1 2`, `{}{}`,
+}
+
+func compactByJSON(s []byte) bool {
+	var buf bytes.Buffer
+	return json.Compact(&buf, s) == nil && bytes.Equal(buf.Bytes(), s)
+}
+
+func FuzzCompactJSON(f *testing.F) {
+	for _, s := range compactJSONCases {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, s []byte) {
+		if got, want := compactJSON(s), compactByJSON(s); got != want && jsonDepth(s) <= maxDepth {
+			t.Errorf("compactJSON(%q) = %v, encoding/json says %v", s, got, want)
+		}
+	})
 }

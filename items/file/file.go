@@ -254,6 +254,14 @@ func discover(ctx context.Context, path string, stored *State) (State, error) {
 	if stored != nil && stored.Exists && stored.Path == path && stored.Seen.unchanged(seenOf(path, fi, at)) {
 		return *stored, nil
 	}
+	return read(ctx, path, stored, at)
+}
+
+// read is discover when the file must be read: apart, so that the stack
+// of the common case stays small.
+//
+//go:noinline
+func read(ctx context.Context, path string, stored *State, at int64) (State, error) {
 	f, err := openRegular(path)
 	if err != nil {
 		return State{}, err
@@ -261,7 +269,8 @@ func discover(ctx context.Context, path string, stored *State) (State, error) {
 	defer f.Close()
 	// What was seen is the open file's metadata, taken before its content
 	// is read: a write from now on changes them.
-	if fi, err = f.Stat(); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		return State{}, err
 	}
 	if !fi.Mode().IsRegular() {
