@@ -208,31 +208,75 @@ func (c *chaosDir) work(op string) float64 {
 	return float64(n) / float64(len(c.ids))
 }
 
-// testKillRandom kills ensure and clean with SIGKILL at seeded instants,
-// reruns, and checks after every kill; at the end a final ensure and clean
-// must leave nothing behind.
+// maxChain is how many runs in a row may be killed, each followed at once
+// by the next, before the world is checked: after that many, the run
+// started at once after the last kill runs to its end, and the check
+// covers the whole chain.
+const maxChain = 3
+
+// testKillRandom kills ensure and clean with SIGKILL at seeded instants —
+// a quarter of them as CI does it, SIGTERM first and SIGKILL a moment
+// later if peace has not finished stopping (`timeout -k K -s TERM ...`).
+// After a kill the next run starts at once, without waiting for anything
+// the killed run left: nothing may be left, no process of an earlier run
+// may be alive once a later one runs, and what is recorded must be the
+// world. At the end a final ensure and clean must leave nothing behind.
 func testKillRandom(t *testing.T, bin string, cfg chaosConfig) {
 	c := newChaosDir(t, bin, chaosItems, chaosJobs)
 	c.replay, c.keepGoing = cfg.replay("TestKill/sigkill"), cfg.thorough
 	windows := calibrate(c)
+	var chain []*run
 	for i := range cfg.points {
 		rng := pointRand(cfg, 1, i)
 		op := c.chaosOp(rng)
 		at := drawInstant(rng, windows[op], c.work(op))
+		var grace time.Duration // > 0: SIGTERM at the instant, SIGKILL this much later
+		if rng.IntN(4) == 0 {
+			grace = 50*time.Millisecond + time.Duration(rng.Int64N(int64(600*time.Millisecond)))
+		}
 		c.point = fmt.Sprintf("SIGKILL point %d: %s killed %v", i, op, at)
+		if grace > 0 {
+			c.point = fmt.Sprintf("SIGKILL point %d: %s got SIGTERM %v (from the execution start), SIGKILL %v later", i, op, at, grace)
+		}
+		if len(chain) > 0 {
+			c.point += fmt.Sprintf(", started at once after %d killed runs", len(chain))
+			c.st.immediate++
+		}
 		p := c.start(op)
-		if p.await(at, closed) {
+		if grace > 0 {
+			// Signals are routed from execution_start on: before, SIGTERM
+			// meets Go's default handler, not peace.
+			if p.await(at, p.began) && p.signal(syscall.SIGTERM) {
+				select {
+				case <-time.After(grace):
+					if p.signal(syscall.SIGKILL) {
+						c.st.termKills++
+					}
+				case <-p.gone:
+				}
+			}
+		} else if p.await(at, closed) {
 			p.signal(syscall.SIGKILL)
 		}
-		if r := c.wait(p); r.killed() {
-			c.check(r)
-		} else {
-			c.checkHandled(r)
+		r := c.wait(p)
+		chain = append(chain, r)
+		if r.killed() && len(chain) < maxChain && i < cfg.points-1 {
+			continue // the next point's run starts at once
 		}
+		if r.killed() {
+			// One more run, started at once, to its end.
+			c.st.immediate++
+			chain = append(chain, c.wait(c.start(c.chaosOp(rng))))
+		}
+		c.checkHandled(chain...)
+		chain = nil
 	}
 	c.point = fmt.Sprintf("after %d SIGKILL points", cfg.points)
 	c.settle()
+	n, p50, longest := c.deathTimes()
 	t.Log(c.st)
+	t.Logf("SIGKILL of peace to the end of its last process (commands and watchdog), over %d kills: p50 %v, max %v",
+		n, p50.Round(100*time.Microsecond), longest.Round(100*time.Microsecond))
 }
 
 // testKillInterrupt interrupts ensure and clean (SIGINT, sometimes SIGTERM)

@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -72,6 +74,17 @@ func chaosPause(i int) time.Duration {
 	return time.Duration(i*7%31) * time.Millisecond
 }
 
+// chaosPre is how long item i's ensure and clean sleep before their side
+// effect: 0–16 ms, 150 ms for the slow root. A command of a killed run
+// that outlived it would make its change well after the next run, started
+// at once, has read and recorded the world.
+func chaosPre(i int) time.Duration {
+	if i%groupSize == 4 {
+		return 150 * time.Millisecond
+	}
+	return time.Duration(i*5%17) * time.Millisecond
+}
+
 // chaosDir is one flow directory under test: the flow file, the item
 // scripts (from testdata/chaos) in sh/, and world/, where the items create
 // their files. State lives in .peace beside the flow.
@@ -101,7 +114,33 @@ type chaosDir struct {
 	last stored
 	// st sums up what the checks saw.
 	st chaosStats
+
+	// token marks the processes of this directory's runs (runEnv), runs
+	// counts the runs started: run N's processes carry token:N.
+	token string
+	runs  int
+	// watchers follow the processes of runs that died, until none is
+	// left; they note what they saw under pmu.
+	watchers sync.WaitGroup
+	pmu      sync.Mutex
+	deaths   []time.Duration // from a SIGKILL to the end of the run's last process
+	left     []string        // processes of a run that were alive killBudget after it ended
+	// earlyLeft are the commands of an earlier run's applies that were
+	// alive when a later run began to apply.
+	earlyLeft []string
 }
+
+// runEnv marks every process of one run: peace, and through the
+// environment sh_cmd passes on, every command it starts. The watchdog,
+// which gets an environment of its own, is found as peace's child.
+const runEnv = "CHAOS_RUN"
+
+// chaosDirs numbers the flow directories of this process, for their tokens.
+var chaosDirs atomic.Int64
+
+// killBudget is how long the processes of a run that has ended may live
+// on: DESIGN.md §5 gives a killed peace's item processes a second.
+const killBudget = time.Second
 
 // maxViolations ends even a keep-going run: past it, the world is too far
 // from what the checks expect to tell anything new.
@@ -138,6 +177,9 @@ func (c *chaosDir) failure(format string, args ...any) string {
 type chaosStats struct {
 	runs, kills, interrupts, finished int
 	twice                             int // runs interrupted a second time: a cancel
+	termKills                         int // runs killed after a SIGTERM they had not finished handling
+	immediate                         int // runs started at once after a SIGKILL, no wait for leftovers
+	leftovers                         int // processes of an ended run alive past killBudget
 	inFlight                          int // items in flight at kills and cancels, summed
 	orphansNew                        int // orphans that appeared, summed
 	orphansMax                        int // most orphans in the world at once
@@ -146,8 +188,8 @@ type chaosStats struct {
 }
 
 func (s chaosStats) String() string {
-	return fmt.Sprintf("%d runs: %d killed, %d interrupted (%d twice), %d ran to the end; %d items in flight at kills and cancels, %d orphans appeared (at most %d at once), %d items left unknown; %d broken invariants",
-		s.runs, s.kills, s.interrupts, s.twice, s.finished, s.inFlight, s.orphansNew, s.orphansMax, s.unknownSeen, s.violations)
+	return fmt.Sprintf("%d runs: %d killed (%d after a SIGTERM), %d interrupted (%d twice), %d ran to the end; %d started at once after a kill; %d items in flight at kills and cancels, %d orphans appeared (at most %d at once), %d items left unknown; %d leftover processes; %d broken invariants",
+		s.runs, s.kills, s.termKills, s.interrupts, s.twice, s.finished, s.immediate, s.inFlight, s.orphansNew, s.orphansMax, s.unknownSeen, s.leftovers, s.violations)
 }
 
 // newChaosDir writes a flow of n items in a fresh directory.
@@ -172,7 +214,8 @@ func newChaosDir(t *testing.T, bin string, n, jobs int) *chaosDir {
 		}
 	}
 	c := &chaosDir{t: t, bin: bin, dir: dir, jobs: jobs, slow: map[string]bool{}, owed: map[string]int{},
-		applied: map[string]string{}}
+		applied: map[string]string{}, token: fmt.Sprintf("%d.%d", os.Getpid(), chaosDirs.Add(1))}
+	t.Cleanup(c.killAll)
 	var b strings.Builder
 	b.WriteString("flow: chaos\nitems:\n")
 	for i := range n {
@@ -192,10 +235,10 @@ func newChaosDir(t *testing.T, bin string, n, jobs int) *chaosDir {
 		fmt.Fprintf(&b, `    params:
       current: '. ./sh/current.sh'
       goal: '. ./sh/goal.sh'
-      ensure: 'pause=%[1]s; . ./sh/ensure.sh'
-      clean: 'pause=%[1]s; . ./sh/clean.sh'
+      ensure: 'pause=%[1]s; sleep %[2]s; . ./sh/ensure.sh'
+      clean: 'pause=%[1]s; sleep %[2]s; . ./sh/clean.sh'
       clean_state: 'echo absent'
-`, strconv.FormatFloat(chaosPause(i).Seconds(), 'f', 3, 64))
+`, strconv.FormatFloat(chaosPause(i).Seconds(), 'f', 3, 64), strconv.FormatFloat(chaosPre(i).Seconds(), 'f', 3, 64))
 	}
 	if err := os.WriteFile(filepath.Join(dir, "flow.yaml"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
@@ -293,6 +336,8 @@ func (r *run) String() string {
 
 // proc is a running peace.
 type proc struct {
+	c       *chaosDir
+	n       int // the run's number: its processes carry token:n
 	cmd     *exec.Cmd
 	stdout  bytes.Buffer
 	lines   [][]byte
@@ -307,6 +352,10 @@ type proc struct {
 	applyAt time.Time // when the apply block started; read after applies is closed
 	goneAt  time.Time // read after gone is closed
 	sent    []string
+	// killedAt is when the harness sent SIGKILL, watchdogs the children
+	// of peace that had no run mark then: its watchdog.
+	killedAt  time.Time
+	watchdogs map[int]string
 }
 
 // start runs `peace op` with JSON progress on stderr and a JSON result on
@@ -315,8 +364,9 @@ func (c *chaosDir) start(op string, extra ...string) *proc {
 	c.t.Helper()
 	cmd := exec.Command(c.bin, "--progress", "json", "--format", "json", "-j", strconv.Itoa(c.jobs), op)
 	cmd.Dir = c.dir
-	cmd.Env = append(os.Environ(), extra...)
-	p := &proc{cmd: cmd, op: op, began: make(chan struct{}), applies: make(chan struct{}),
+	c.runs++
+	cmd.Env = append(append(os.Environ(), extra...), fmt.Sprintf("%s=%s:%d", runEnv, c.token, c.runs))
+	p := &proc{c: c, n: c.runs, cmd: cmd, op: op, began: make(chan struct{}), applies: make(chan struct{}),
 		slow: c.slow, slowGo: make(chan struct{}), ended: make(chan struct{}), gone: make(chan struct{})}
 	cmd.Stdout = &p.stdout
 	errPipe, err := cmd.StderrPipe()
@@ -360,6 +410,7 @@ func (p *proc) mark(e event) {
 	case e.Type == "block_start" && e.Block == p.op:
 		p.applyAt = time.Now()
 		close(p.applies)
+		p.c.checkEarlierApplies(p)
 	case e.Type == "item_limit" && e.Block == p.op && p.slow[e.Item]:
 		// Its limit is set once it is known to need applying, right
 		// before the apply itself.
@@ -386,8 +437,19 @@ func (p *proc) signal(sig syscall.Signal) bool {
 		}
 	default:
 	}
+	if sig == syscall.SIGKILL {
+		p.watchdogs = map[int]string{}
+		for _, e := range p.c.ps() {
+			if e.ppid == p.cmd.Process.Pid && e.run == "" {
+				p.watchdogs[e.pid] = e.start
+			}
+		}
+	}
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		return false
+	}
+	if sig == syscall.SIGKILL {
+		p.killedAt = time.Now()
 	}
 	p.sent = append(p.sent, fmt.Sprintf("%v at %v", sig, time.Since(p.started).Round(time.Millisecond)))
 	return true
@@ -427,48 +489,222 @@ func (c *chaosDir) wait(p *proc) *run {
 		r.events = append(r.events, e)
 	}
 	c.st.runs++
-	c.waitQuiet()
+	// No wait for what a killed run left: the next run may start at once.
+	// A watcher follows its processes; check reports what it saw.
+	if r.killed() {
+		c.watchers.Go(func() { c.watch(p) })
+	}
 	return r
 }
 
-// waitQuiet waits until no process runs in the flow directory. A killed
-// peace leaves its items' commands running (each has its own process group,
-// so they outlive it); they finish their side effects on their own, and the
-// world is only judged once they have.
-func (c *chaosDir) waitQuiet() {
-	c.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		pids := c.busy()
-		if len(pids) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			c.fail("processes still running in %s after 30s: %v", c.dir, pids)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+// psEntry is a live process of this directory's runs: one with its run
+// mark (run is N of token:N), or one working in the flow directory
+// without a mark (a watchdog).
+type psEntry struct {
+	pid, ppid int
+	start     string // start time, so that a reused pid is not taken for it
+	run       string
+	cmdline   string
 }
 
-// busy lists the processes whose working directory is in the flow
-// directory. Zombies have none, so they do not count.
-func (c *chaosDir) busy() []int {
+func (e psEntry) String() string {
+	run := e.run
+	if run == "" {
+		run = "unmarked"
+	}
+	return fmt.Sprintf("%d (run %s, parent %d): %s", e.pid, run, e.ppid, e.cmdline)
+}
+
+// ps lists the live processes of this directory's runs, from /proc.
+// Zombies run nothing and have no working directory: they do not count.
+func (c *chaosDir) ps() []psEntry {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		c.t.Fatal(err)
+		panic(err)
 	}
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
+	mark := []byte(runEnv + "=" + c.token + ":")
+	var out []psEntry
+	for _, d := range ents {
+		pid, err := strconv.Atoi(d.Name())
 		if err != nil {
 			continue
 		}
-		cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd")
-		if err == nil && (cwd == c.dir || strings.HasPrefix(cwd, c.dir+"/")) {
-			pids = append(pids, pid)
+		state, ppid, start := procStat(pid)
+		if state == "" || state == "Z" || state == "X" {
+			continue
+		}
+		e := psEntry{pid: pid, ppid: ppid, start: start}
+		env, _ := os.ReadFile("/proc/" + d.Name() + "/environ")
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if bytes.HasPrefix(kv, mark) {
+				e.run = string(kv[len(mark):])
+			}
+		}
+		if e.run == "" {
+			cwd, err := os.Readlink("/proc/" + d.Name() + "/cwd")
+			if err != nil || (cwd != c.dir && !strings.HasPrefix(cwd, c.dir+"/")) {
+				continue
+			}
+		}
+		cl, _ := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+		e.cmdline = strings.TrimSpace(string(bytes.ReplaceAll(cl, []byte{0}, []byte{' '})))
+		out = append(out, e)
+	}
+	return out
+}
+
+// procStat reads the state, parent and start time of pid; "" if it is gone.
+func procStat(pid int) (state string, ppid int, start string) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", 0, ""
+	}
+	s := string(b)
+	// "pid (comm) state ppid pgrp ...": comm may hold spaces and parens.
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 20 {
+		return "", 0, ""
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	return f[0], ppid, f[19]
+}
+
+// running reports whether pid still runs as the process that started at
+// start.
+func running(pid int, start string) bool {
+	state, _, now := procStat(pid)
+	return state != "" && state != "Z" && state != "X" && now == start
+}
+
+// watch follows the processes of p, a run that died, until none is left:
+// its commands and its watchdog. From a SIGKILL the harness sent, it notes
+// how long they took to end; any still alive killBudget after peace's
+// death is a leftover, noted and killed.
+func (c *chaosDir) watch(p *proc) {
+	from, timed := p.killedAt, !p.killedAt.IsZero()
+	if !timed {
+		from = p.goneAt
+	}
+	run := strconv.Itoa(p.n)
+	set := map[int]psEntry{}
+	for pid, start := range p.watchdogs {
+		set[pid] = psEntry{pid: pid, start: start, cmdline: "the watchdog of run " + run}
+	}
+	for {
+		for _, e := range c.ps() {
+			if e.run == run {
+				set[e.pid] = e
+			}
+		}
+		if len(set) == 0 {
+			break
+		}
+		for len(set) > 0 {
+			for pid, e := range set {
+				if !running(pid, e.start) {
+					delete(set, pid)
+				}
+			}
+			if len(set) > 0 && time.Since(from) > killBudget {
+				c.pmu.Lock()
+				for _, e := range set {
+					c.left = append(c.left, fmt.Sprintf("%v after run %s (%s) died: %v", time.Since(from).Round(time.Millisecond), run, p.op, e))
+					_ = syscall.Kill(e.pid, syscall.SIGKILL)
+				}
+				c.pmu.Unlock()
+				return
+			}
+			time.Sleep(500 * time.Microsecond)
 		}
 	}
-	return pids
+	if timed {
+		c.pmu.Lock()
+		c.deaths = append(c.deaths, time.Since(from))
+		c.pmu.Unlock()
+	}
+}
+
+// quiet waits for the watchers, then for the processes of every run to be
+// gone: a run that ended by itself has ended its commands (and its
+// watchdog) too. A process alive killBudget later is a leftover: each one
+// breaks the one-writer rule.
+func (c *chaosDir) quiet() {
+	c.t.Helper()
+	c.watchers.Wait()
+	deadline := time.Now().Add(killBudget)
+	for {
+		procs := c.ps()
+		if len(procs) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.pmu.Lock()
+			for _, e := range procs {
+				c.left = append(c.left, fmt.Sprintf("%v after the last run ended: %v", killBudget, e))
+				_ = syscall.Kill(e.pid, syscall.SIGKILL)
+			}
+			c.pmu.Unlock()
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.pmu.Lock()
+	left := append(c.earlyLeft, c.left...)
+	c.left, c.earlyLeft = nil, nil
+	c.pmu.Unlock()
+	c.st.leftovers += len(left)
+	for _, l := range left {
+		c.violated("a process of an earlier run is alive: %s", l)
+	}
+}
+
+// checkEarlierApplies is called when run p starts its apply block, after
+// it took the lock and recovered what the last run left: by then no
+// command an apply of an earlier run started may be alive — the watchdog
+// of a killed run kills them, and recovery kills any group a begin record
+// names before anything is discovered (P2, P5). Discovery commands of a
+// killed run are not recorded and only read: they have killBudget.
+func (c *chaosDir) checkEarlierApplies(p *proc) {
+	procs := c.ps()
+	byPid := map[int]psEntry{}
+	for _, e := range procs {
+		byPid[e.pid] = e
+	}
+	isApply := func(e psEntry) bool {
+		return strings.Contains(e.cmdline, "sh/ensure.sh") || strings.Contains(e.cmdline, "sh/clean.sh")
+	}
+	for _, e := range procs {
+		n, err := strconv.Atoi(e.run)
+		if err != nil || n >= p.n {
+			continue
+		}
+		if parent, ok := byPid[e.ppid]; isApply(e) || (ok && isApply(parent)) {
+			c.pmu.Lock()
+			c.earlyLeft = append(c.earlyLeft, fmt.Sprintf("run %d (%s) started its apply block while a command of run %d's apply was alive: %v", p.n, p.op, n, e))
+			c.pmu.Unlock()
+		}
+	}
+}
+
+// killAll ends whatever a failed test left running.
+func (c *chaosDir) killAll() {
+	c.watchers.Wait()
+	for _, e := range c.ps() {
+		_ = syscall.Kill(e.pid, syscall.SIGKILL)
+	}
+}
+
+// deathTimes returns the median and the longest time from a SIGKILL to
+// the end of the killed run's last process.
+func (c *chaosDir) deathTimes() (n int, p50, longest time.Duration) {
+	c.pmu.Lock()
+	d := slices.Clone(c.deaths)
+	c.pmu.Unlock()
+	if len(d) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(d)
+	return len(d), d[len(d)/2], d[len(d)-1]
 }
 
 // stored is what `peace status --stored --format json` says.
@@ -596,52 +832,61 @@ func (r *run) itemEvents(item string) string {
 // isFile reports whether a recorded sh_cmd state names an item's file.
 func isFile(state string) bool { return strings.HasPrefix(state, "world/") }
 
-// check holds r against the world and what is recorded, and returns both:
+// check holds a chain of runs against the world and what is recorded, and
+// returns both. The chain is one run, or runs killed by SIGKILL each
+// followed at once by the next (no wait for what the killed run left),
+// ending with r, the last:
 //
+//   - no process of any run is left (quiet);
 //   - recorded is true: an item not left unknown records a file that exists;
-//   - nothing applied is lost: an item the run reported applied records the
-//     state its apply returned (the file its ensure created; absent after
-//     clean), and is not unknown;
+//   - nothing applied is lost: an item that the last run to reach it in
+//     its apply block reported applied records the state its apply
+//     returned (the file its ensure created; absent after clean), and is
+//     not unknown;
 //   - orphans are accounted for: an item has no more files that no recorded
-//     state names than it had before, plus one if it was in flight when the
-//     run died or was cancelled.
-func (c *chaosDir) check(r *run) (stored, world) {
+//     state names than it had before, plus one for each run of the chain
+//     that it was in flight in when the run died or was cancelled.
+func (c *chaosDir) check(chain ...*run) (stored, world) {
 	c.t.Helper()
+	r := chain[len(chain)-1]
+	c.quiet()
 	s := c.stored()
 	w := c.world()
-	flight := map[string]bool{}
-	if r.code < 0 {
-		flight = r.inFlight()
-	}
+	what := chainString(chain)
 	orphans := 0
 	for _, id := range c.ids {
 		rec := s.state(id)
 		if !s.unknown(id) && isFile(rec) && !w.has(id, rec) {
-			c.violated("after %s: %s records %s, which does not exist (files: %v)", r, id, rec, w.files[id])
+			c.violated("after %s: %s records %s, which does not exist (files: %v)", what, id, rec, w.files[id])
 		}
-		status := r.applyStatus(id)
-		if status == "applied" {
+		allowed := c.owed[id]
+		var last *run // the last run whose apply block reached id
+		for _, cr := range chain {
+			if cr.started(id) {
+				last = cr
+			}
+			if (cr.code < 0 && cr.inFlight()[id]) || cr.applyStatus(id) == "interrupted" {
+				allowed++
+				c.st.inFlight++
+			}
+		}
+		if last != nil && last.applyStatus(id) == "applied" {
 			want := "absent"
-			if r.op == "ensure" {
+			if last.op == "ensure" {
 				want = w.applied[id]
 			}
 			if s.unknown(id) || rec != want {
-				c.violated("after %s: %s was reported applied with %q, but records %q (unknown: %v): an applied state was lost\nevents:%s\ntrail:\n\t%s",
-					r, id, want, rec, s.unknown(id), r.itemEvents(id), c.trail(id))
+				c.violated("after %s: %s was reported applied by %s with %q, but records %q (unknown: %v): an applied state was lost\nevents:%s\ntrail:\n\t%s",
+					what, id, last, want, rec, s.unknown(id), last.itemEvents(id), c.trail(id))
 			}
 		}
 		n := len(w.files[id])
 		if isFile(rec) && w.has(id, rec) {
 			n--
 		}
-		allowed := c.owed[id]
-		if flight[id] || status == "interrupted" {
-			allowed++
-			c.st.inFlight++
-		}
 		if n > allowed {
 			c.violated("after %s: %s has %d orphans (%v, records %q), but only %d may exist\nevents:%s\ntrail:\n\t%s",
-				r, id, n, w.files[id], rec, allowed, r.itemEvents(id), c.trail(id))
+				what, id, n, w.files[id], rec, allowed, r.itemEvents(id), c.trail(id))
 		}
 		if n > c.owed[id] {
 			c.st.orphansNew += n - c.owed[id]
@@ -651,11 +896,39 @@ func (c *chaosDir) check(r *run) (stored, world) {
 	}
 	c.st.orphansMax = max(c.st.orphansMax, orphans)
 	c.last = s
+	for _, cr := range chain {
+		if cr.killed() {
+			c.st.kills++
+		}
+	}
 	if r.killed() {
-		c.st.kills++
 		c.st.unknownSeen += len(s.Unknown)
+	} else if len(chain) > 1 {
+		for _, id := range c.ids {
+			if r.has("item_unknown", id) {
+				c.st.unknownSeen++
+			}
+		}
 	}
 	return s, w
+}
+
+// started reports whether the run's apply block started item.
+func (r *run) started(item string) bool {
+	return slices.ContainsFunc(r.events, func(e event) bool { return e.Type == "item_start" && e.Block == r.op && e.Item == item })
+}
+
+// chainString names the runs of a chain for a failure message.
+func chainString(chain []*run) string {
+	s := chain[len(chain)-1].String()
+	if len(chain) > 1 {
+		var before []string
+		for _, r := range chain[:len(chain)-1] {
+			before = append(before, r.String())
+		}
+		s += ", started at once after " + strings.Join(before, ", then ")
+	}
+	return s
 }
 
 // checkHandled holds a run that was not killed (it ran to its end or
@@ -663,8 +936,9 @@ func (c *chaosDir) check(r *run) (stored, world) {
 // outcome complete, or 130 with outcome interrupted; the result on stdout
 // agrees with what is recorded; and no item the run discovered or applied
 // is left unknown.
-func (c *chaosDir) checkHandled(r *run) (stored, world) {
+func (c *chaosDir) checkHandled(chain ...*run) (stored, world) {
 	c.t.Helper()
+	r := chain[len(chain)-1]
 	res, resErr := r.result()
 	switch {
 	case r.code < 0 && (r.signal == syscall.SIGINT || r.signal == syscall.SIGTERM) && r.has("execution_end", ""):
@@ -687,7 +961,7 @@ func (c *chaosDir) checkHandled(r *run) (stored, world) {
 	if resErr != nil {
 		c.violated("%s: result is not JSON: %v\n%s", r, resErr, r.stdout)
 	}
-	s, w := c.check(r)
+	s, w := c.check(chain...)
 	for id, it := range res.Items {
 		if it.Status == "applied" && (it.State == nil || *it.State != s.state(id)) {
 			c.violated("%s: the result says %s applied %v, the record says %q", r, id, it.State, s.state(id))
