@@ -2,8 +2,6 @@ package cmdctx
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -35,15 +33,19 @@ type Options struct {
 	LockWait time.Duration
 	// Strategy is how executions react to interrupts.
 	Strategy cmdblock.Strategy
+	// Params are the flow params' values this CmdCtx's executions use;
+	// they are kept in each execution's record.
+	Params map[string]string
 	// Crash, when set, is called at named points for crash tests.
 	Crash func(point string)
 }
 
 // CmdCtx runs CmdExecutions over one flow, one profile, one workspace.
 type CmdCtx struct {
-	opts    Options
-	store   *state.Store
-	emitter *progress.Emitter
+	opts      Options
+	store     *state.Store
+	emitter   *progress.Emitter
+	recorders recorders // the records of running executions
 
 	mu      sync.Mutex
 	queue   []*execution
@@ -65,12 +67,13 @@ func New(opts Options) (*CmdCtx, error) {
 	if opts.Jobs < 1 {
 		opts.Jobs = DefaultJobs
 	}
-	return &CmdCtx{
-		opts:    opts,
-		store:   state.Open(state.Dir(opts.Workspace, opts.Profile, string(opts.Flow.ID))),
-		emitter: progress.NewEmitter(opts.Events),
-		byID:    map[string]*execution{},
-	}, nil
+	c := &CmdCtx{
+		opts:  opts,
+		store: state.Open(state.Dir(opts.Workspace, opts.Profile, string(opts.Flow.ID))),
+		byID:  map[string]*execution{},
+	}
+	c.emitter = progress.NewEmitter(progress.Tee(opts.Events, &c.recorders))
+	return c, nil
 }
 
 // Stored is what is recorded for this flow and profile, as a states
@@ -150,7 +153,7 @@ func (x *execution) signal(stage string) {
 // executions run one at a time, in order; ctx bounds this one.
 func (c *CmdCtx) Queue(ctx context.Context, e *cmdexecution.CmdExecution) string {
 	x := &execution{
-		id:        newExecutionID(),
+		id:        state.NewExecutionID(),
 		exec:      e,
 		interrupt: cmdblock.NewInterrupt(ctx, c.opts.Strategy),
 		done:      make(chan struct{}),
@@ -255,6 +258,19 @@ func (c *CmdCtx) KillAll() {
 	}
 }
 
+// killExecution is the last stage for one execution: SIGKILL to every
+// process group it has in flight, and its items' contexts cancelled.
+func (c *CmdCtx) killExecution(x *execution) {
+	x.signal("kill")
+	x.watchdog.Kill()
+	for x.interrupt.Stage() < cmdblock.Cancelling {
+		before := x.interrupt.Stage()
+		if c.interrupt(x) == before {
+			break
+		}
+	}
+}
+
 func (c *CmdCtx) interrupt(x *execution) cmdblock.Stage {
 	before := x.interrupt.Stage()
 	stage, inFlight := x.interrupt.Advance()
@@ -269,12 +285,6 @@ func (c *CmdCtx) interrupt(x *execution) cmdblock.Stage {
 	c.emitter.Emit(ev)
 	x.signal(stage.String())
 	return stage
-}
-
-func newExecutionID() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // workspaceAbs is the workspace as an absolute path, for events.

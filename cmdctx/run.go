@@ -30,14 +30,10 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	flow := c.opts.Flow
 	e := x.exec
 	ctx := x.interrupt.ItemContext()
-	c.emitter.Emit(progress.Event{
-		Type: progress.ExecutionStart, Execution: x.id, Command: e.Command,
-		Flow: string(flow.ID), Profile: c.opts.Profile, Workspace: c.workspaceAbs(),
-		Items: idStrings(flow), Deps: depStrings(flow),
-	})
 	data := cmdblock.NewData(flow)
 	var outcome cmdexecution.CmdOutcome
 	var recorded *state.Recorded
+	var rcd *recording // the record of an execution that applies
 	defer func() {
 		end := progress.Event{Type: progress.ExecutionEnd, Execution: x.id}
 		if res != nil {
@@ -55,14 +51,42 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 			end.Error = err.Error()
 		}
 		c.emitter.Emit(end)
+		if rcd != nil {
+			c.recorders.remove(rcd)
+			if recorded == nil {
+				rcd.discard() // it never ran: the lock was not had
+			} else {
+				rcd.finish(res, err)
+			}
+		}
 	}()
 
+	if e.Applies() {
+		// An execution that changes the world leaves a record (DESIGN
+		// §10), made before anything else so that its ID is never shown
+		// without it; if the lock cannot be had, it is removed again.
+		rcd, err = c.startRecording(x)
+		if err != nil {
+			return nil, err
+		}
+		c.recorders.add(rcd)
+	}
+	c.emitter.Emit(progress.Event{
+		Type: progress.ExecutionStart, Execution: x.id, Command: e.Command,
+		Flow: string(flow.ID), Profile: c.opts.Profile, Workspace: c.workspaceAbs(),
+		Items: idStrings(flow), Deps: depStrings(flow),
+	})
 	if e.Recording() {
 		lock, err := c.lock(ctx, x)
 		if err != nil {
 			return nil, err
 		}
 		defer lock.Release()
+		if rcd != nil {
+			if err := rcd.running(); err != nil {
+				return nil, err
+			}
+		}
 		recorded, err = c.store.Recover()
 		if err != nil {
 			return nil, err

@@ -1,6 +1,8 @@
 package cmdexecution
 
 import (
+	"encoding/json"
+
 	"github.com/peace-go/peace/cmdblock"
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/progress"
@@ -135,4 +137,57 @@ func (e *CmdExecution) Result(id string, flow *items.Flow, data *cmdblock.Data, 
 func isGoalOnly(b cmdblock.Block) bool {
 	d, ok := b.(cmdblock.Discover)
 	return ok && d.What == cmdblock.DiscoverGoal
+}
+
+// OutcomeItem is one item of the outcome document.
+type OutcomeItem struct {
+	Status progress.Status `json:"status"`
+	State  any             `json:"state"`
+	Error  *string         `json:"error"`
+}
+
+// OutcomeDoc is the result of ensure and clean as the command line's
+// --format json prints it, an execution record keeps it and the server
+// returns it: {command, execution, outcome, items: {ID: {status, state,
+// error}}}.
+type OutcomeDoc struct {
+	Command   string                 `json:"command"`
+	Execution string                 `json:"execution"`
+	Outcome   string                 `json:"outcome"`
+	Items     map[string]OutcomeItem `json:"items"`
+}
+
+// Doc is r as the outcome document.
+func (r *Result) Doc() OutcomeDoc {
+	d := OutcomeDoc{Command: r.Command, Execution: r.Execution, Outcome: r.Outcome,
+		Items: make(map[string]OutcomeItem, len(r.Items))}
+	for _, it := range r.Items {
+		oi := OutcomeItem{Status: it.Status}
+		if it.Known {
+			oi.State = it.State
+		}
+		if it.Error != "" {
+			msg := it.Error
+			oi.Error = &msg
+		}
+		d.Items[it.ID] = oi
+	}
+	return d
+}
+
+// ExitCode is the exit code the command line gives an execution with
+// this outcome: 0 complete, 1 failed, 130 interrupted.
+func (r *Result) ExitCode() int {
+	switch r.Outcome {
+	case "failed":
+		return 1
+	case "interrupted":
+		return 130
+	}
+	return 0
+}
+
+// MarshalOutcome is r's outcome document as indented JSON.
+func (r *Result) MarshalOutcome() ([]byte, error) {
+	return json.MarshalIndent(r.Doc(), "", "  ")
 }

@@ -96,6 +96,12 @@ func (t *itemTracker) Message(msg string) {
 	t.e.Emit(ev)
 }
 
+func (t *itemTracker) Output(line string) {
+	ev := t.event(ItemOutput)
+	ev.Line = line
+	t.e.Emit(ev)
+}
+
 // Tee returns a Sink that passes every event to each of sinks in turn (a
 // view and a recorder, say). Nil sinks are skipped.
 func Tee(sinks ...Sink) Sink {

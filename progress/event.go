@@ -21,6 +21,7 @@ const (
 	ItemLimit         Type = "item_limit"         // Item, Limit
 	ItemProgress      Type = "item_progress"      // Item, Delta, Done
 	ItemMessage       Type = "item_message"       // Item, Message
+	ItemOutput        Type = "item_output"        // Block, Item, Line: one line an item's command printed; never coalesced
 	ItemDone          Type = "item_done"          // Block, Item, Status (applied, unchanged, discovered ...)
 	ItemFailed        Type = "item_failed"        // Block, Item, Error
 	ItemInterrupted   Type = "item_interrupted"   // Block, Item: in flight when cancelled
@@ -76,6 +77,7 @@ type Event struct {
 	Delta   int64  `json:"delta,omitempty"`
 	Done    int64  `json:"done,omitempty"` // progress so far, after Delta
 	Message string `json:"message,omitempty"`
+	Line    string `json:"line,omitempty"` // ItemOutput
 	Status  Status `json:"status,omitempty"`
 	Error   string `json:"error,omitempty"`
 	Outcome string `json:"outcome,omitempty"`

@@ -3,6 +3,7 @@ package progress
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -181,6 +182,9 @@ func (v *plainView) Emit(ev Event) {
 			return
 		}
 		v.message(t, ev.Item, it, msg)
+	case ItemOutput:
+		// Every line, as it came: CI logs are where it is read.
+		v.itemLine(t, ev.Block, ev.Item, "> "+plainText(ev.Line))
 	case ItemDone, ItemFailed, ItemInterrupted:
 		it := v.item(ev.Item)
 		v.flushMessage(t, ev.Item, it)
@@ -316,4 +320,21 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// ansiSeq matches the escape sequences commands print for terminals
+// (colours, cursor moves), which plain output never carries.
+var ansiSeq = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])`)
+
+// plainText is a command's output line without escape sequences or
+// control characters, as valid UTF-8.
+func plainText(line string) string {
+	line = ansiSeq.ReplaceAllString(line, "")
+	line = strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, line)
+	return strings.ToValidUTF8(line, "\uFFFD")
 }

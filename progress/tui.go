@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -207,6 +208,14 @@ func (v *tuiView) Emit(ev Event) {
 	if v.closed {
 		v.mu.Unlock()
 		return
+	}
+	if ev.Type == ItemOutput {
+		// On a live frame an output line is the item's latest news; the
+		// log keeps every line.
+		if strings.TrimSpace(ev.Line) == "" {
+			return
+		}
+		ev.Type, ev.Message = ItemMessage, ev.Line
 	}
 	switch ev.Type {
 	case ItemProgress, ItemMessage, ItemLimit:

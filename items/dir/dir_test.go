@@ -53,6 +53,7 @@ type steps struct{ n int64 }
 func (s *steps) SetLimit(progress.Limit) {}
 func (s *steps) Advance(n int64)         { s.n += n }
 func (s *steps) Message(string)          {}
+func (s *steps) Output(string)           {}
 
 var (
 	ensure = items.FnCtx{Op: items.OpEnsure, Progress: progress.NoTracker}

@@ -55,6 +55,7 @@ func (r *recorder) SetLimit(l progress.Limit) {
 }
 func (r *recorder) Advance(n int64)  { r.mu.Lock(); r.advanced += n; r.mu.Unlock() }
 func (r *recorder) Message(m string) { r.mu.Lock(); r.messages = append(r.messages, m); r.mu.Unlock() }
+func (r *recorder) Output(string)    {}
 
 func ensure(tr progress.Tracker) items.FnCtx {
 	return items.FnCtx{Op: items.OpEnsure, Progress: tr}

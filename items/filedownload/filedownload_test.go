@@ -178,6 +178,8 @@ func (t *tracker) Message(m string) {
 	t.messages = append(t.messages, m)
 }
 
+func (t *tracker) Output(string) {}
+
 // fixture is one file_download item against one remoteFile, with the
 // recorded state kept between runs the way the state store keeps it.
 type fixture struct {

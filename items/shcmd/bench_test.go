@@ -78,3 +78,4 @@ type firstMessage struct {
 func (f *firstMessage) SetLimit(progress.Limit) {}
 func (f *firstMessage) Advance(int64)           {}
 func (f *firstMessage) Message(string)          { f.once.Do(func() { close(f.started) }) }
+func (f *firstMessage) Output(string)           { f.once.Do(func() { close(f.started) }) }

@@ -216,7 +216,9 @@ func (l *lines) readFrom(r io.Reader) {
 			break
 		}
 	}
-	l.flush()
+	if len(l.line) > 0 {
+		l.flush() // a last line without its newline
+	}
 }
 
 func (l *lines) write(p []byte) {
@@ -246,42 +248,51 @@ func (l *lines) add(p []byte) {
 func (l *lines) flush() {
 	msg := strings.TrimRightFunc(string(l.line), func(r rune) bool { return r == utf8.RuneError || r == ' ' || r == '\t' })
 	l.line = l.line[:0]
-	if strings.TrimSpace(msg) == "" {
-		return
-	}
 	msg = strings.ToValidUTF8(msg, "�")
 	l.msgs.send(msg)
+	if strings.TrimSpace(msg) == "" {
+		return // in the log, not in an error message
+	}
 	if len(l.tail) == tailLines {
 		l.tail = append(l.tail[:0], l.tail[1:]...)
 	}
 	l.tail = append(l.tail, msg)
 }
 
-// messenger hands a command's output lines to the progress tracker from a
-// goroutine of its own, newest line first: reading the command's pipes never
+// messenger hands a command's output lines to the progress tracker, in
+// order, from a goroutine of its own: reading the command's pipes never
 // waits on a slow view (a paused terminal, a stalled log reader), which
-// would otherwise hold up the command's own output. The newest line is always
-// delivered before close returns.
+// would otherwise hold up the command itself. No line is dropped: past
+// maxQueued lines waiting, the reader waits too rather than let memory
+// grow without end. Every line is delivered before close returns.
 type messenger struct {
 	tr   progress.Tracker
 	wake chan struct{}
 	done chan struct{}
 
-	mu      sync.Mutex
-	pending string
-	has     bool
+	mu     sync.Mutex
+	queue  []string
+	room   *sync.Cond // signalled when the queue shrinks
+	closed bool
 }
+
+// maxQueued is how many lines may wait for a slow view.
+const maxQueued = 1 << 16
 
 func newMessenger(tr progress.Tracker) *messenger {
 	m := &messenger{tr: tr, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	m.room = sync.NewCond(&m.mu)
 	go m.loop()
 	return m
 }
 
-// send makes msg the next message to deliver, replacing one not delivered yet.
-func (m *messenger) send(msg string) {
+// send queues one output line.
+func (m *messenger) send(line string) {
 	m.mu.Lock()
-	m.pending, m.has = msg, true
+	for len(m.queue) >= maxQueued {
+		m.room.Wait()
+	}
+	m.queue = append(m.queue, line)
 	m.mu.Unlock()
 	select {
 	case m.wake <- struct{}{}:
@@ -297,16 +308,22 @@ func (m *messenger) loop() {
 }
 
 func (m *messenger) deliver() {
-	m.mu.Lock()
-	msg, has := m.pending, m.has
-	m.has = false
-	m.mu.Unlock()
-	if has {
-		m.tr.Message(msg)
+	for {
+		m.mu.Lock()
+		batch := m.queue
+		m.queue = nil
+		m.room.Broadcast()
+		m.mu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		for _, line := range batch {
+			m.tr.Output(line)
+		}
 	}
 }
 
-// close delivers what is pending and stops the goroutine. No send may come
+// close delivers what is queued and stops the goroutine. No send may come
 // after it.
 func (m *messenger) close() {
 	close(m.wake)

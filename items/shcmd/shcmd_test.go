@@ -89,6 +89,10 @@ func (r *recorder) Message(m string) {
 	}
 }
 
+// Output is a line the command printed; the tests read it with the
+// messages.
+func (r *recorder) Output(line string) { r.Message(line) }
+
 func (r *recorder) all() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -391,6 +395,7 @@ type blockingTracker struct{ release chan struct{} }
 func (b *blockingTracker) SetLimit(progress.Limit) {}
 func (b *blockingTracker) Advance(int64)           {}
 func (b *blockingTracker) Message(string)          { <-b.release }
+func (b *blockingTracker) Output(string)           { <-b.release }
 
 func TestExitError(t *testing.T) {
 	dir := t.TempDir()

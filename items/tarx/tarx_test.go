@@ -479,6 +479,7 @@ type tracker struct {
 
 func (t *tracker) SetLimit(progress.Limit) {}
 func (t *tracker) Message(string)          {}
+func (t *tracker) Output(string)           {}
 func (t *tracker) Advance(n int64) {
 	t.mu.Lock()
 	t.advanced += n

@@ -167,27 +167,9 @@ func (p *Printer) diff(r *cmdexecution.Result) {
 	fmt.Fprintf(p.w, "%d of %d items would change\n", changes, len(r.Items))
 }
 
-type itemJSON struct {
-	Status progress.Status `json:"status"`
-	State  any             `json:"state"`
-	Error  *string         `json:"error"`
-}
-
 // outcome prints the result of ensure or clean.
 func (p *Printer) outcome(r *cmdexecution.Result) {
-	m := map[string]itemJSON{}
-	for _, it := range r.Items {
-		ij := itemJSON{Status: it.Status}
-		if it.Known {
-			ij.State = it.State
-		}
-		if it.Error != "" {
-			msg := it.Error
-			ij.Error = &msg
-		}
-		m[it.ID] = ij
-	}
-	if p.Structured(map[string]any{"command": r.Command, "execution": r.Execution, "outcome": r.Outcome, "items": m}) {
+	if p.Structured(r.Doc()) {
 		return
 	}
 	tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)

@@ -1,0 +1,246 @@
+package cmdctx
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/peace-go/peace/cmdblock"
+	"github.com/peace-go/peace/cmdexecution"
+	"github.com/peace-go/peace/progress"
+	"github.com/peace-go/peace/state"
+)
+
+// flushEvery is how often a running execution's record catches up with
+// its items' statuses; the event stream has them at once.
+const flushEvery = time.Second
+
+// recording is what an execution that applies leaves on disk while it runs
+// (DESIGN §10): its record, fed with the execution's events, and its
+// control channel, through which any process interrupts it by ID.
+type recording struct {
+	c   *CmdCtx
+	x   *execution
+	rec *state.ExecutionRecord
+
+	mu     sync.Mutex
+	events progress.View // the json view over the record's events.jsonl
+	logs   map[string]logFile
+	done   chan struct{}
+	wg     sync.WaitGroup
+	stopCh func() error // stops listening for control
+}
+
+type logFile interface {
+	Write([]byte) (int, error)
+	Close() error
+}
+
+// startRecording makes the record of x (queued: the lock is not held yet)
+// and starts listening for control. The record is durable when it returns.
+func (c *CmdCtx) startRecording(x *execution) (*recording, error) {
+	dir := c.store.Path()
+	if _, err := state.PruneExecutions(dir, state.KeepExecutions, state.KeepExecutionAge, time.Now()); err != nil {
+		c.emitter.Emit(progress.Event{Type: progress.Notice, Execution: x.id,
+			Message: fmt.Sprintf("could not remove old execution records: %v", err)})
+	}
+	items := map[string]string{}
+	for _, it := range c.opts.Flow.Items() {
+		items[string(it.ID())] = "queued"
+	}
+	rec, err := state.CreateExecution(dir, state.Execution{
+		ID: x.id, Command: x.exec.Command, Flow: string(c.opts.Flow.ID), Profile: c.opts.Profile,
+		Workspace: c.workspaceAbs(), State: state.ExecQueued, Params: c.opts.Params, Items: items,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("execution record: %w", err)
+	}
+	r := &recording{c: c, x: x, rec: rec, events: progress.NewJSON(rec.EventWriter()),
+		logs: map[string]logFile{}, done: make(chan struct{})}
+	stages, stop, err := state.ListenControl(dir, x.id)
+	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		r.discard()
+		return nil, fmt.Errorf("execution control: %w", err)
+	}
+	if err == nil {
+		r.stopCh = stop
+		r.wg.Go(func() { r.control(stages) })
+	}
+	r.wg.Go(r.flushLoop)
+	return r, nil
+}
+
+// Emit takes the execution's events into its record: the json stream with
+// its own seq from 1, the items' statuses, the stages, and each output
+// line in the item's log.
+func (r *recording) Emit(ev progress.Event) {
+	if ev.Execution != r.x.id {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ev.Seq = 0 // numbered per record, so a follower sees no gap
+	r.events.Emit(ev)
+	switch ev.Type {
+	case progress.ItemStart:
+		if ev.Block != "discover" {
+			r.rec.SetItem(ev.Item, "running")
+		}
+	case progress.ItemDone, progress.ItemFailed, progress.ItemInterrupted, progress.ItemUnknown:
+		if ev.Status != "" && ev.Status != progress.StatusDiscovered {
+			r.rec.SetItem(ev.Item, string(ev.Status))
+		} else if ev.Type == progress.ItemFailed {
+			r.rec.SetItem(ev.Item, string(progress.StatusFailed))
+		}
+	case progress.ItemOutput:
+		r.logLine(ev.Item, ev.Line)
+	case progress.InterruptReceived:
+		_ = r.rec.SetState(state.ExecStopping)
+	case progress.CancelRequested:
+		_ = r.rec.SetState(state.ExecCancelling)
+	}
+}
+
+// recorders routes each event to the recording of its execution.
+type recorders struct {
+	mu sync.RWMutex
+	by map[string]*recording
+}
+
+func (rs *recorders) Emit(ev progress.Event) {
+	rs.mu.RLock()
+	r := rs.by[ev.Execution]
+	rs.mu.RUnlock()
+	if r != nil {
+		r.Emit(ev)
+	}
+}
+
+func (rs *recorders) get(id string) *recording {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	return rs.by[id]
+}
+
+func (rs *recorders) add(r *recording) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.by == nil {
+		rs.by = map[string]*recording{}
+	}
+	rs.by[r.x.id] = r
+}
+
+func (rs *recorders) remove(r *recording) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	delete(rs.by, r.x.id)
+}
+
+// logLine appends one output line to the item's log.
+func (r *recording) logLine(item, line string) {
+	f, ok := r.logs[item]
+	if !ok {
+		var err error
+		if f, err = r.rec.Log(item); err != nil {
+			return // the events keep the line
+		}
+		r.logs[item] = f
+	}
+	_, _ = f.Write(append([]byte(line), '\n'))
+}
+
+// running records that the execution holds the lock and runs.
+func (r *recording) running() error { return r.rec.SetState(state.ExecRunning) }
+
+// control turns control messages for the execution into its stages.
+func (r *recording) control(stages <-chan state.ControlStage) {
+	for st := range stages {
+		switch st {
+		case state.ControlStop:
+			if r.x.interrupt.Stage() == cmdblock.Running {
+				r.c.interrupt(r.x)
+			}
+		case state.ControlCancel:
+			for r.x.interrupt.Stage() < cmdblock.Cancelling {
+				before := r.x.interrupt.Stage()
+				if r.c.interrupt(r.x) == before {
+					break // interrupts ignored by the strategy
+				}
+			}
+		case state.ControlKill:
+			r.c.killExecution(r.x)
+		}
+	}
+}
+
+func (r *recording) flushLoop() {
+	t := time.NewTicker(flushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.done:
+			return
+		case <-t.C:
+			_ = r.rec.Flush()
+		}
+	}
+}
+
+// finish writes the outcome and the final state, stops listening and
+// closes the record. A nil result means the execution failed before it
+// ran (err says why).
+func (r *recording) finish(res *cmdexecution.Result, err error) {
+	r.shutdown()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_ = r.events.Close()
+	for _, f := range r.logs {
+		_ = f.Close()
+	}
+	final, code, outcome := state.ExecFailed, 1, []byte(nil)
+	if res != nil && res.Items != nil {
+		for _, it := range res.Items {
+			r.rec.SetItem(it.ID, string(it.Status))
+		}
+		outcome, _ = res.MarshalOutcome()
+		code = res.ExitCode()
+		switch res.Outcome {
+		case "complete":
+			final = state.ExecComplete
+		case "interrupted":
+			final = state.ExecInterrupted
+		}
+		if err != nil {
+			final, code = state.ExecFailed, 1
+		}
+	}
+	if ferr := r.rec.Finish(final, code, outcome); ferr != nil {
+		fmt.Fprintf(os.Stderr, "peace: execution record %s: %v\n", r.x.id, ferr)
+	}
+	_ = r.rec.Close()
+}
+
+// discard removes the record of an execution that never ran: the lock was
+// held by another live run, or the lock could not be taken. Bad input
+// leaves no record.
+func (r *recording) discard() {
+	r.shutdown()
+	_ = r.rec.Close()
+	_ = os.RemoveAll(r.rec.Path())
+}
+
+func (r *recording) shutdown() {
+	select {
+	case <-r.done:
+		return
+	default:
+		close(r.done)
+	}
+	if r.stopCh != nil {
+		_ = r.stopCh()
+	}
+	r.wg.Wait()
+}
