@@ -64,9 +64,11 @@ func chaosConfigFromEnv(t *testing.T) chaosConfig {
 
 // TestKill proves crash safety on the real binary (DESIGN §5, §6): it kills
 // runs of a flow whose items create files with generated names at seeded
-// instants, with SIGKILL and with interrupts, and at the crash points the
-// state package names; after each it holds the world against what is
-// recorded.
+// instants, with SIGKILL (the next run starting at once), with SIGTERM then
+// SIGKILL, with interrupts, and at the crash points the state package
+// names; after each it holds the world against what is recorded, and
+// checks that no process of an earlier run is left (every run's processes
+// carry its mark in their environment).
 func TestKill(t *testing.T) {
 	cfg := chaosConfigFromEnv(t)
 	bin := buildPeace(t, t.TempDir())
