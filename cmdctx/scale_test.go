@@ -2,9 +2,11 @@ package cmdctx_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"testing"
@@ -164,4 +166,86 @@ func peakRSSMiB() float64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkNoop100k is a no-op ensure of 100,000 in-process items — lock,
+// recover, discover, apply check, fold, unlock — over a store that records
+// them all. It reports the process's peak resident memory during the
+// no-op runs (the flow included; the target: under 100 MB, 1 KB per item),
+// the peak of the live heap per item, sampled, and what a run allocates
+// per item. Run it alone, so the peak is its own:
+//
+//	go test -run '^$' -bench 'Noop100k' -benchtime 3x ./cmdctx/
+func BenchmarkNoop100k(b *testing.B) {
+	if testing.Short() {
+		b.Skip("100,000 items: not with -short")
+	}
+	const n = 100_000
+	cs := make([]*counter, n)
+	recorded := make(map[string]json.RawMessage, n)
+	for i := range cs {
+		cs[i] = &counter{value: 1}
+		recorded[fmt.Sprintf("c%d", i)] = json.RawMessage("1")
+	}
+	flow := wideFlow(b, cs)
+	cc, err := cmdctx.New(cmdctx.Options{Workspace: b.TempDir(), Flow: flow, Jobs: cmdctx.DefaultJobs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cc.Store().Fold(recorded, recorded); err != nil {
+		b.Fatal(err)
+	}
+	recorded = nil
+	exec := ensure()
+	exec.Blocks = []cmdblock.Block{cmdblock.Apply{Op: items.OpEnsure}}
+
+	runtime.GC()
+	// From here on, the peak resident set is the no-op runs'.
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		b.Logf("peak RSS not reset: %v", err)
+	}
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	peak := sampleHeap()
+	b.ResetTimer()
+	for range b.N {
+		res, err := cc.Exec(context.Background(), exec)
+		if err != nil || res.Outcome != "complete" {
+			b.Fatal(err, res.Outcome)
+		}
+	}
+	b.StopTimer()
+	heap := peak()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	rss := peakRSSMiB()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/item")
+	b.ReportMetric(rss, "MiB-peak-RSS")
+	b.ReportMetric(rss*(1<<20)/n, "peak-RSS-B/item")
+	b.ReportMetric(float64(heap)/n, "peak-heap-B/item")
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N*n), "alloc-B/item")
+	runtime.KeepAlive(cc)
+}
+
+// sampleHeap samples the live heap every few milliseconds until the
+// returned function is called, which returns the largest sample.
+func sampleHeap() (stop func() uint64) {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	done, result := make(chan struct{}), make(chan uint64)
+	go func() {
+		var peak uint64
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			peak = max(peak, s[0].Value.Uint64())
+			select {
+			case <-done:
+				result <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 { close(done); return <-result }
 }

@@ -12,7 +12,8 @@ import (
 // For anything else, even one odd line, ok is false and the caller parses
 // the file as YAML: this is a shortcut, never a second reading of the format.
 func decodeCanonical(data []byte) (snap snapshot, ok bool) {
-	snap = snapshot{states: map[string]json.RawMessage{}, from: FormatVersion}
+	// One state a line: sized once, the map is not grown a state at a time.
+	snap = snapshot{states: make(map[string]json.RawMessage, bytes.Count(data, []byte("\n"))), from: FormatVersion}
 	r := lineReader{data: data}
 	if line, ok := r.next(); !ok || string(line) != "version: "+strconv.Itoa(FormatVersion) {
 		return snap, false

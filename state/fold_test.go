@@ -146,13 +146,22 @@ func TestFoldOfUnchangedStatesEncodesNothing(t *testing.T) {
 		t.Error("a differently spelled equal state rewrote states_current.yaml")
 	}
 
+	// The fold read the cache's own map; a change goes to a copy.
+	cached := s.parsed[s.currentPath()].states
+	was := maps.Clone(cached)
 	changed := maps.Clone(states)
 	changed["i7"] = json.RawMessage(`{"n":700}`)
+	delete(changed, "i9")
+	changed["i9"] = nil
 	if err := s.Fold(changed, nil); err != nil {
 		t.Fatal(err)
 	}
+	if !maps.EqualFunc(cached, was, func(a, b json.RawMessage) bool { return bytes.Equal(a, b) }) {
+		t.Error("a fold changed the parse cache's states in place")
+	}
+	delete(changed, "i9")
 	rec, err := s.Load()
-	if err != nil || string(rec.Current["i7"]) != `{"n":700}` || string(rec.Current["i8"]) != `{"n":8}` || len(rec.Current) != 100 {
+	if err != nil || string(rec.Current["i7"]) != `{"n":700}` || string(rec.Current["i8"]) != `{"n":8}` || len(rec.Current) != 99 {
 		t.Fatalf("after one change: %s %s (%d states), %v", rec.Current["i7"], rec.Current["i8"], len(rec.Current), err)
 	}
 

@@ -124,8 +124,10 @@ func readSnapshot(path string) (snapshot, error) {
 // readSnapshot is the package's readSnapshot remembering the last parse of
 // each file: a command reads both snapshots when it recovers and again when
 // it folds, and they have rarely changed in between. A file whose bytes
-// differ is parsed again.
-func (s *Store) readSnapshot(path string) (snapshot, error) {
+// differ is parsed again. With shared, the states map returned is the
+// cache's own, to be read only (cloned before any change); otherwise it is
+// the caller's.
+func (s *Store) readSnapshot(path string, shared bool) (snapshot, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return snapshot{states: map[string]json.RawMessage{}, from: FormatVersion}, nil
@@ -149,7 +151,9 @@ func (s *Store) readSnapshot(path string) (snapshot, error) {
 	}
 	// Callers change what they get; the cache keeps its own.
 	snap := cached
-	snap.states = maps.Clone(cached.states)
+	if !shared {
+		snap.states = maps.Clone(cached.states)
+	}
 	snap.unknown = slices.Clone(cached.unknown)
 	return snap, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,7 +80,7 @@ type ProcessGroup struct {
 // holder are reported in progress, not unfinished. Missing files are empty
 // state, not errors.
 func (s *Store) Load() (*Recorded, error) {
-	l, err := s.load(false)
+	l, err := s.load(false, false)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +93,7 @@ func (s *Store) Load() (*Recorded, error) {
 // records a state for them (or forgets them), so a second crash before they
 // are rediscovered does not lose the fact.
 func (s *Store) Recover() (*Recorded, error) {
-	return s.fold(nil, nil)
+	return s.fold(nil, nil, true)
 }
 
 // Fold merges updates into the snapshots, together with whatever the journal
@@ -103,17 +104,20 @@ func (s *Store) Recover() (*Recorded, error) {
 // reset only after both are durable. Call it while holding the lock, after
 // Journal.Close.
 func (s *Store) Fold(current, goal map[string]json.RawMessage) error {
-	_, err := s.fold(current, goal)
+	_, err := s.fold(current, goal, false)
 	return err
 }
 
-func (s *Store) fold(current, goal map[string]json.RawMessage) (*Recorded, error) {
+// fold is Fold and Recover. Only with forCaller is the Recorded returned
+// the caller's to keep: otherwise its maps may be the snapshot cache's,
+// and a fold with nothing to change copies nothing.
+func (s *Store) fold(current, goal map[string]json.RawMessage, forCaller bool) (*Recorded, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.journal != nil {
 		return nil, errors.New("fold state: the journal is still open")
 	}
-	l, err := s.load(true)
+	l, err := s.load(true, !forCaller)
 	if err != nil {
 		// Check every update before a corrupt file is moved aside: a bad
 		// update changes nothing at all.
@@ -132,13 +136,20 @@ func (s *Store) fold(current, goal map[string]json.RawMessage) (*Recorded, error
 	// An update whose bytes are those recorded changes nothing and needs no
 	// check: recorded states are normalized already. Only the others are
 	// normalized, all of them before anything is written.
-	current, curChanged, err := changedUpdates(current, rec.Current)
+	given := current
+	current, err = changedUpdates(current, rec.Current)
 	if err != nil {
 		return nil, err
 	}
-	goal, _, err = changedUpdates(goal, rec.Goal)
+	goal, err = changedUpdates(goal, rec.Goal)
 	if err != nil {
 		return nil, err
+	}
+	if len(current) > 0 && l.sharedCurrent {
+		rec.Current, l.sharedCurrent = maps.Clone(rec.Current), false
+	}
+	if len(goal) > 0 && l.sharedGoal {
+		rec.Goal, l.sharedGoal = maps.Clone(rec.Goal), false
 	}
 	unknown := make(map[string]bool, len(rec.Unknown))
 	for _, id := range rec.Unknown {
@@ -151,8 +162,8 @@ func (s *Store) fold(current, goal map[string]json.RawMessage) (*Recorded, error
 			rec.Current[id] = state
 		}
 	}
-	for id := range curChanged {
-		if unknown[id] {
+	for _, id := range rec.Unknown {
+		if _, ok := given[id]; ok {
 			delete(unknown, id)
 			if current == nil {
 				current = map[string]json.RawMessage{}
@@ -249,20 +260,17 @@ func normalizeUpdates(updates map[string]json.RawMessage) (map[string]json.RawMe
 }
 
 // changedUpdates returns the updates that change what recorded holds,
-// normalized (see normalizeUpdates), and the IDs of every update given. An
-// update with the recorded bytes, or a deletion of what is not recorded,
-// is left out of changed.
-func changedUpdates(updates, recorded map[string]json.RawMessage) (changed map[string]json.RawMessage, given map[string]bool, err error) {
+// normalized (see normalizeUpdates): an update with the recorded bytes, or
+// a deletion of what is not recorded, is left out. Nil for nil updates.
+func changedUpdates(updates, recorded map[string]json.RawMessage) (map[string]json.RawMessage, error) {
 	if updates == nil {
-		return nil, nil, nil
+		return nil, nil
 	}
-	given = make(map[string]bool, len(updates))
 	var differ map[string]json.RawMessage
 	for id, state := range updates {
 		if id == "" || !utf8.ValidString(id) {
-			return nil, nil, fmt.Errorf("fold state: item ID %q is empty or not UTF-8", id)
+			return nil, fmt.Errorf("fold state: item ID %q is empty or not UTF-8", id)
 		}
-		given[id] = true
 		old, ok := recorded[id]
 		if len(state) == 0 && !ok || ok && len(state) > 0 && bytes.Equal(state, old) {
 			continue
@@ -272,11 +280,9 @@ func changedUpdates(updates, recorded map[string]json.RawMessage) (changed map[s
 		}
 		differ[id] = state
 	}
-	if changed, err = normalizeUpdates(differ); err != nil {
-		return nil, nil, err
-	}
-	if changed == nil {
-		changed = map[string]json.RawMessage{}
+	changed, err := normalizeUpdates(differ)
+	if err != nil {
+		return nil, err
 	}
 	for id, state := range changed {
 		// Normalizing may make it the recorded text after all.
@@ -284,7 +290,10 @@ func changedUpdates(updates, recorded map[string]json.RawMessage) (changed map[s
 			delete(changed, id)
 		}
 	}
-	return changed, given, nil
+	if changed == nil {
+		changed = map[string]json.RawMessage{}
+	}
+	return changed, nil
 }
 
 // loaded is what load found.
@@ -298,11 +307,15 @@ type loaded struct {
 	// currentRaw and goalRaw are the snapshot files as read: a fold that
 	// would write the same bytes leaves the file alone.
 	currentRaw, goalRaw []byte
+	// sharedCurrent and sharedGoal say that rec.Current or rec.Goal is the
+	// snapshot cache's own map, to be cloned before it is changed.
+	sharedCurrent, sharedGoal bool
 }
 
 // load reads what is recorded. A writer holds the lock; a reader does not,
-// and may find another process's live run in the journal.
-func (s *Store) load(writer bool) (*loaded, error) {
+// and may find another process's live run in the journal. With shared, the
+// maps of states may be the snapshot cache's (see loaded).
+func (s *Store) load(writer, shared bool) (*loaded, error) {
 	// The journal is read before the snapshots: if another process folds in
 	// between, the current snapshot then names this journal as folded, and
 	// replay skips what it already holds.
@@ -310,11 +323,11 @@ func (s *Store) load(writer bool) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	cur, err := s.readSnapshot(s.currentPath())
+	cur, err := s.readSnapshot(s.currentPath(), shared)
 	if err != nil {
 		return nil, err
 	}
-	goal, err := s.readSnapshot(s.goalPath())
+	goal, err := s.readSnapshot(s.goalPath(), shared)
 	if err != nil {
 		return nil, err
 	}
@@ -323,6 +336,7 @@ func (s *Store) load(writer bool) (*loaded, error) {
 		journal:    jr,
 		migrated:   cur.from < FormatVersion || goal.from < FormatVersion,
 		currentRaw: cur.raw, goalRaw: goal.raw,
+		sharedCurrent: shared, sharedGoal: shared,
 	}
 	for _, snap := range []struct {
 		path string
@@ -392,6 +406,9 @@ func (s *Store) load(writer bool) (*loaded, error) {
 			}
 		case kindEnd:
 			l.changed = true
+			if l.sharedCurrent {
+				l.rec.Current, l.sharedCurrent = maps.Clone(l.rec.Current), false
+			}
 			delete(begun, r.Item)
 			delete(unknown, r.Item)
 			delete(groups, r.Item)
