@@ -14,6 +14,7 @@ type ApplyOptions struct {
 	*GlobalOptions
 	Op     items.Op
 	DryRun bool
+	Detach bool
 }
 
 func newApplyCmd(g *GlobalOptions, op items.Op) *cobra.Command {
@@ -39,10 +40,15 @@ Three times: exit at once. The next run picks up where this one stopped.`
 not clean, in reverse dependency order. Stopping works as for ensure.`
 	}
 	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show what would be applied; change and record nothing")
+	c.Flags().BoolVar(&opts.Detach, "detach", false, "run in the background, in a process of its own; print the execution's ID (follow it with wait, attach, interrupt)")
+	c.MarkFlagsMutuallyExclusive("dry-run", "detach")
 	return c
 }
 
 func runApply(ctx context.Context, opts *ApplyOptions) error {
+	if opts.Detach {
+		return runDetach(ctx, opts)
+	}
 	e := cmdexecution.ForOp(opts.Op, opts.DryRun)
 	s, err := opts.open(e.Command)
 	if err != nil {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/peace-go/peace/cmdctx"
 	"github.com/peace-go/peace/items"
-	"github.com/peace-go/peace/state"
 )
 
 // ExitCode is what peace tells the shell or the pipeline.
@@ -61,9 +61,9 @@ func exitCode(err error) ExitCode {
 		oe      outcomeError
 		ue      usageError
 		ie      *items.InputError
-		locked  *state.LockedError
-		corrupt *state.CorruptError
-		version *state.VersionError
+		locked  *cmdctx.LockedError
+		corrupt *cmdctx.CorruptError
+		version *cmdctx.VersionError
 	)
 	switch {
 	case err == nil:
@@ -76,7 +76,7 @@ func exitCode(err error) ExitCode {
 		// Stopped before anything ran, e.g. while waiting for the lock.
 		return ExitInterrupted
 	case errors.As(err, &ue), errors.As(err, &ie), errors.As(err, &corrupt), errors.As(err, &version),
-		errors.As(err, new(inputError)):
+		errors.As(err, new(inputError)), errors.As(err, new(*cmdctx.UnknownExecutionError)):
 		return ExitBadInput
 	}
 	if _, ok := unwritable(err); ok {

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/peace-go/peace/cmdctx"
-	"github.com/peace-go/peace/state"
 )
 
 // GlobalOptions are the flags every command takes (DESIGN §3).
@@ -31,6 +30,12 @@ type GlobalOptions struct {
 	// StopTimeout is how long after a stop the items still in flight are
 	// cancelled; zero means never.
 	StopTimeout time.Duration
+
+	// Args are the arguments peace was run with (a detached run passes
+	// them on to the process that runs the execution).
+	Args []string
+	// DetachedRunner is set in that process.
+	DetachedRunner bool
 }
 
 var (
@@ -46,7 +51,7 @@ func Main() int {
 
 // Run runs peace with args and streams; tests call it in process.
 func Run(ctx context.Context, args []string, io *IOStreams) ExitCode {
-	g := &GlobalOptions{IO: io}
+	g := &GlobalOptions{IO: io, Args: args}
 	// The output formats are picked before anything is validated, so even a
 	// usage error comes out in the format that was asked for.
 	g.Format, g.Progress = prescan(args)
@@ -102,11 +107,14 @@ given; NO_COLOR turns colours off.`,
 	f.BoolVar(&g.NoColor, "no-color", false, "no colours (also when NO_COLOR is set)")
 	f.DurationVar(&g.LockTimeout, "lock-timeout", 0, "wait this long for another run's lock instead of failing at once (e.g. 30s)")
 	f.DurationVar(&g.StopTimeout, "stop-timeout", 0, "after a stop, cancel the items still in flight once `D` has passed (default: never)")
+	f.BoolVar(&g.DetachedRunner, strings.TrimPrefix(detachedFlag, "--"), false, "")
+	_ = f.MarkHidden(strings.TrimPrefix(detachedFlag, "--"))
 
 	root.AddCommand(
 		newStatusCmd(g), newGoalCmd(g), newDiffCmd(g),
 		newApplyCmd(g, "ensure"), newApplyCmd(g, "clean"),
 		newInitCmd(g), newVersionCmd(g), newUnlockCmd(g),
+		newExecutionsCmd(g), newWaitCmd(g, false), newWaitCmd(g, true), newInterruptCmd(g), newLogsCmd(g),
 	)
 	for _, c := range append(root.Commands(), root) {
 		c.SetUsageTemplate(c.UsageTemplate() + "\n" + exitCodesHelp + "\n")
@@ -221,10 +229,13 @@ func reportError(g *GlobalOptions, root *cobra.Command, err error, code ExitCode
 	}
 	fmt.Fprintf(g.IO.ErrOut, "peace: %s\n", msg)
 	var ue usageError
-	var locked *state.LockedError
+	var locked *cmdctx.LockedError
 	switch {
 	case errors.As(err, &ue):
 		fmt.Fprintln(g.IO.ErrOut, "Run 'peace --help' for usage.")
+	case errors.As(err, &locked) && locked.Holder.Execution != "":
+		fmt.Fprintf(g.IO.ErrOut, "Follow it with `peace attach %s` (Ctrl-C then stops it) or `peace wait %s`, or pass --lock-timeout 5m to wait for it.\n",
+			locked.Holder.Execution, locked.Holder.Execution)
 	case errors.As(err, &locked):
 		fmt.Fprintln(g.IO.ErrOut, "Wait for that run to end, or pass --lock-timeout 5m to wait for it.")
 	case hint != "":

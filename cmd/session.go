@@ -46,10 +46,15 @@ func (g *GlobalOptions) open(command string) (*session, error) {
 		return nil, err
 	}
 	s := &session{g: g, command: command, flow: flow, keys: make(chan struct{}, 4)}
+	var onRunning func(string)
+	if g.DetachedRunner {
+		g.Progress = "none" // its record has every event
+		onRunning = g.detachedRunner()
+	}
 	s.view = g.newView(s.keys)
 	s.cc, err = cmdctx.New(cmdctx.Options{
 		Workspace: g.workspace(), Profile: g.Profile, Flow: flow, Jobs: g.Jobs,
-		Events: s.view, LockWait: g.LockTimeout, Crash: state.CrashPoint,
+		Events: s.view, LockWait: g.LockTimeout, Crash: state.CrashPoint, OnRunning: onRunning,
 	})
 	if err != nil {
 		s.close()

@@ -36,6 +36,10 @@ type Options struct {
 	// Params are the flow params' values this CmdCtx's executions use;
 	// they are kept in each execution's record.
 	Params map[string]string
+	// OnRunning, when set, is called once an execution that applies holds
+	// the lock and its record says running (a detached runner tells the
+	// command that started it).
+	OnRunning func(id string)
 	// Crash, when set, is called at named points for crash tests.
 	Crash func(point string)
 }

@@ -19,15 +19,25 @@ const RepeatWindow = 250 * time.Millisecond
 // runner's or docker's SIGTERM, a closed terminal or SSH session's SIGHUP.
 var StopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
 
+// Target is what an InterruptSource interrupts: the executions of a
+// CmdCtx in this process, or one running in another process, by ID.
+type Target interface {
+	Stop()
+	Cancel()
+	Kill()
+	// Notice tells the user something about the interrupt.
+	Notice(msg string)
+}
+
 // InterruptSource turns presses — signals, keys, control messages — into
-// the stages of stopping for every execution of a CmdCtx: the first press
-// stops, the second (at least RepeatWindow later, or StopTimeout after the
-// first) cancels, the third kills every process group in flight and calls
-// OnKill. One implementation for every endpoint: the command line, a
-// program of one's own, a background runner.
+// the stages of stopping for a Target: the first press stops, the second
+// (at least RepeatWindow later, or StopTimeout after the first) cancels,
+// the third kills every process group in flight and calls OnKill. One
+// implementation for every endpoint: the command line, a program of one's
+// own, a background runner, an attached terminal.
 type InterruptSource struct {
-	cc   *CmdCtx
-	opts InterruptOptions
+	target Target
+	opts   InterruptOptions
 
 	presses chan struct{}
 	done    chan struct{}
@@ -48,10 +58,25 @@ type InterruptOptions struct {
 	OnKill func()
 }
 
-// Interrupts starts an InterruptSource for c. Close it when the command
-// has ended.
+// Interrupts starts an InterruptSource for every execution of c. Close it
+// when the command has ended.
 func (c *CmdCtx) Interrupts(opts InterruptOptions) *InterruptSource {
-	s := &InterruptSource{cc: c, opts: opts, presses: make(chan struct{}, 8), done: make(chan struct{})}
+	return NewInterruptSource(ctxTarget{c}, opts)
+}
+
+// ctxTarget interrupts every execution of a CmdCtx.
+type ctxTarget struct{ c *CmdCtx }
+
+func (t ctxTarget) Stop()   { t.c.InterruptAll() }
+func (t ctxTarget) Cancel() { t.c.InterruptAll() }
+func (t ctxTarget) Kill()   { t.c.KillAll() }
+func (t ctxTarget) Notice(msg string) {
+	t.c.Emit(progress.Event{Type: progress.Notice, Message: msg})
+}
+
+// NewInterruptSource starts an InterruptSource for t. Close it when done.
+func NewInterruptSource(t Target, opts InterruptOptions) *InterruptSource {
+	s := &InterruptSource{target: t, opts: opts, presses: make(chan struct{}, 8), done: make(chan struct{})}
 	var sigs chan os.Signal
 	if len(opts.Signals) > 0 {
 		sigs = make(chan os.Signal, 8)
@@ -95,9 +120,8 @@ func (s *InterruptSource) loop(sigs <-chan os.Signal) {
 			timeout = nil
 			if count == 1 {
 				count++
-				s.cc.Emit(progress.Event{Type: progress.Notice,
-					Message: fmt.Sprintf("the stop timeout (%s) has passed: cancelling the items in flight", s.opts.StopTimeout)})
-				s.cc.InterruptAll()
+				s.target.Notice(fmt.Sprintf("the stop timeout (%s) has passed: cancelling the items in flight", s.opts.StopTimeout))
+				s.target.Cancel()
 			}
 			continue
 		}
@@ -108,17 +132,20 @@ func (s *InterruptSource) loop(sigs <-chan os.Signal) {
 		last = now
 		count++
 		if count >= 3 {
-			s.cc.KillAll()
-			s.cc.Emit(progress.Event{Type: progress.Notice,
-				Message: "interrupted a third time: killed every command in flight, exiting now; every finished item is recorded, the next run discovers the rest"})
+			s.target.Kill()
+			s.target.Notice("interrupted a third time: killed every command in flight, exiting now; every finished item is recorded, the next run discovers the rest")
 			if s.opts.OnKill != nil {
 				s.opts.OnKill()
 			}
 			return
 		}
-		if count == 1 && s.opts.StopTimeout > 0 {
-			timeout = time.After(s.opts.StopTimeout)
+		if count == 1 {
+			if s.opts.StopTimeout > 0 {
+				timeout = time.After(s.opts.StopTimeout)
+			}
+			s.target.Stop()
+		} else {
+			s.target.Cancel()
 		}
-		s.cc.InterruptAll()
 	}
 }

@@ -86,6 +86,9 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 			if err := rcd.running(); err != nil {
 				return nil, err
 			}
+			if c.opts.OnRunning != nil {
+				c.opts.OnRunning(x.id)
+			}
 		}
 		recorded, err = c.store.Recover()
 		if err != nil {

@@ -2,6 +2,7 @@ package cmdexecution
 
 import (
 	"encoding/json"
+	"slices"
 
 	"github.com/peace-go/peace/cmdblock"
 	"github.com/peace-go/peace/items"
@@ -190,4 +191,49 @@ func (r *Result) ExitCode() int {
 // MarshalOutcome is r's outcome document as indented JSON.
 func (r *Result) MarshalOutcome() ([]byte, error) {
 	return json.MarshalIndent(r.Doc(), "", "  ")
+}
+
+// ResultFromDoc is the Result an outcome document describes, for showing
+// an execution that ran elsewhere: items in flow's order (then those no
+// longer in it), states decoded by their items where they still decode.
+func ResultFromDoc(d OutcomeDoc, flow *items.Flow) *Result {
+	r := &Result{Execution: d.Execution, Command: d.Command, View: ViewOutcome, Outcome: d.Outcome}
+	seen := map[string]bool{}
+	add := func(id, typ string, it items.Item) {
+		oi := d.Items[id]
+		ir := ItemResult{ID: id, Type: typ, Status: oi.Status, State: oi.State, Known: oi.State != nil}
+		if oi.Error != nil {
+			ir.Error = *oi.Error
+		}
+		if ir.Known && it != nil {
+			if raw, err := json.Marshal(oi.State); err == nil {
+				if st, err := it.DecodeState(raw); err == nil {
+					ir.State = st
+				}
+			}
+		}
+		if ir.Known {
+			ir.Summary = items.Summary(ir.State)
+		}
+		r.Items = append(r.Items, ir)
+		seen[id] = true
+	}
+	if flow != nil {
+		for _, it := range flow.Items() {
+			if _, ok := d.Items[string(it.ID())]; ok {
+				add(string(it.ID()), it.Type(), it)
+			}
+		}
+	}
+	rest := make([]string, 0, len(d.Items))
+	for id := range d.Items {
+		if !seen[id] {
+			rest = append(rest, id)
+		}
+	}
+	slices.Sort(rest)
+	for _, id := range rest {
+		add(id, "-", nil)
+	}
+	return r
 }

@@ -141,6 +141,10 @@ func (v *plainView) Emit(ev Event) {
 	}
 	switch ev.Type {
 	case ExecutionStart:
+		if len(v.execs) == 0 && t.Before(v.start) {
+			// A stream replayed from a record: times count from its start.
+			v.start = t
+		}
 		v.execs[ev.Execution] = t
 		for _, id := range ev.Items {
 			v.item(id)
