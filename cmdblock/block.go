@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/peace-go/peace/internal/proc"
 	"github.com/peace-go/peace/internal/procgroup"
 
@@ -42,6 +44,9 @@ type Env struct {
 	Flow      *items.Flow
 	Execution string // execution ID, stamped on events
 	Jobs      int    // items run at once; < 1 means 1
+	// Slots, when set, also bounds the items in flight across every
+	// execution that shares it (a server running several at once).
+	Slots     *semaphore.Weighted
 	Interrupt *Interrupt
 	Events    progress.Sink
 	// Tracker returns the progress handle of one item in one block. Nil: no

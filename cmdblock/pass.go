@@ -3,10 +3,17 @@ package cmdblock
 import (
 	"context"
 	"errors"
+	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/progress"
 )
+
+// slotRetry is how soon a block whose ready items wait for a shared slot
+// (Env.Slots) looks again.
+const slotRetry = 5 * time.Millisecond
 
 // itemWork does one item's part of a pass and says how it ended. A nil error
 // with an empty status means StatusDiscovered.
@@ -76,8 +83,15 @@ func (env *Env) run(p pass, data *Data, work itemWork) Outcome {
 	started := make([]bool, n)
 	results := make(chan itemResult, jobs)
 	running := 0
+	// Every item goroutine is the group's; the block waits for them all.
+	var g errgroup.Group
+	defer g.Wait()
+	// starved is set when ready work waits only for a slot another
+	// execution holds (Env.Slots); it is looked at again shortly.
+	starved := false
 
 	for {
+		starved = false
 		for len(ready) > 0 && running < jobs && !failed {
 			if !stopped {
 				select {
@@ -86,10 +100,14 @@ func (env *Env) run(p pass, data *Data, work itemWork) Outcome {
 				default:
 				}
 			}
+			if stopped && budget == 0 {
+				break
+			}
+			if env.Slots != nil && !env.Slots.TryAcquire(1) {
+				starved = true
+				break
+			}
 			if stopped {
-				if budget == 0 {
-					break
-				}
 				budget--
 			}
 			i := ready[0]
@@ -99,21 +117,30 @@ func (env *Env) run(p pass, data *Data, work itemWork) Outcome {
 			id := all[i].ID()
 			in.started(string(id), i)
 			env.emit(progress.Event{Type: progress.ItemStart, Block: p.name, Item: string(id)})
-			go func() {
+			g.Go(func() error {
 				st, err := work(ctx, i)
 				st = settle(st, err, ctx)
 				data.Status[i], data.Err[i] = st, err
 				in.finished(string(id))
 				env.emitResult(p.name, id, st, err)
 				results <- itemResult{i, st, err}
-			}()
+				return nil
+			})
 		}
-		if running == 0 {
+		if running == 0 && !starved {
 			break
 		}
+		var retry <-chan time.Time
+		if starved {
+			retry = time.After(slotRetry)
+		}
 		select {
+		case <-retry:
 		case r := <-results:
 			running--
+			if env.Slots != nil {
+				env.Slots.Release(1)
+			}
 			out.Finished = append(out.Finished, all[r.i].ID())
 			if r.err != nil {
 				out.Errors[all[r.i].ID()] = r.err

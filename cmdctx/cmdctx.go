@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/peace-go/peace/cmdblock"
 	"github.com/peace-go/peace/cmdexecution"
 	"github.com/peace-go/peace/internal/procgroup"
@@ -33,6 +35,9 @@ type Options struct {
 	LockWait time.Duration
 	// Strategy is how executions react to interrupts.
 	Strategy cmdblock.Strategy
+	// Slots, when set, bounds the items in flight across every CmdCtx
+	// that shares it, on top of Jobs (a server running several profiles).
+	Slots *semaphore.Weighted
 	// Params are the flow params' values this CmdCtx's executions use;
 	// they are kept in each execution's record.
 	Params map[string]string

@@ -104,7 +104,7 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	c.restore(x.id, recorded, data)
 
 	env := &cmdblock.Env{
-		Flow: flow, Execution: x.id, Jobs: c.opts.Jobs, Interrupt: x.interrupt,
+		Flow: flow, Execution: x.id, Jobs: c.opts.Jobs, Slots: c.opts.Slots, Interrupt: x.interrupt,
 		Events: c.emitter, Tracker: func(block, item string) progress.Tracker {
 			return c.emitter.ItemTracker(x.id, block, item)
 		},
