@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/peace-go/peace/cmdctx"
+	"github.com/peace-go/peace/items"
+	"github.com/peace-go/peace/items/builtin"
 )
 
 // GlobalOptions are the flags every command takes (DESIGN §3).
@@ -36,6 +38,8 @@ type GlobalOptions struct {
 	Args []string
 	// DetachedRunner is set in that process.
 	DetachedRunner bool
+	// Types are the item types flow files may use.
+	Types *items.Registry
 }
 
 var (
@@ -44,14 +48,33 @@ var (
 )
 
 // Main runs peace with the process's arguments and streams and returns the
-// exit code.
-func Main() int {
-	return int(Run(context.Background(), os.Args[1:], System()))
+// exit code. A program with item types of its own gets the whole command
+// line with them:
+//
+//	func main() { os.Exit(cmd.Main(cmd.WithTypes(mytype.Type))) }
+func Main(opts ...Option) int {
+	return int(Run(context.Background(), os.Args[1:], System(), opts...))
+}
+
+// Option changes what the command line knows.
+type Option func(*GlobalOptions)
+
+// WithTypes adds item types to the built-in ones: flow files may use them,
+// and every command (types, init's checks, serve) knows them.
+func WithTypes(types ...items.Type) Option {
+	return func(g *GlobalOptions) {
+		for _, t := range types {
+			g.Types.Add(t)
+		}
+	}
 }
 
 // Run runs peace with args and streams; tests call it in process.
-func Run(ctx context.Context, args []string, io *IOStreams) ExitCode {
-	g := &GlobalOptions{IO: io, Args: args}
+func Run(ctx context.Context, args []string, io *IOStreams, opts ...Option) ExitCode {
+	g := &GlobalOptions{IO: io, Args: args, Types: builtin.Registry()}
+	for _, o := range opts {
+		o(g)
+	}
 	// The output formats are picked before anything is validated, so even a
 	// usage error comes out in the format that was asked for.
 	g.Format, g.Progress = prescan(args)

@@ -14,7 +14,6 @@ import (
 	"github.com/peace-go/peace/cmdctx"
 	"github.com/peace-go/peace/cmdexecution"
 	"github.com/peace-go/peace/items"
-	"github.com/peace-go/peace/items/builtin"
 	"github.com/peace-go/peace/progress"
 	"github.com/peace-go/peace/state"
 )
@@ -41,7 +40,7 @@ var survivePipes = sync.OnceFunc(func() { signal.Notify(make(chan os.Signal, 1),
 // open loads the flow and starts the view for command. Nothing is written.
 func (g *GlobalOptions) open(command string) (*session, error) {
 	survivePipes()
-	flow, err := loadFlow(g.FlowFile)
+	flow, err := g.loadFlow()
 	if err != nil {
 		return nil, err
 	}
@@ -63,8 +62,9 @@ func (g *GlobalOptions) open(command string) (*session, error) {
 	return s, nil
 }
 
-func loadFlow(path string) (*items.Flow, error) {
-	flow, err := items.Load(path, builtin.Registry())
+func (g *GlobalOptions) loadFlow() (*items.Flow, error) {
+	path := g.FlowFile
+	flow, err := cmdctx.LoadFlow(path, g.Types)
 	var ie *items.InputError
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

@@ -71,7 +71,7 @@ func runStatusStored(opts *StatusOptions) error {
 
 // readOnlyCtx is a CmdCtx for commands that start no execution.
 func (g *GlobalOptions) readOnlyCtx() (*cmdctx.CmdCtx, error) {
-	flow, err := loadFlow(g.FlowFile)
+	flow, err := g.loadFlow()
 	if err != nil {
 		return nil, err
 	}
