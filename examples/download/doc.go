@@ -1,13 +1,13 @@
-// Command download keeps a directory equal to the content of a remote
-// .tar.gz, with a SHA256SUMS of what it holds. It is a program of its own
-// built on the peace library: its flow is made in Go from three items (the
-// built-in file_download and tar_x, and checksum_file written next to it),
-// and its commands are blocks of peace run through a CmdCtx.
+// Command download is peace with one item type more: checksum_file, written
+// in Go next to it (package checksum). It has the whole peace command line —
+// status, goal, diff, ensure, clean, executions, logs, every flag, exit code,
+// view and interrupt stage — and its flow files may use checksum_file
+// alongside the built-in types. The flow.yaml beside it keeps a directory
+// equal to the content of a remote .tar.gz, with a SHA256SUMS of what it
+// holds:
 //
-//	download init URL DEST   remember what to fetch and where to put it
-//	download status          what is there now
-//	download goal            what ensure would bring it to
-//	download diff            what ensure would change
-//	download ensure          fetch, extract and list, as needed
-//	download clean           remove what ensure made
+//	download -f flow.yaml ensure   fetch, extract and list, as needed
+//	download -f flow.yaml status   what is there now
+//	download -f flow.yaml diff     what ensure would change
+//	download -f flow.yaml clean    remove what ensure made
 package main

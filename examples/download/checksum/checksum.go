@@ -61,6 +61,10 @@ type State struct {
 	SHA256 string `json:"sha256,omitempty"`
 }
 
+// String is the state on one line, for people: "absent", or how many files
+// the SHA256SUMS lists and the start of its own digest.
+func (s State) String() string { return describe(s) }
+
 type sums struct {
 	dir, output string
 }
