@@ -309,7 +309,7 @@ func runInterrupt(ctx context.Context, opts *InterruptOptions) error {
 	errFound := errors.New("found")
 	var inFlight []string
 	_, err = cc.Follow(waitCtx, e.ID, e.LastSeq+1, func(ev progress.Event) error {
-		if ev.Type == want || (stage == cmdctx.StageCancel && ev.Type == progress.CancelRequested) ||
+		if ev.Type == want && (stage != cmdctx.StageKill || ev.Stage == "kill") ||
 			ev.Type == progress.ExecutionEnd {
 			inFlight = ev.InFlight
 			return errFound

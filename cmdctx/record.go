@@ -81,6 +81,14 @@ func (r *recording) Emit(ev progress.Event) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// A stage is in execution.json before its event is in events.jsonl,
+	// so whoever has seen the event reads the state it led to.
+	switch ev.Type {
+	case progress.InterruptReceived:
+		_ = r.rec.SetState(state.ExecStopping)
+	case progress.CancelRequested:
+		_ = r.rec.SetState(state.ExecCancelling)
+	}
 	ev.Seq = 0 // numbered per record, so a follower sees no gap
 	r.events.Emit(ev)
 	switch ev.Type {
@@ -96,10 +104,6 @@ func (r *recording) Emit(ev progress.Event) {
 		}
 	case progress.ItemOutput:
 		r.logLine(ev.Item, ev.Line)
-	case progress.InterruptReceived:
-		_ = r.rec.SetState(state.ExecStopping)
-	case progress.CancelRequested:
-		_ = r.rec.SetState(state.ExecCancelling)
 	}
 }
 
@@ -164,14 +168,25 @@ func (r *recording) control(stages <-chan state.ControlStage) {
 				r.c.interrupt(r.x)
 			}
 		case state.ControlCancel:
-			for r.x.interrupt.Stage() < cmdblock.Cancelling {
-				before := r.x.interrupt.Stage()
-				if r.c.interrupt(r.x) == before {
-					break // interrupts ignored by the strategy
-				}
-			}
+			r.cancel()
 		case state.ControlKill:
+			// Through the stages in order, each announced: the items'
+			// contexts are cancelled before their commands are killed,
+			// so they end interrupted, not failed.
+			r.cancel()
+			r.c.emitter.Emit(progress.Event{Type: progress.Notice, Execution: r.x.id, Stage: "kill",
+				Message: "kill: every command still in flight is killed"})
 			r.c.killExecution(r.x)
+		}
+	}
+}
+
+// cancel advances the execution to the cancel stage, through the stop.
+func (r *recording) cancel() {
+	for r.x.interrupt.Stage() < cmdblock.Cancelling {
+		before := r.x.interrupt.Stage()
+		if r.c.interrupt(r.x) == before {
+			return // interrupts ignored by the strategy
 		}
 	}
 }
