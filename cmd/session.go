@@ -15,6 +15,8 @@ import (
 	"github.com/peace-go/peace/cmdexecution"
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/progress"
+	"github.com/peace-go/peace/progress/plain"
+	"github.com/peace-go/peace/progress/tui"
 	"github.com/peace-go/peace/state"
 )
 
@@ -89,9 +91,9 @@ func (g *GlobalOptions) newView(keys chan<- struct{}) progress.View {
 	case "json":
 		return progress.NewJSON(io.ErrOut)
 	case "none":
-		return progress.NewQuiet(io.ErrOut)
+		return plain.NewQuiet(io.ErrOut)
 	case "tui":
-		v, err := progress.NewTUI(io.ErrOut, progress.TUIOptions{
+		v, err := tui.New(io.ErrOut, tui.Options{
 			In:      io.In,
 			NoColor: !g.color(io.ErrTTY),
 			OnInterrupt: func() {
@@ -106,7 +108,7 @@ func (g *GlobalOptions) newView(keys chan<- struct{}) progress.View {
 		}
 		fmt.Fprintf(io.ErrOut, "peace: terminal view unavailable (%v); showing plain progress\n", err)
 	}
-	return progress.NewPlain(io.ErrOut)
+	return plain.New(io.ErrOut)
 }
 
 // close ends the view (restoring the terminal); results print after it.

@@ -1,20 +1,23 @@
-package progress
+package progress_test
 
 import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/peace-go/peace/progress"
+	"github.com/peace-go/peace/progress/progresstest"
 )
 
 func TestEmitterStampsSeqAndTime(t *testing.T) {
-	clock := newFakeClock()
-	var rec recorder
-	e := NewEmitter(&rec)
+	clock := progresstest.NewClock()
+	var rec progresstest.Recorder
+	e := progress.NewEmitter(&rec)
 	e.SetClock(clock.Now)
-	e.Emit(Event{Type: BlockStart, Seq: 99})
+	e.Emit(progress.Event{Type: progress.BlockStart, Seq: 99})
 	clock.Add(time.Second)
-	e.Emit(Event{Type: BlockEnd})
-	got := rec.all()
+	e.Emit(progress.Event{Type: progress.BlockEnd})
+	got := rec.All()
 	if len(got) != 2 {
 		t.Fatalf("got %d events, want 2", len(got))
 	}
@@ -29,8 +32,8 @@ func TestEmitterStampsSeqAndTime(t *testing.T) {
 // TestEmitterOrderAcrossGoroutines checks that Seq increases by one in the
 // order sinks see events, however many goroutines emit at once.
 func TestEmitterOrderAcrossGoroutines(t *testing.T) {
-	var a, b recorder
-	e := NewEmitter(Tee(&a, nil, &b))
+	var a, b progresstest.Recorder
+	e := progress.NewEmitter(progress.Tee(&a, nil, &b))
 	const goroutines, each = 32, 200
 	var wg sync.WaitGroup
 	for g := range goroutines {
@@ -44,8 +47,8 @@ func TestEmitterOrderAcrossGoroutines(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	for name, r := range map[string]*recorder{"first": &a, "second": &b} {
-		got := r.all()
+	for name, r := range map[string]*progresstest.Recorder{"first": &a, "second": &b} {
+		got := r.All()
 		if len(got) != goroutines*each {
 			t.Fatalf("%s sink got %d events, want %d", name, len(got), goroutines*each)
 		}
@@ -58,21 +61,21 @@ func TestEmitterOrderAcrossGoroutines(t *testing.T) {
 }
 
 func TestItemTracker(t *testing.T) {
-	var rec recorder
-	e := NewEmitter(&rec)
+	var rec progresstest.Recorder
+	e := progress.NewEmitter(&rec)
 	tr := e.ItemTracker("x1", "ensure", "build")
-	tr.SetLimit(Bytes(100))
+	tr.SetLimit(progress.Bytes(100))
 	tr.Advance(30)
 	tr.Advance(0) // no change, no event
 	tr.Advance(12)
 	tr.Message("half way")
-	want := []Event{
-		{Type: ItemLimit, Limit: &Limit{Kind: LimitBytes, Total: 100}},
-		{Type: ItemProgress, Delta: 30, Done: 30},
-		{Type: ItemProgress, Delta: 12, Done: 42},
-		{Type: ItemMessage, Message: "half way"},
+	want := []progress.Event{
+		{Type: progress.ItemLimit, Limit: &progress.Limit{Kind: progress.LimitBytes, Total: 100}},
+		{Type: progress.ItemProgress, Delta: 30, Done: 30},
+		{Type: progress.ItemProgress, Delta: 12, Done: 42},
+		{Type: progress.ItemMessage, Message: "half way"},
 	}
-	got := rec.all()
+	got := rec.All()
 	if len(got) != len(want) {
 		t.Fatalf("got %d events, want %d: %+v", len(got), len(want), got)
 	}
@@ -93,8 +96,8 @@ func TestItemTracker(t *testing.T) {
 // TestItemTrackerConcurrentAdvance checks that totals reach the sink in
 // increasing order when one item advances from many goroutines.
 func TestItemTrackerConcurrentAdvance(t *testing.T) {
-	var rec recorder
-	tr := NewEmitter(&rec).ItemTracker("x", "ensure", "download")
+	var rec progresstest.Recorder
+	tr := progress.NewEmitter(&rec).ItemTracker("x", "ensure", "download")
 	var wg sync.WaitGroup
 	for range 32 {
 		wg.Add(1)
@@ -107,7 +110,7 @@ func TestItemTrackerConcurrentAdvance(t *testing.T) {
 	}
 	wg.Wait()
 	var last int64
-	for _, ev := range rec.all() {
+	for _, ev := range rec.All() {
 		if ev.Done != last+2 {
 			t.Fatalf("done went from %d to %d", last, ev.Done)
 		}

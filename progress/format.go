@@ -2,56 +2,21 @@ package progress
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// summaryOrder is the order statuses are counted in every summary.
-var summaryOrder = []Status{
-	StatusApplied, StatusUnchanged, StatusDiscovered, StatusWouldApply,
-	StatusFailed, StatusInterrupted, StatusNotStarted, StatusUnknown,
-}
-
-// statusText is how a status reads in a sentence: "not started", not
+// Text is how a status reads in a sentence: "not started", not
 // "not_started".
-func statusText(s Status) string {
+func (s Status) Text() string {
 	return strings.ReplaceAll(string(s), "_", " ")
 }
 
-// countStatuses renders "3 applied, 1 unchanged, 2 not started" from an
-// ExecutionEnd's Statuses, in summaryOrder, then any status this package
-// does not know, sorted.
-func countStatuses(statuses map[string]Status) string {
-	counts := map[Status]int{}
-	for _, s := range statuses {
-		counts[s]++
-	}
-	var parts []string
-	for _, s := range summaryOrder {
-		if n := counts[s]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, statusText(s)))
-			delete(counts, s)
-		}
-	}
-	var rest []string
-	for s := range counts {
-		rest = append(rest, string(s))
-	}
-	sort.Strings(rest)
-	for _, s := range rest {
-		parts = append(parts, fmt.Sprintf("%d %s", counts[Status(s)], statusText(Status(s))))
-	}
-	if len(parts) == 0 {
-		return "no items"
-	}
-	return strings.Join(parts, ", ")
-}
-
-// outcomeText is the start of a summary line: "done in 3.1s".
-func outcomeText(outcome string, d time.Duration) string {
-	took := seconds(d)
+// OutcomeText is the start of a summary line: "done in 3.1s", or
+// "interrupted after 3.1s".
+func OutcomeText(outcome string, d time.Duration) string {
+	took := Seconds(d)
 	switch outcome {
 	case "", "complete":
 		return "done in " + took
@@ -60,8 +25,9 @@ func outcomeText(outcome string, d time.Duration) string {
 	}
 }
 
-// seconds renders a duration as "3.1s", or "2m05s" past a minute.
-func seconds(d time.Duration) string {
+// Seconds renders a duration as "3.1s", "2m05s" past a minute, or "1h02m"
+// past an hour.
+func Seconds(d time.Duration) string {
 	if d < 0 {
 		d = 0
 	}
@@ -75,9 +41,9 @@ func seconds(d time.Duration) string {
 	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 }
 
-// amount renders done out of a limit in its unit: "3/5 steps",
+// Amount renders done out of the limit in its unit: "3/5 steps",
 // "3.2 MiB / 10.0 MiB", or just what is done when the total is unknown.
-func amount(l Limit, done int64) string {
+func (l Limit) Amount(done int64) string {
 	switch l.Kind {
 	case LimitSteps:
 		if l.Total > 0 {
@@ -113,11 +79,11 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %s", f, units[i])
 }
 
-// oneLine makes text from items and commands safe to show on one line of
+// OneLine makes text from items and commands safe to show on one line of
 // a log or a terminal row: escape sequences and control characters are
 // dropped, text overwritten with a carriage return keeps its last version
 // (as a terminal would show it), and lines are joined with "; ".
-func oneLine(s string) string {
+func OneLine(s string) string {
 	if s == "" {
 		return ""
 	}
@@ -198,8 +164,8 @@ func skipString(s string, i int) int {
 	return i
 }
 
-// joinIDs lists item IDs for a sentence, eliding past max: "a, b, c +4 more".
-func joinIDs(ids []string, max int) string {
+// JoinIDs lists item IDs for a sentence, eliding past max: "a, b, c +4 more".
+func JoinIDs(ids []string, max int) string {
 	if len(ids) <= max {
 		return strings.Join(ids, ", ")
 	}

@@ -1,4 +1,4 @@
-package progress
+package progress_test
 
 import (
 	"bufio"
@@ -8,21 +8,25 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/charmbracelet/x/exp/golden"
+
+	"github.com/peace-go/peace/progress"
+	"github.com/peace-go/peace/progress/progresstest"
 )
 
 func TestJSONScenario(t *testing.T) {
-	clock := newFakeClock()
+	clock := progresstest.NewClock()
 	var out bytes.Buffer
-	v := newJSON(&out, clock.Now)
-	e := NewEmitter(v)
+	v := progress.NewJSONAt(&out, clock.Now)
+	e := progress.NewEmitter(v)
 	e.SetClock(clock.Now)
-	scenario(e, clock, nil)
+	progresstest.Scenario(e, clock, nil)
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
 	}
-	requireNoEscapes(t, out.String())
+	progresstest.RequireNoEscapes(t, out.String())
 	requireJSONLines(t, out.String())
 	golden.RequireEqual(t, out.Bytes())
 }
@@ -43,7 +47,7 @@ func requireJSONLines(t *testing.T, out string) []map[string]any {
 		}
 		records = append(records, rec)
 		if n == 0 {
-			if rec["type"] != "version" || rec["version"] != float64(Version) {
+			if rec["type"] != "version" || rec["version"] != float64(progress.Version) {
 				t.Fatalf("first line is not the version record: %s", sc.Text())
 			}
 			continue
@@ -69,10 +73,10 @@ func requireJSONLines(t *testing.T, out string) []map[string]any {
 // TestJSONFatalOnly is what a usage error looks like when JSON was asked
 // for: the version record, then the fatal event.
 func TestJSONFatalOnly(t *testing.T) {
-	clock := newFakeClock()
+	clock := progresstest.NewClock()
 	var out bytes.Buffer
-	v := newJSON(&out, clock.Now)
-	v.Emit(Event{Type: Fatal, Message: "unknown flag: --jbos", Code: 2})
+	v := progress.NewJSONAt(&out, clock.Now)
+	v.Emit(progress.Event{Type: progress.Fatal, Message: "unknown flag: --jbos", Code: 2})
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +91,8 @@ func TestJSONFatalOnly(t *testing.T) {
 // Close.
 func TestJSONStreams(t *testing.T) {
 	var out bytes.Buffer
-	v := NewJSON(&out)
-	v.Emit(Event{Type: LockWait, Message: "held by pid 7"})
+	v := progress.NewJSON(&out)
+	v.Emit(progress.Event{Type: progress.LockWait, Message: "held by pid 7"})
 	if n := strings.Count(out.String(), "\n"); n != 2 {
 		t.Fatalf("after one event: %d lines written, want 2", n)
 	}
@@ -100,11 +104,11 @@ func TestJSONStreams(t *testing.T) {
 
 func TestJSONSeqFromSeveralSources(t *testing.T) {
 	var out bytes.Buffer
-	v := NewJSON(&out)
-	v.Emit(Event{Type: Notice, Seq: 5})
-	v.Emit(Event{Type: Notice})         // no seq: gets 6
-	v.Emit(Event{Type: Notice, Seq: 3}) // from another source: gets 7
-	v.Emit(Event{Type: Notice, Seq: 10})
+	v := progress.NewJSON(&out)
+	v.Emit(progress.Event{Type: progress.Notice, Seq: 5})
+	v.Emit(progress.Event{Type: progress.Notice})         // no seq: gets 6
+	v.Emit(progress.Event{Type: progress.Notice, Seq: 3}) // from another source: gets 7
+	v.Emit(progress.Event{Type: progress.Notice, Seq: 10})
 	v.Close()
 	var seqs []float64
 	for _, rec := range requireJSONLines(t, out.String())[1:] {
@@ -116,9 +120,9 @@ func TestJSONSeqFromSeveralSources(t *testing.T) {
 }
 
 func TestJSONConcurrent(t *testing.T) {
-	var out syncBuffer
-	v := NewJSON(&out)
-	e := NewEmitter(v)
+	var out progresstest.Buffer
+	v := progress.NewJSON(&out)
+	e := progress.NewEmitter(v)
 	const goroutines, each = 32, 50
 	var wg sync.WaitGroup
 	for g := range goroutines {
@@ -136,8 +140,20 @@ func TestJSONConcurrent(t *testing.T) {
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
 	}
-	requireNoEscapes(t, out.String())
+	progresstest.RequireNoEscapes(t, out.String())
 	if got := len(requireJSONLines(t, out.String())); got != 1+goroutines*each*2 {
 		t.Errorf("got %d lines, want %d", got, 1+goroutines*each*2)
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, fmt.Errorf("disk full") }
+
+func TestJSONReportsWriteErrors(t *testing.T) {
+	v := progress.NewJSONAt(failingWriter{}, time.Now)
+	v.Emit(progress.Event{Type: progress.Notice, Message: "x"})
+	if err := v.Close(); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("Close = %v, want the write error", err)
 	}
 }

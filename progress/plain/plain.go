@@ -1,4 +1,4 @@
-package progress
+package plain
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/peace-go/peace/progress"
 )
 
 // Plain view timings: a heartbeat for items running this long (and again
@@ -17,7 +19,7 @@ const (
 	messageEvery   = time.Second
 )
 
-// plainView writes one line per transition for CI logs and people reading
+// view writes one line per transition for CI logs and people reading
 // them later:
 //
 //	[  0.3s] ensure   greeting  applied
@@ -27,30 +29,27 @@ const (
 // Every line starts with the time since the view began, so logs sort and
 // grep well. It never writes an escape sequence or a carriage return, and
 // messages are cleaned of them.
-type plainView struct {
+type view struct {
 	mu      sync.Mutex
 	w       io.Writer
 	now     func() time.Time
 	start   time.Time
+	ledger  progress.Ledger
+	news    []news // by Row.Index: what this view wrote of each item
 	idWidth int
-	items   map[string]*plainItem
-	order   []string             // item IDs as first seen: the flow's order
 	execs   map[string]time.Time // execution ID -> its start
 	err     error
 	closed  bool
 
-	ticking bool          // NewPlain started a ticker
+	ticking bool          // New started a ticker
 	stop    chan struct{} // closed by Close to end the ticker
 	done    chan struct{} // closed when the ticker has ended
 }
 
-type plainItem struct {
-	block   string
-	running bool
-	started time.Time
-	beats   int // heartbeats written since started
-	limit   Limit
-	done    int64
+// news is what the view wrote of an item since it started: heartbeats and
+// the rate-limited message lines.
+type news struct {
+	beats int // heartbeats written since the item started
 
 	msgAt      time.Time // when a message line was last written
 	msgShown   string    // the last message written
@@ -58,12 +57,15 @@ type plainItem struct {
 	hasPending bool
 }
 
-var _ View = (*plainView)(nil)
+var (
+	_ progress.View    = (*view)(nil)
+	_ progress.Handler = (*view)(nil)
+)
 
-// NewPlain returns the plain view writing to w. It writes a heartbeat line
+// New returns the plain view writing to w. It writes a heartbeat line
 // every 10 s for each item still running, until Close.
-func NewPlain(w io.Writer) View {
-	v := newPlain(w, time.Now)
+func New(w io.Writer) progress.View {
+	v := newView(w, time.Now)
 	v.ticking = true
 	ticker := time.NewTicker(time.Second)
 	go func() {
@@ -81,35 +83,37 @@ func NewPlain(w io.Writer) View {
 	return v
 }
 
-// newPlain builds the view without its ticker; tests call tick themselves.
-func newPlain(w io.Writer, now func() time.Time) *plainView {
-	v := &plainView{
+// newView builds the view without its ticker; tests call tick themselves.
+func newView(w io.Writer, now func() time.Time) *view {
+	return &view{
 		w:     w,
 		now:   now,
 		start: now(),
-		items: map[string]*plainItem{},
 		execs: map[string]time.Time{},
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
-	return v
 }
 
-func (v *plainView) item(id string) *plainItem {
-	it := v.items[id]
-	if it == nil {
-		it = &plainItem{}
-		v.items[id] = it
-		v.order = append(v.order, id)
-		if len(id) > v.idWidth && len(id) <= 24 {
-			v.idWidth = len(id)
+// newsOf is what the view wrote of r.
+func (v *view) newsOf(r *progress.Row) *news { return &v.news[r.Index] }
+
+// seen takes in the rows the ledger added: the item column is as wide as
+// the longest ID up to 24 characters.
+func (v *view) seen() {
+	rows := v.ledger.Rows()
+	for _, r := range rows[len(v.news):] {
+		if len(r.ID) > v.idWidth && len(r.ID) <= 24 {
+			v.idWidth = len(r.ID)
 		}
 	}
-	return it
+	for len(v.news) < len(rows) {
+		v.news = append(v.news, news{})
+	}
 }
 
 // line writes one line stamped at t.
-func (v *plainView) line(t time.Time, format string, args ...any) {
+func (v *view) line(t time.Time, format string, args ...any) {
 	if v.err != nil {
 		return
 	}
@@ -122,176 +126,190 @@ func (v *plainView) line(t time.Time, format string, args ...any) {
 }
 
 // itemLine writes a line in the block and item columns.
-func (v *plainView) itemLine(t time.Time, block, id, text string) {
+func (v *view) itemLine(t time.Time, block, id, text string) {
 	if block == "" {
 		block = "-"
 	}
 	v.line(t, "%-8s %-*s %s", block, v.idWidth, id, text)
 }
 
-func (v *plainView) Emit(ev Event) {
+func (v *view) Emit(ev progress.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.closed {
 		return
 	}
-	t := ev.Time
-	if t.IsZero() {
-		t = v.now()
+	if ev.Time.IsZero() {
+		ev.Time = v.now()
 	}
-	switch ev.Type {
-	case ExecutionStart:
-		if len(v.execs) == 0 && t.Before(v.start) {
-			// A stream replayed from a record: times count from its start.
-			v.start = t
-		}
-		v.execs[ev.Execution] = t
-		for _, id := range ev.Items {
-			v.item(id)
-		}
-		var b strings.Builder
-		b.WriteString(orDash(ev.Command))
-		for _, kv := range [][2]string{
-			{"execution", ev.Execution}, {"flow", ev.Flow},
-			{"profile", ev.Profile}, {"workspace", ev.Workspace},
-		} {
-			if kv[1] != "" {
-				fmt.Fprintf(&b, " %s=%s", kv[0], oneLine(kv[1]))
-			}
-		}
-		fmt.Fprintf(&b, " items=%d", len(ev.Items))
-		v.line(t, "%s", b.String())
-	case BlockStart:
-		v.line(t, "block %s started", ev.Block)
-	case BlockEnd:
-		v.line(t, "block %s ended", ev.Block)
-	case ItemStart:
-		it := v.item(ev.Item)
-		*it = plainItem{block: ev.Block, running: true, started: t}
-		v.itemLine(t, ev.Block, ev.Item, "running")
-	case ItemLimit:
-		if ev.Limit != nil {
-			v.item(ev.Item).limit = *ev.Limit
-		}
-	case ItemProgress:
-		v.item(ev.Item).done = ev.Done
-	case ItemMessage:
-		it := v.item(ev.Item)
-		msg := oneLine(ev.Message)
-		if msg == "" {
-			return
-		}
-		if !it.msgAt.IsZero() && t.Sub(it.msgAt) < messageEvery {
-			it.pending, it.hasPending = msg, true
-			return
-		}
-		v.message(t, ev.Item, it, msg)
-	case ItemOutput:
-		// Every line, as it came: CI logs are where it is read.
-		v.itemLine(t, ev.Block, ev.Item, "> "+plainText(ev.Line))
-	case ItemDone, ItemFailed, ItemInterrupted:
-		it := v.item(ev.Item)
-		v.flushMessage(t, ev.Item, it)
-		it.running = false
-		text := statusText(ev.Status)
-		if text == "" {
-			text = "done"
-		}
-		switch ev.Type {
-		case ItemFailed:
-			text = "failed"
-			if msg := oneLine(ev.Error); msg != "" {
-				text += ": " + msg
-			}
-		case ItemInterrupted:
-			text = "interrupted"
-		}
-		v.itemLine(t, ev.Block, ev.Item, text)
-	case ItemUnknown:
-		v.item(ev.Item)
-		v.itemLine(t, "recover", ev.Item, "unknown: begun in an earlier run that did not end; it will be discovered again")
-	case InterruptReceived:
-		if len(ev.InFlight) == 0 {
-			v.line(t, "stop: no items in flight; no new items will start")
-		} else {
-			v.line(t, "stop: finishing %d %s in flight (%s) — press Ctrl-C again to cancel them",
-				len(ev.InFlight), plural(len(ev.InFlight), "item", "items"), strings.Join(ev.InFlight, ", "))
-		}
-	case CancelRequested:
-		if len(ev.InFlight) == 0 {
-			v.line(t, "cancel: nothing in flight to cancel")
-		} else {
-			v.line(t, "cancel: cancelling %s", strings.Join(ev.InFlight, ", "))
-		}
-	case LockWait:
-		v.line(t, "lock: %s", oneLine(ev.Message))
-	case Notice:
-		v.line(t, "notice: %s", oneLine(ev.Message))
-	case Fatal:
-		v.line(t, "error: %s", oneLine(ev.Message))
-	case ExecutionEnd:
-		for _, id := range v.order {
-			it := v.items[id]
-			v.flushMessage(t, id, it)
-			it.running = false
-		}
-		began, ok := v.execs[ev.Execution]
-		if !ok {
-			began = v.start
-		}
-		v.line(t, "%s: %s", outcomeText(ev.Outcome, t.Sub(began)), countStatuses(ev.Statuses))
-	}
+	// The ledger and every line below take ev.Time as when it happened.
+	v.ledger.Apply(ev)
+	v.seen()
+	progress.Handle(v, ev)
 }
 
-func (v *plainView) message(t time.Time, id string, it *plainItem, msg string) {
-	it.hasPending = false
-	if msg == it.msgShown {
+func (v *view) ExecutionStart(ev progress.Event) {
+	t := ev.Time
+	if len(v.execs) == 0 && t.Before(v.start) {
+		// A stream replayed from a record: times count from its start.
+		v.start = t
+	}
+	v.execs[ev.Execution] = t
+	var b strings.Builder
+	b.WriteString(orDash(ev.Command))
+	for _, kv := range [][2]string{
+		{"execution", ev.Execution}, {"flow", ev.Flow},
+		{"profile", ev.Profile}, {"workspace", ev.Workspace},
+	} {
+		if kv[1] != "" {
+			fmt.Fprintf(&b, " %s=%s", kv[0], progress.OneLine(kv[1]))
+		}
+	}
+	fmt.Fprintf(&b, " items=%d", len(ev.Items))
+	v.line(t, "%s", b.String())
+}
+
+func (v *view) BlockStart(ev progress.Event) { v.line(ev.Time, "block %s started", ev.Block) }
+func (v *view) BlockEnd(ev progress.Event)   { v.line(ev.Time, "block %s ended", ev.Block) }
+
+func (v *view) ItemStart(ev progress.Event) {
+	*v.newsOf(v.ledger.Row(ev.Item)) = news{}
+	v.itemLine(ev.Time, ev.Block, ev.Item, "running")
+}
+
+// The amount done shows in heartbeats, not lines of its own.
+func (v *view) ItemLimit(progress.Event)    {}
+func (v *view) ItemProgress(progress.Event) {}
+
+func (v *view) ItemMessage(ev progress.Event) {
+	r := v.ledger.Row(ev.Item)
+	if r.Message == "" {
 		return
 	}
-	it.msgAt, it.msgShown = t, msg
-	v.itemLine(t, it.block, id, "running: "+msg)
+	n := v.newsOf(r)
+	if !n.msgAt.IsZero() && ev.Time.Sub(n.msgAt) < messageEvery {
+		n.pending, n.hasPending = r.Message, true
+		return
+	}
+	v.message(ev.Time, r, r.Message)
 }
 
-func (v *plainView) flushMessage(t time.Time, id string, it *plainItem) {
-	if it.hasPending {
-		v.message(t, id, it, it.pending)
+func (v *view) ItemOutput(ev progress.Event) {
+	// Every line, as it came: CI logs are where it is read.
+	v.itemLine(ev.Time, ev.Block, ev.Item, "> "+plainText(ev.Line))
+}
+
+func (v *view) ItemDone(ev progress.Event) {
+	text := ev.Status.Text()
+	if text == "" {
+		text = "done"
+	}
+	v.ended(ev, text)
+}
+
+func (v *view) ItemFailed(ev progress.Event) {
+	text := "failed"
+	if msg := progress.OneLine(ev.Error); msg != "" {
+		text += ": " + msg
+	}
+	v.ended(ev, text)
+}
+
+func (v *view) ItemInterrupted(ev progress.Event) { v.ended(ev, "interrupted") }
+
+// ended writes an item's last line, after any message held back.
+func (v *view) ended(ev progress.Event, text string) {
+	v.flushMessage(ev.Time, v.ledger.Row(ev.Item))
+	v.itemLine(ev.Time, ev.Block, ev.Item, text)
+}
+
+func (v *view) ItemUnknown(ev progress.Event) {
+	v.itemLine(ev.Time, "recover", ev.Item, "unknown: "+progress.UnknownText)
+}
+
+func (v *view) InterruptReceived(ev progress.Event) {
+	if len(ev.InFlight) == 0 {
+		v.line(ev.Time, "stop: no items in flight; no new items will start")
+	} else {
+		v.line(ev.Time, "stop: finishing %d %s in flight (%s) — press Ctrl-C again to cancel them",
+			len(ev.InFlight), plural(len(ev.InFlight), "item", "items"), strings.Join(ev.InFlight, ", "))
+	}
+}
+
+func (v *view) CancelRequested(ev progress.Event) {
+	if len(ev.InFlight) == 0 {
+		v.line(ev.Time, "cancel: nothing in flight to cancel")
+	} else {
+		v.line(ev.Time, "cancel: cancelling %s", strings.Join(ev.InFlight, ", "))
+	}
+}
+
+func (v *view) LockWait(ev progress.Event) { v.line(ev.Time, "lock: %s", progress.OneLine(ev.Message)) }
+func (v *view) Notice(ev progress.Event)   { v.line(ev.Time, "notice: %s", progress.OneLine(ev.Message)) }
+func (v *view) Fatal(ev progress.Event)    { v.line(ev.Time, "error: %s", progress.OneLine(ev.Message)) }
+
+func (v *view) ExecutionEnd(ev progress.Event) {
+	t := ev.Time
+	for _, r := range v.ledger.Rows() {
+		v.flushMessage(t, r)
+	}
+	began, ok := v.execs[ev.Execution]
+	if !ok {
+		began = v.start
+	}
+	v.line(t, "%s: %s", progress.OutcomeText(ev.Outcome, t.Sub(began)), progress.CountStatuses(ev.Statuses))
+}
+
+func (v *view) message(t time.Time, r *progress.Row, msg string) {
+	n := v.newsOf(r)
+	n.hasPending = false
+	if msg == n.msgShown {
+		return
+	}
+	n.msgAt, n.msgShown = t, msg
+	v.itemLine(t, r.Block, r.ID, "running: "+msg)
+}
+
+func (v *view) flushMessage(t time.Time, r *progress.Row) {
+	if n := v.newsOf(r); n.hasPending {
+		v.message(t, r, n.pending)
 	}
 }
 
 // tick writes held-back messages whose second has passed and heartbeats
 // for items running long. Items are visited in the flow's order, as
 // everywhere in this view, so output is stable.
-func (v *plainView) tick() {
+func (v *view) tick() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.closed {
 		return
 	}
 	now := v.now()
-	for _, id := range v.order {
-		it := v.items[id]
-		if !it.running {
+	for _, r := range v.ledger.Rows() {
+		if r.Phase != progress.PhaseRunning {
 			continue
 		}
-		if it.hasPending && now.Sub(it.msgAt) >= messageEvery {
-			v.message(now, id, it, it.pending)
+		n := v.newsOf(r)
+		if n.hasPending && now.Sub(n.msgAt) >= messageEvery {
+			v.message(now, r, n.pending)
 		}
-		running := now.Sub(it.started)
-		if running < time.Duration(it.beats+1)*heartbeatEvery {
+		running := now.Sub(r.Started)
+		if running < time.Duration(n.beats+1)*heartbeatEvery {
 			continue
 		}
-		it.beats = int(running / heartbeatEvery)
-		text := "still running (" + seconds(running)
-		if a := amount(it.limit, it.done); a != "" {
+		n.beats = int(running / heartbeatEvery)
+		text := "still running (" + progress.Seconds(running)
+		if a := r.Amount(); a != "" {
 			text += ", " + a
 		}
-		v.itemLine(now, it.block, id, text+")")
+		v.itemLine(now, r.Block, r.ID, text+")")
 	}
 }
 
 // Close stops the heartbeat, writes any message still held back, and
 // returns the first write error.
-func (v *plainView) Close() error {
+func (v *view) Close() error {
 	v.mu.Lock()
 	if v.closed {
 		v.mu.Unlock()
@@ -300,8 +318,8 @@ func (v *plainView) Close() error {
 	v.closed = true
 	close(v.stop)
 	now := v.now()
-	for _, id := range v.order {
-		v.flushMessage(now, id, v.items[id])
+	for _, r := range v.ledger.Rows() {
+		v.flushMessage(now, r)
 	}
 	err := v.err
 	v.mu.Unlock()

@@ -1,4 +1,4 @@
-package progress
+package plain
 
 import (
 	"bytes"
@@ -9,72 +9,47 @@ import (
 	"time"
 
 	"github.com/charmbracelet/x/exp/golden"
+
+	"github.com/peace-go/peace/progress"
+	"github.com/peace-go/peace/progress/progresstest"
 )
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func requireNoEscapes(t *testing.T, out string) {
-	t.Helper()
-	if i := strings.IndexByte(out, 0x1b); i >= 0 {
-		t.Errorf("output has an escape code at byte %d: %q", i, out[max(0, i-20):min(len(out), i+20)])
-	}
-	if i := strings.IndexByte(out, '\r'); i >= 0 {
-		t.Errorf("output has a carriage return at byte %d: %q", i, out[max(0, i-20):min(len(out), i+20)])
-	}
-}
-
 func TestPlainScenario(t *testing.T) {
-	clock := newFakeClock()
+	clock := progresstest.NewClock()
 	var out bytes.Buffer
-	v := newPlain(&out, clock.Now)
-	e := NewEmitter(v)
+	v := newView(&out, clock.Now)
+	e := progress.NewEmitter(v)
 	e.SetClock(clock.Now)
-	scenario(e, clock, v.tick)
+	progresstest.Scenario(e, clock, v.tick)
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
 	}
-	requireNoEscapes(t, out.String())
+	progresstest.RequireNoEscapes(t, out.String())
 	golden.RequireEqual(t, out.Bytes())
 }
 
 func TestPlainLines(t *testing.T) {
 	tests := []struct {
 		name string
-		ev   Event
+		ev   progress.Event
 		want string
 	}{
-		{"fatal", Event{Type: Fatal, Message: "unknown flag --jbos", Code: 2}, "[  0.0s] error: unknown flag --jbos\n"},
-		{"lock wait", Event{Type: LockWait, Message: "held by pid 12 on ci-3 since 10:04"}, "[  0.0s] lock: held by pid 12 on ci-3 since 10:04\n"},
-		{"notice", Event{Type: Notice, Message: "torn journal tail\x1b[0m ignored"}, "[  0.0s] notice: torn journal tail ignored\n"},
-		{"stop nothing in flight", Event{Type: InterruptReceived, Stage: "stop"}, "[  0.0s] stop: no items in flight; no new items will start\n"},
-		{"stop one", Event{Type: InterruptReceived, Stage: "stop", InFlight: []string{"a"}}, "[  0.0s] stop: finishing 1 item in flight (a) — press Ctrl-C again to cancel them\n"},
-		{"cancel", Event{Type: CancelRequested, Stage: "cancel", InFlight: []string{"a", "b"}}, "[  0.0s] cancel: cancelling a, b\n"},
-		{"failed multi-line", Event{Type: ItemFailed, Block: "ensure", Item: "a", Error: "exit status 1\nstderr:\r\n  no such file"}, "[  0.0s] ensure   a failed: exit status 1; stderr:; no such file\n"},
-		{"done without block", Event{Type: ItemDone, Item: "a", Status: StatusWouldApply}, "[  0.0s] -        a would apply\n"},
-		{"complete", Event{Type: ExecutionEnd, Outcome: "complete", Statuses: map[string]Status{"a": StatusUnchanged, "b": StatusUnchanged, "c": "odd"}}, "[  0.0s] done in 0.0s: 2 unchanged, 1 odd\n"},
-		{"failed run", Event{Type: ExecutionEnd, Outcome: "failed", Statuses: map[string]Status{"a": StatusFailed}}, "[  0.0s] failed after 0.0s: 1 failed\n"},
+		{"fatal", progress.Event{Type: progress.Fatal, Message: "unknown flag --jbos", Code: 2}, "[  0.0s] error: unknown flag --jbos\n"},
+		{"lock wait", progress.Event{Type: progress.LockWait, Message: "held by pid 12 on ci-3 since 10:04"}, "[  0.0s] lock: held by pid 12 on ci-3 since 10:04\n"},
+		{"notice", progress.Event{Type: progress.Notice, Message: "torn journal tail\x1b[0m ignored"}, "[  0.0s] notice: torn journal tail ignored\n"},
+		{"stop nothing in flight", progress.Event{Type: progress.InterruptReceived, Stage: "stop"}, "[  0.0s] stop: no items in flight; no new items will start\n"},
+		{"stop one", progress.Event{Type: progress.InterruptReceived, Stage: "stop", InFlight: []string{"a"}}, "[  0.0s] stop: finishing 1 item in flight (a) — press Ctrl-C again to cancel them\n"},
+		{"cancel", progress.Event{Type: progress.CancelRequested, Stage: "cancel", InFlight: []string{"a", "b"}}, "[  0.0s] cancel: cancelling a, b\n"},
+		{"failed multi-line", progress.Event{Type: progress.ItemFailed, Block: "ensure", Item: "a", Error: "exit status 1\nstderr:\r\n  no such file"}, "[  0.0s] ensure   a failed: exit status 1; stderr:; no such file\n"},
+		{"done without block", progress.Event{Type: progress.ItemDone, Item: "a", Status: progress.StatusWouldApply}, "[  0.0s] -        a would apply\n"},
+		{"complete", progress.Event{Type: progress.ExecutionEnd, Outcome: "complete", Statuses: map[string]progress.Status{"a": progress.StatusUnchanged, "b": progress.StatusUnchanged, "c": "odd"}}, "[  0.0s] done in 0.0s: 2 unchanged, 1 odd\n"},
+		{"failed run", progress.Event{Type: progress.ExecutionEnd, Outcome: "failed", Statuses: map[string]progress.Status{"a": progress.StatusFailed}}, "[  0.0s] failed after 0.0s: 1 failed\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newFakeClock()
+			clock := progresstest.NewClock()
 			var out bytes.Buffer
-			v := newPlain(&out, clock.Now)
+			v := newView(&out, clock.Now)
 			v.Emit(tt.ev)
 			if err := v.Close(); err != nil {
 				t.Fatal(err)
@@ -90,20 +65,20 @@ func TestPlainLines(t *testing.T) {
 // line a second per item, but the last message before the item ends is
 // always written, and one held back is written once its second is over.
 func TestPlainMessagesNeverLost(t *testing.T) {
-	clock := newFakeClock()
+	clock := progresstest.NewClock()
 	var out bytes.Buffer
-	v := newPlain(&out, clock.Now)
-	v.Emit(Event{Type: ItemStart, Block: "ensure", Item: "a", Time: clock.Now()})
+	v := newView(&out, clock.Now)
+	v.Emit(progress.Event{Type: progress.ItemStart, Block: "ensure", Item: "a", Time: clock.Now()})
 	for i := range 50 {
-		v.Emit(Event{Type: ItemMessage, Item: "a", Message: fmt.Sprintf("m%d", i), Time: clock.Now()})
+		v.Emit(progress.Event{Type: progress.ItemMessage, Item: "a", Message: fmt.Sprintf("m%d", i), Time: clock.Now()})
 		clock.Add(10 * time.Millisecond)
 	}
 	// 0.5s in: m0 written, m49 held back.
 	v.tick()
 	clock.Add(600 * time.Millisecond)
 	v.tick() // the second is over: m49 is written now
-	v.Emit(Event{Type: ItemMessage, Item: "a", Message: "last", Time: clock.Now()})
-	v.Emit(Event{Type: ItemDone, Block: "ensure", Item: "a", Status: StatusApplied, Time: clock.Now()})
+	v.Emit(progress.Event{Type: progress.ItemMessage, Item: "a", Message: "last", Time: clock.Now()})
+	v.Emit(progress.Event{Type: progress.ItemDone, Block: "ensure", Item: "a", Status: progress.StatusApplied, Time: clock.Now()})
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -119,20 +94,20 @@ func TestPlainMessagesNeverLost(t *testing.T) {
 }
 
 func TestPlainHeartbeat(t *testing.T) {
-	clock := newFakeClock()
+	clock := progresstest.NewClock()
 	var out bytes.Buffer
-	v := newPlain(&out, clock.Now)
-	v.Emit(Event{Type: ItemStart, Block: "ensure", Item: "slow", Time: clock.Now()})
-	v.Emit(Event{Type: ItemLimit, Item: "slow", Limit: &Limit{Kind: LimitBytes, Total: 10 << 20}})
+	v := newView(&out, clock.Now)
+	v.Emit(progress.Event{Type: progress.ItemStart, Block: "ensure", Item: "slow", Time: clock.Now()})
+	v.Emit(progress.Event{Type: progress.ItemLimit, Item: "slow", Limit: &progress.Limit{Kind: progress.LimitBytes, Total: 10 << 20}})
 	for range 25 {
 		clock.Add(time.Second)
-		v.Emit(Event{Type: ItemProgress, Item: "slow", Delta: 200 << 10, Done: 0})
+		v.Emit(progress.Event{Type: progress.ItemProgress, Item: "slow", Delta: 200 << 10, Done: 0})
 		v.tick()
 	}
-	v.Emit(Event{Type: ItemProgress, Item: "slow", Delta: 1, Done: 3 << 20})
+	v.Emit(progress.Event{Type: progress.ItemProgress, Item: "slow", Delta: 1, Done: 3 << 20})
 	clock.Add(5 * time.Second)
 	v.tick()
-	v.Emit(Event{Type: ItemDone, Block: "ensure", Item: "slow", Status: StatusApplied, Time: clock.Now()})
+	v.Emit(progress.Event{Type: progress.ItemDone, Block: "ensure", Item: "slow", Status: progress.StatusApplied, Time: clock.Now()})
 	clock.Add(20 * time.Second)
 	v.tick() // no heartbeat for a finished item
 	if err := v.Close(); err != nil {
@@ -153,9 +128,9 @@ func TestPlainHeartbeat(t *testing.T) {
 // its ticker) and checks every transition made it out, each on its own
 // line.
 func TestPlainConcurrent(t *testing.T) {
-	var out syncBuffer
-	v := NewPlain(&out)
-	e := NewEmitter(v)
+	var out progresstest.Buffer
+	v := New(&out)
+	e := progress.NewEmitter(v)
 	const goroutines, each = 32, 20
 	var wg sync.WaitGroup
 	for g := range goroutines {
@@ -164,12 +139,12 @@ func TestPlainConcurrent(t *testing.T) {
 			defer wg.Done()
 			for i := range each {
 				id := fmt.Sprintf("item_%d_%d", g, i)
-				e.Emit(Event{Type: ItemStart, Block: "ensure", Item: id})
+				e.Emit(progress.Event{Type: progress.ItemStart, Block: "ensure", Item: id})
 				tr := e.ItemTracker("x", "ensure", id)
-				tr.SetLimit(Steps(3))
+				tr.SetLimit(progress.Steps(3))
 				tr.Advance(3)
 				tr.Message("working \x1b[1mhard\x1b[0m")
-				e.Emit(Event{Type: ItemDone, Block: "ensure", Item: id, Status: StatusApplied})
+				e.Emit(progress.Event{Type: progress.ItemDone, Block: "ensure", Item: id, Status: progress.StatusApplied})
 			}
 		}()
 	}
@@ -178,7 +153,7 @@ func TestPlainConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := out.String()
-	requireNoEscapes(t, got)
+	progresstest.RequireNoEscapes(t, got)
 	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
 	if want := goroutines * each * 3; len(lines) != want {
 		t.Fatalf("got %d lines, want %d", len(lines), want)
@@ -192,11 +167,11 @@ func TestPlainConcurrent(t *testing.T) {
 
 func TestPlainIgnoresEventsAfterClose(t *testing.T) {
 	var out bytes.Buffer
-	v := newPlain(&out, newFakeClock().Now)
+	v := newView(&out, progresstest.NewClock().Now)
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
 	}
-	v.Emit(Event{Type: Notice, Message: "late"})
+	v.Emit(progress.Event{Type: progress.Notice, Message: "late"})
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -213,11 +188,11 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 }
 
 func TestViewsReportWriteErrors(t *testing.T) {
-	for name, v := range map[string]View{
-		"plain": newPlain(&failingWriter{}, time.Now),
-		"json":  newJSON(&failingWriter{}, time.Now),
+	for name, v := range map[string]progress.View{
+		"plain": newView(&failingWriter{}, time.Now),
+		"quiet": NewQuiet(&failingWriter{}),
 	} {
-		v.Emit(Event{Type: Notice, Message: "x"})
+		v.Emit(progress.Event{Type: progress.Notice, Message: "x"})
 		if err := v.Close(); err == nil || !strings.Contains(err.Error(), "disk full") {
 			t.Errorf("%s: Close = %v, want the write error", name, err)
 		}
@@ -228,20 +203,20 @@ func TestViewsReportWriteErrors(t *testing.T) {
 // items and ends the execution: the held-back lines come out in the order
 // of the flow's items, the same in every run.
 func TestPlainEndFlushesInFlowOrder(t *testing.T) {
-	clock := newFakeClock()
+	clock := progresstest.NewClock()
 	var out bytes.Buffer
-	v := newPlain(&out, clock.Now)
+	v := newView(&out, clock.Now)
 	var ids []string
 	for i := range 20 {
 		ids = append(ids, fmt.Sprintf("item_%c", 'z'-i)) // not in ID order
 	}
-	v.Emit(Event{Type: ExecutionStart, Command: "ensure", Items: ids, Time: clock.Now()})
+	v.Emit(progress.Event{Type: progress.ExecutionStart, Command: "ensure", Items: ids, Time: clock.Now()})
 	for _, id := range ids {
-		v.Emit(Event{Type: ItemStart, Block: "ensure", Item: id, Time: clock.Now()})
-		v.Emit(Event{Type: ItemMessage, Item: id, Message: "first", Time: clock.Now()})
-		v.Emit(Event{Type: ItemMessage, Item: id, Message: "held back", Time: clock.Now()})
+		v.Emit(progress.Event{Type: progress.ItemStart, Block: "ensure", Item: id, Time: clock.Now()})
+		v.Emit(progress.Event{Type: progress.ItemMessage, Item: id, Message: "first", Time: clock.Now()})
+		v.Emit(progress.Event{Type: progress.ItemMessage, Item: id, Message: "held back", Time: clock.Now()})
 	}
-	v.Emit(Event{Type: ExecutionEnd, Outcome: "interrupted", Time: clock.Now()})
+	v.Emit(progress.Event{Type: progress.ExecutionEnd, Outcome: "interrupted", Time: clock.Now()})
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
 	}

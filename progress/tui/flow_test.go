@@ -1,4 +1,4 @@
-package progress
+package tui
 
 import (
 	"bytes"
@@ -13,6 +13,9 @@ import (
 	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/charmbracelet/x/exp/teatest/v2"
+
+	"github.com/peace-go/peace/progress"
+	"github.com/peace-go/peace/progress/progresstest"
 )
 
 // Flows through a real bubbletea program (teatest), with the window size
@@ -20,18 +23,9 @@ import (
 // testdata (go test -update rewrites them).
 
 // newTestModel runs m in a program of cols x rows with colours off.
-func newTestModel(t *testing.T, m *tuiModel, cols, rows int) *teatest.TestModel {
+func newTestModel(t *testing.T, m *model, cols, rows int) *teatest.TestModel {
 	return teatest.NewTestModel(t, m, teatest.WithInitialTermSize(cols, rows),
 		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))
-}
-
-// recorded runs emit against a fake clock and returns what it emitted.
-func recorded(clock *fakeClock, emit func(e *Emitter)) []Event {
-	var rec recorder
-	e := NewEmitter(&rec)
-	e.SetClock(clock.Now)
-	emit(e)
-	return rec.all()
 }
 
 func waitOutput(t *testing.T, tm *teatest.TestModel, s string) {
@@ -44,7 +38,7 @@ func waitOutput(t *testing.T, tm *teatest.TestModel, s string) {
 func finalFrame(t *testing.T, tm *teatest.TestModel) string {
 	t.Helper()
 	tm.Send(closeMsg{})
-	m := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*tuiModel)
+	m := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*model)
 	if m.panicked != nil {
 		t.Fatalf("model panicked: %v\n%s", m.panicked, m.stack)
 	}
@@ -58,13 +52,13 @@ func finalFrame(t *testing.T, tm *teatest.TestModel) string {
 // TestTUIFlowInterrupted is the interrupted scenario: the footer follows
 // the stages while the program runs, and the final frame sums up.
 func TestTUIFlowInterrupted(t *testing.T) {
-	clock := newFakeClock()
-	events := recorded(clock, func(e *Emitter) { scenario(e, clock, nil) })
-	m := newTUIModel(asciiStyles(), clock.Now, func() {})
+	clock := progresstest.NewClock()
+	events := progresstest.Recorded(clock, func(e *progress.Emitter) { progresstest.Scenario(e, clock, nil) })
+	m := newModel(asciiStyles(), clock.Now, func() {})
 	tm := newTestModel(t, m, 100, 30)
 
-	stop := indexOf(events, InterruptReceived)
-	cancel := indexOf(events, CancelRequested)
+	stop := indexOf(events, progress.InterruptReceived)
+	cancel := indexOf(events, progress.CancelRequested)
 	tm.Send(eventsMsg(events[:stop]))
 	waitOutput(t, tm, "Ctrl-C: stop after the items in flight")
 	tm.Send(eventsMsg(events[stop:cancel]))
@@ -76,7 +70,7 @@ func TestTUIFlowInterrupted(t *testing.T) {
 	golden.RequireEqual(t, []byte(finalFrame(t, tm)))
 }
 
-func indexOf(events []Event, typ Type) int {
+func indexOf(events []progress.Event, typ progress.Type) int {
 	for i, ev := range events {
 		if ev.Type == typ {
 			return i
@@ -87,7 +81,7 @@ func indexOf(events []Event, typ Type) int {
 
 // manyItems runs 250 items: most finish, a few fail, some run, the rest
 // wait.
-func manyItems(e *Emitter, clock *fakeClock) {
+func manyItems(e *progress.Emitter, clock *progresstest.Clock) {
 	var items []string
 	deps := map[string][]string{}
 	for i := range 250 {
@@ -97,24 +91,24 @@ func manyItems(e *Emitter, clock *fakeClock) {
 			deps[id] = []string{"part_239"}
 		}
 	}
-	e.Emit(Event{Type: ExecutionStart, Execution: "x", Command: "ensure", Flow: "parts", Profile: "prod",
+	e.Emit(progress.Event{Type: progress.ExecutionStart, Execution: "x", Command: "ensure", Flow: "parts", Profile: "prod",
 		Workspace: "/srv/parts/.peace", Items: items, Deps: deps})
-	e.Emit(Event{Type: BlockStart, Execution: "x", Block: "ensure"})
+	e.Emit(progress.Event{Type: progress.BlockStart, Execution: "x", Block: "ensure"})
 	for i, id := range items[:236] {
-		e.Emit(Event{Type: ItemStart, Execution: "x", Block: "ensure", Item: id})
+		e.Emit(progress.Event{Type: progress.ItemStart, Execution: "x", Block: "ensure", Item: id})
 		clock.Add(10 * time.Millisecond)
 		switch {
 		case i == 17 || i == 101:
-			e.Emit(Event{Type: ItemFailed, Execution: "x", Block: "ensure", Item: id, Error: "exit status 1: no space left on device"})
+			e.Emit(progress.Event{Type: progress.ItemFailed, Execution: "x", Block: "ensure", Item: id, Error: "exit status 1: no space left on device"})
 		case i < 233:
-			st := StatusApplied
+			st := progress.StatusApplied
 			if i%3 == 0 {
-				st = StatusUnchanged
+				st = progress.StatusUnchanged
 			}
-			e.Emit(Event{Type: ItemDone, Execution: "x", Block: "ensure", Item: id, Status: st})
+			e.Emit(progress.Event{Type: progress.ItemDone, Execution: "x", Block: "ensure", Item: id, Status: st})
 		default:
 			tr := e.ItemTracker("x", "ensure", id)
-			tr.SetLimit(Bytes(64 << 20))
+			tr.SetLimit(progress.Bytes(64 << 20))
 			tr.Advance(int64(i-230) << 22)
 			tr.Message("downloading")
 		}
@@ -124,9 +118,9 @@ func manyItems(e *Emitter, clock *fakeClock) {
 // TestTUIFlowManyItems checks that 250 rows stay readable in a 80x24
 // terminal: finished rows collapse, running and failed rows show.
 func TestTUIFlowManyItems(t *testing.T) {
-	clock := newFakeClock()
-	events := recorded(clock, func(e *Emitter) { manyItems(e, clock) })
-	m := newTUIModel(asciiStyles(), clock.Now, func() {})
+	clock := progresstest.NewClock()
+	events := progresstest.Recorded(clock, func(e *progress.Emitter) { manyItems(e, clock) })
+	m := newModel(asciiStyles(), clock.Now, func() {})
 	tm := newTestModel(t, m, 80, 24)
 	tm.Send(eventsMsg(events))
 	waitOutput(t, tm, "part_235")
@@ -141,29 +135,29 @@ func TestTUIFlowManyItems(t *testing.T) {
 // TestTUIFlowManyItemsEnd is the same run to its end: the final frame
 // keeps the failures and what never ran, and counts the rest.
 func TestTUIFlowManyItemsEnd(t *testing.T) {
-	clock := newFakeClock()
-	events := recorded(clock, func(e *Emitter) {
+	clock := progresstest.NewClock()
+	events := progresstest.Recorded(clock, func(e *progress.Emitter) {
 		manyItems(e, clock)
-		statuses := map[string]Status{}
+		statuses := map[string]progress.Status{}
 		for i := range 250 {
 			id := fmt.Sprintf("part_%03d", i)
 			switch {
 			case i == 17 || i == 101:
-				statuses[id] = StatusFailed
+				statuses[id] = progress.StatusFailed
 			case i < 233:
-				statuses[id] = StatusApplied
+				statuses[id] = progress.StatusApplied
 				if i%3 == 0 {
-					statuses[id] = StatusUnchanged
+					statuses[id] = progress.StatusUnchanged
 				}
 			case i < 236:
-				statuses[id] = StatusApplied
+				statuses[id] = progress.StatusApplied
 			default:
-				statuses[id] = StatusNotStarted
+				statuses[id] = progress.StatusNotStarted
 			}
 		}
-		e.Emit(Event{Type: ExecutionEnd, Execution: "x", Outcome: "failed", Statuses: statuses})
+		e.Emit(progress.Event{Type: progress.ExecutionEnd, Execution: "x", Outcome: "failed", Statuses: statuses})
 	})
-	m := newTUIModel(asciiStyles(), clock.Now, func() {})
+	m := newModel(asciiStyles(), clock.Now, func() {})
 	tm := newTestModel(t, m, 80, 24)
 	tm.Send(eventsMsg(events))
 	waitOutput(t, tm, "failed after")
@@ -172,10 +166,10 @@ func TestTUIFlowManyItemsEnd(t *testing.T) {
 
 // TestTUIFlowResize shrinks the terminal mid-run.
 func TestTUIFlowResize(t *testing.T) {
-	clock := newFakeClock()
-	events := recorded(clock, func(e *Emitter) { scenario(e, clock, nil) })
-	stop := indexOf(events, InterruptReceived)
-	m := newTUIModel(asciiStyles(), clock.Now, func() {})
+	clock := progresstest.NewClock()
+	events := progresstest.Recorded(clock, func(e *progress.Emitter) { progresstest.Scenario(e, clock, nil) })
+	stop := indexOf(events, progress.InterruptReceived)
+	m := newModel(asciiStyles(), clock.Now, func() {})
 	tm := newTestModel(t, m, 120, 30)
 	tm.Send(eventsMsg(events[:stop]))
 	waitOutput(t, tm, "Ctrl-C: stop")
@@ -194,19 +188,19 @@ func TestTUIFlowResize(t *testing.T) {
 // TestTUIFrameStopping is a live frame (not the final one): rows with
 // bars, spinner, waiting and unknown marks, and the stop footer.
 func TestTUIFrameStopping(t *testing.T) {
-	clock := newFakeClock()
-	events := recorded(clock, func(e *Emitter) { scenario(e, clock, nil) })
-	m := newTUIModel(asciiStyles(), clock.Now, nil)
+	clock := progresstest.NewClock()
+	events := progresstest.Recorded(clock, func(e *progress.Emitter) { progresstest.Scenario(e, clock, nil) })
+	m := newModel(asciiStyles(), clock.Now, nil)
 	m.width, m.height = 100, 30
-	m.Update(eventsMsg(events[:indexOf(events, InterruptReceived)+1]))
+	m.Update(eventsMsg(events[:indexOf(events, progress.InterruptReceived)+1]))
 	golden.RequireEqual(t, []byte(m.frame()))
-	m.Update(eventsMsg(recorded(clock, func(e *Emitter) {
-		e.Emit(Event{Type: ItemStart, Item: "extra"})
-		e.Emit(Event{Type: ItemMessage, Item: "extra", Message: "no limit set: a spinner"})
+	m.Update(eventsMsg(progresstest.Recorded(clock, func(e *progress.Emitter) {
+		e.Emit(progress.Event{Type: progress.ItemStart, Item: "extra"})
+		e.Emit(progress.Event{Type: progress.ItemMessage, Item: "extra", Message: "no limit set: a spinner"})
 	})))
 	if !strings.Contains(m.frame(), "▸ extra    ⠋ running") {
 		t.Errorf("no spinner for an item without a limit:\n%s", m.frame())
 	}
 }
 
-var _ io.Writer = (*syncBuffer)(nil)
+var _ io.Writer = (*progresstest.Buffer)(nil)

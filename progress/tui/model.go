@@ -1,6 +1,7 @@
-package progress
+package tui
 
 import (
+	"cmp"
 	"fmt"
 	"runtime/debug"
 	"sort"
@@ -11,74 +12,48 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/peace-go/peace/progress"
 )
 
 // Messages the tui view sends its model.
 type (
 	// eventsMsg is a batch of events, in the order they were emitted
 	// (progress and messages of one item coalesced).
-	eventsMsg []Event
+	eventsMsg []progress.Event
 	// closeMsg asks for the final frame and the end of the program.
 	closeMsg struct{}
 )
 
-// rowPhase is where a row is within the current block.
-type rowPhase int
+// interruptStage is how far the interrupt stages have gone, as the events tell.
+type interruptStage int
 
 const (
-	phasePending rowPhase = iota // not started in this block: queued or waiting
-	phaseRunning
-	phaseEnded // status says how
+	stageNone   interruptStage = iota
+	stageStop                  // InterruptReceived: nothing new starts
+	stageCancel                // CancelRequested: the items in flight are cancelled
 )
 
-// tuiRow is one item's line.
-type tuiRow struct {
-	id      string
-	index   int // position in the stable order
-	phase   rowPhase
-	status  Status // set when ended; StatusUnknown after recovery
-	limit   Limit
-	done    int64
-	message string
-	err     string
-	started time.Time
-	ended   time.Time
-}
-
-// tuiStage is how far the interrupt stages have gone, as the events tell.
-type tuiStage int
-
-const (
-	stageNone   tuiStage = iota
-	stageStop            // InterruptReceived: nothing new starts
-	stageCancel          // CancelRequested: the items in flight are cancelled
-)
-
-// tuiModel is the bubbletea model behind the tui view. All of its state
+// model is the bubbletea model behind the tui view. All of its state
 // comes from events; it never looks at the world itself.
-type tuiModel struct {
+type model struct {
 	now         func() time.Time
 	onInterrupt func()
 	onInit      func() // called once when the program has set up the terminal
-	styles      tuiStyles
+	styles      styles
 	spinner     spinner.Model
 
 	width, height int
 
 	command, flow, profile, workspace string
 
-	rows      []*tuiRow
-	byID      map[string]*tuiRow
-	deps      map[string][]string // item -> the items it depends on
-	dependent map[string][]string // item -> the items that depend on it
-	execItems map[string][]string // execution ID -> its items
-	block     string              // the block running now
+	ledger progress.Ledger // the rows
 
 	notices  []string // latest last; a few are kept
 	lockWait string   // shown until the execution starts
 	fatal    string
 
-	stage tuiStage
+	stage interruptStage
 	// stopped and cancelled are the items in flight when each stage began;
 	// the final frame names them, since a stage that ends within one frame
 	// is otherwise never seen.
@@ -101,20 +76,16 @@ type tuiModel struct {
 
 const maxNotices = 3
 
-func newTUIModel(styles tuiStyles, now func() time.Time, onInterrupt func()) *tuiModel {
-	return &tuiModel{
+func newModel(styles styles, now func() time.Time, onInterrupt func()) *model {
+	return &model{
 		now:         now,
 		onInterrupt: onInterrupt,
 		styles:      styles,
 		spinner:     spinner.New(spinner.WithSpinner(spinner.MiniDot), spinner.WithStyle(styles.running)),
-		byID:        map[string]*tuiRow{},
-		deps:        map[string][]string{},
-		dependent:   map[string][]string{},
-		execItems:   map[string][]string{},
 	}
 }
 
-func (m *tuiModel) Init() tea.Cmd {
+func (m *model) Init() tea.Cmd {
 	if m.onInit != nil {
 		m.onInit()
 		m.onInit = nil
@@ -124,7 +95,7 @@ func (m *tuiModel) Init() tea.Cmd {
 
 // Update applies one message. A panic here must not leave the terminal
 // raw: it is kept for the view, and the program quits cleanly.
-func (m *tuiModel) Update(msg tea.Msg) (next tea.Model, cmd tea.Cmd) {
+func (m *model) Update(msg tea.Msg) (next tea.Model, cmd tea.Cmd) {
 	defer func() {
 		if r := recover(); r != nil {
 			m.recordPanic(r)
@@ -144,7 +115,7 @@ func (m *tuiModel) Update(msg tea.Msg) (next tea.Model, cmd tea.Cmd) {
 			// ("^C") where the cursor was, and moved it: the renderer only
 			// redraws cells it knows changed, so the whole frame is drawn
 			// again from its first line.
-			repaint = repaint || ev.Type == InterruptReceived || ev.Type == CancelRequested
+			repaint = repaint || ev.Type == progress.InterruptReceived || ev.Type == progress.CancelRequested
 		}
 		if repaint {
 			return m, tea.ClearScreen
@@ -176,7 +147,7 @@ func (m *tuiModel) Update(msg tea.Msg) (next tea.Model, cmd tea.Cmd) {
 // interrupt handles a Ctrl-C key. The terminal is raw, so this is the only
 // way the press reaches the core. Once cancelling, another press makes the
 // core exit at once: restore the terminal first.
-func (m *tuiModel) interrupt() tea.Cmd {
+func (m *model) interrupt() tea.Cmd {
 	if m.onInterrupt == nil {
 		return nil
 	}
@@ -188,195 +159,67 @@ func (m *tuiModel) interrupt() tea.Cmd {
 	return nil
 }
 
-func (m *tuiModel) recordPanic(r any) {
+func (m *model) recordPanic(r any) {
 	if m.panicked == nil {
 		m.panicked, m.stack = r, debug.Stack()
 	}
 }
 
-// at is when ev happened: its own time, or now for events that came
-// without one.
-func (m *tuiModel) at(ev Event) time.Time {
+// apply folds one event into the rows and the rest of the frame. An
+// event that came without a time happened now.
+func (m *model) apply(ev progress.Event) {
 	if ev.Time.IsZero() {
-		return m.now()
+		ev.Time = m.now()
 	}
-	return ev.Time
+	m.ledger.Apply(ev)
+	progress.Handle(m, ev)
 }
 
-func (m *tuiModel) row(id string) *tuiRow {
-	r := m.byID[id]
-	if r == nil {
-		r = &tuiRow{id: id, index: len(m.rows)}
-		m.rows = append(m.rows, r)
-		m.byID[id] = r
-	}
-	return r
-}
-
-func (m *tuiModel) apply(ev Event) {
-	t := m.at(ev)
-	switch ev.Type {
-	case ExecutionStart:
-		m.command, m.flow, m.profile, m.workspace = ev.Command, ev.Flow, ev.Profile, ev.Workspace
-		m.lockWait = ""
-		m.ended = false
-		if m.began.IsZero() {
-			m.began = t
-		}
-		for _, id := range ev.Items {
-			m.row(id)
-		}
-		m.execItems[ev.Execution] = ev.Items
-		// Dependents are listed in the stable order of the items.
-		var extra []string
-		for id := range ev.Deps {
-			if _, listed := m.byID[id]; !listed {
-				extra = append(extra, id)
-			}
-		}
-		sort.Strings(extra)
-		ids := append(append([]string(nil), ev.Items...), extra...)
-		for _, id := range ids {
-			deps, ok := ev.Deps[id]
-			if !ok {
-				continue
-			}
-			m.deps[id] = deps
-			for _, d := range deps {
-				m.dependent[d] = appendNew(m.dependent[d], id)
-			}
-		}
-	case BlockStart:
-		m.block = ev.Block
-		// A new pass over the items: what a previous block finished is
-		// pending again here, with nothing left of that block (its time
-		// and last message would read as this block's). Failures and
-		// unknowns stay visible until the item starts.
-		ids := m.execItems[ev.Execution]
-		if ids == nil {
-			ids = make([]string, 0, len(m.rows))
-			for _, r := range m.rows {
-				ids = append(ids, r.id)
-			}
-		}
-		for _, id := range ids {
-			if r := m.row(id); r.phase == phaseEnded && isDone(r.status) {
-				*r = tuiRow{id: r.id, index: r.index, phase: phasePending}
-			}
-		}
-	case ItemStart:
-		r := m.row(ev.Item)
-		*r = tuiRow{id: r.id, index: r.index, phase: phaseRunning, started: t}
-	case ItemLimit:
-		if ev.Limit != nil {
-			m.row(ev.Item).limit = *ev.Limit
-		}
-	case ItemProgress:
-		m.row(ev.Item).done = ev.Done
-	case ItemMessage:
-		m.row(ev.Item).message = oneLine(ev.Message)
-	case ItemDone:
-		m.end(ev.Item, ev.Status, t)
-	case ItemFailed:
-		m.end(ev.Item, StatusFailed, t)
-		m.row(ev.Item).err = oneLine(ev.Error)
-	case ItemInterrupted:
-		m.end(ev.Item, StatusInterrupted, t)
-	case ItemUnknown:
-		r := m.row(ev.Item)
-		r.phase, r.status = phaseEnded, StatusUnknown
-		r.message = "begun in an earlier run that did not end; it will be discovered again"
-	case InterruptReceived:
-		m.stage, m.stopped = stageStop, ev.InFlight
-	case CancelRequested:
-		m.stage, m.cancelled = stageCancel, ev.InFlight
-	case LockWait:
-		m.lockWait = oneLine(ev.Message)
-	case Notice:
-		m.notices = append(m.notices, oneLine(ev.Message))
-		if len(m.notices) > maxNotices {
-			m.notices = m.notices[len(m.notices)-maxNotices:]
-		}
-	case Fatal:
-		m.fatal = oneLine(ev.Message)
-	case ExecutionEnd:
-		m.ended = true
-		m.endedAt = t
-		m.outcome = ev.Outcome
-		if m.began.IsZero() {
-			m.began = t
-		}
-		// The outcome is the last word on every row, including the ones
-		// that never started.
-		for id, s := range ev.Statuses {
-			r := m.row(id)
-			if r.phase != phaseEnded {
-				r.ended = t
-			}
-			r.phase, r.status = phaseEnded, s
-		}
+func (m *model) ExecutionStart(ev progress.Event) {
+	m.command, m.flow, m.profile, m.workspace = ev.Command, ev.Flow, ev.Profile, ev.Workspace
+	m.lockWait = ""
+	m.ended = false
+	if m.began.IsZero() {
+		m.began = ev.Time
 	}
 }
 
-func (m *tuiModel) end(id string, s Status, t time.Time) {
-	r := m.row(id)
-	if s == "" {
-		s = StatusApplied
+func (m *model) ExecutionEnd(ev progress.Event) {
+	m.ended = true
+	m.endedAt = ev.Time
+	m.outcome = ev.Outcome
+	if m.began.IsZero() {
+		m.began = ev.Time
 	}
-	r.phase, r.status, r.ended = phaseEnded, s, t
 }
 
-// isDone reports whether an item in this status lets its dependents start.
-func isDone(s Status) bool {
-	switch s {
-	case StatusApplied, StatusUnchanged, StatusDiscovered, StatusWouldApply:
-		return true
+func (m *model) InterruptReceived(ev progress.Event) { m.stage, m.stopped = stageStop, ev.InFlight }
+func (m *model) CancelRequested(ev progress.Event)   { m.stage, m.cancelled = stageCancel, ev.InFlight }
+func (m *model) LockWait(ev progress.Event)          { m.lockWait = progress.OneLine(ev.Message) }
+func (m *model) Fatal(ev progress.Event)             { m.fatal = progress.OneLine(ev.Message) }
+
+func (m *model) Notice(ev progress.Event) {
+	m.notices = append(m.notices, progress.OneLine(ev.Message))
+	if len(m.notices) > maxNotices {
+		m.notices = m.notices[len(m.notices)-maxNotices:]
 	}
-	return false
 }
 
-func appendNew(list []string, s string) []string {
-	for _, x := range list {
-		if x == s {
-			return list
-		}
-	}
-	return append(list, s)
-}
-
-// waitingOn lists the items r still waits for in the current block: its
-// dependencies, or, when cleaning (reverse order), the items that depend
-// on it.
-func (m *tuiModel) waitingOn(r *tuiRow) []string {
-	on := m.deps[r.id]
-	if m.block == "clean" {
-		on = m.dependent[r.id]
-	}
-	var waiting []string
-	for _, d := range on {
-		if dr := m.byID[d]; dr == nil || !(dr.phase == phaseEnded && isDone(dr.status)) {
-			waiting = append(waiting, d)
-		}
-	}
-	return waiting
-}
-
-// rowLabel is the status word of a row: what the status mark means.
-func (m *tuiModel) rowLabel(r *tuiRow) string {
-	switch r.phase {
-	case phaseRunning:
-		return "running"
-	case phasePending:
-		if len(m.waitingOn(r)) > 0 {
-			return "waiting"
-		}
-		return "queued"
-	}
-	return statusText(r.status)
-}
+// The rows are the ledger's: these show in them.
+func (m *model) BlockStart(progress.Event)      {}
+func (m *model) BlockEnd(progress.Event)        {}
+func (m *model) ItemStart(progress.Event)       {}
+func (m *model) ItemLimit(progress.Event)       {}
+func (m *model) ItemProgress(progress.Event)    {}
+func (m *model) ItemMessage(progress.Event)     {}
+func (m *model) ItemOutput(progress.Event)      {}
+func (m *model) ItemDone(progress.Event)        {}
+func (m *model) ItemFailed(progress.Event)      {}
+func (m *model) ItemInterrupted(progress.Event) {}
+func (m *model) ItemUnknown(progress.Event)     {}
 
 // footer says what Ctrl-C does now, or, at the end, sums up the run.
-func (m *tuiModel) footer() string {
+func (m *model) footer() string {
 	st := m.styles
 	if m.quitOnInterrupt {
 		return st.cancel.Render("quitting at once: what was in flight is discovered again on the next run")
@@ -391,20 +234,14 @@ func (m *tuiModel) footer() string {
 		if !m.ended {
 			// Closed with no outcome (the run ended some other way): say
 			// where every row was left.
-			return st.summary.Render("after " + seconds(m.now().Sub(m.began)) + ": " + m.countLabels(m.rows))
+			return st.summary.Render("after " + progress.Seconds(m.now().Sub(m.began)) + ": " + m.ledger.Count(m.ledger.Rows()).String())
 		}
-		statuses := map[string]Status{}
-		for _, r := range m.rows {
-			if r.phase == phaseEnded {
-				statuses[r.id] = r.status
-			}
-		}
-		summary := st.summary.Render(outcomeText(m.outcome, m.endedAt.Sub(m.began)) + ": " + countStatuses(statuses))
+		summary := st.summary.Render(progress.OutcomeText(m.outcome, m.endedAt.Sub(m.began)) + ": " + m.ledger.Summary())
 		switch m.stage {
 		case stageStop:
 			summary += "\n" + st.stop.Render("stopped: nothing new started; "+finishedText(m.stopped))
 		case stageCancel:
-			summary += "\n" + st.cancel.Render("stopped, then cancelled: "+orNone(joinIDs(m.cancelled, 5)))
+			summary += "\n" + st.cancel.Render("stopped, then cancelled: "+orNone(progress.JoinIDs(m.cancelled, 5)))
 		}
 		return summary
 	}
@@ -412,9 +249,9 @@ func (m *tuiModel) footer() string {
 		return st.failed.Render("error: " + m.fatal)
 	}
 	var inFlight []string
-	for _, r := range m.rows {
-		if r.phase == phaseRunning {
-			inFlight = append(inFlight, r.id)
+	for _, r := range m.ledger.Rows() {
+		if r.Phase == progress.PhaseRunning {
+			inFlight = append(inFlight, r.ID)
 		}
 	}
 	switch m.stage {
@@ -424,11 +261,11 @@ func (m *tuiModel) footer() string {
 			return st.stop.Render("stopping: nothing left in flight")
 		}
 		return st.stop.Render(fmt.Sprintf("stopping: %d in flight (%s) — Ctrl-C again to cancel them",
-			len(inFlight), joinIDs(inFlight, 5)))
+			len(inFlight), progress.JoinIDs(inFlight, 5)))
 	case stageCancel:
 		text := "cancelling…"
 		if len(inFlight) > 0 {
-			text += " " + joinIDs(inFlight, 5)
+			text += " " + progress.JoinIDs(inFlight, 5)
 		}
 		return st.cancel.Render(text + " — Ctrl-C again to quit at once")
 	}
@@ -436,13 +273,13 @@ func (m *tuiModel) footer() string {
 }
 
 // View is the frame for the program.
-func (m *tuiModel) View() tea.View {
+func (m *model) View() tea.View {
 	return tea.NewView(m.frame())
 }
 
 // frame draws the frame: header, notices, rows, footer. A panic here is
 // kept like one in Update; the next message quits the program.
-func (m *tuiModel) frame() (frame string) {
+func (m *model) frame() (frame string) {
 	defer func() {
 		if r := recover(); r != nil {
 			m.recordPanic(r)
@@ -491,17 +328,17 @@ func (m *tuiModel) frame() (frame string) {
 	return frame
 }
 
-func (m *tuiModel) header() string {
+func (m *model) header() string {
 	if m.command == "" && m.flow == "" {
 		return ""
 	}
 	var parts []string
 	for _, kv := range [][2]string{{"flow", m.flow}, {"profile", m.profile}, {"workspace", m.workspace}} {
 		if kv[1] != "" {
-			parts = append(parts, kv[0]+" "+m.styles.bold.Render(oneLine(kv[1])))
+			parts = append(parts, kv[0]+" "+m.styles.bold.Render(progress.OneLine(kv[1])))
 		}
 	}
-	return m.styles.title.Render(orDash(m.command)) + "  " + strings.Join(parts, m.styles.dim.Render(" · "))
+	return m.styles.title.Render(cmp.Or(m.command, "-")) + "  " + strings.Join(parts, m.styles.dim.Render(" · "))
 }
 
 // rowLines renders the rows within budget lines (-1: no limit).
@@ -517,29 +354,30 @@ func (m *tuiModel) header() string {
 // ends up showing the failures and what never ran, with the successes
 // counted. Scrolling was the other choice; it hides running rows the user
 // did not scroll to, and the view has no keys besides Ctrl-C.
-func (m *tuiModel) rowLines(width, budget int) []string {
-	shown := m.rows
-	var hidden []*tuiRow
-	if budget >= 0 && len(m.rows) > budget {
+func (m *model) rowLines(width, budget int) []string {
+	rows := m.ledger.Rows()
+	shown := rows
+	var hidden []*progress.Row
+	if budget >= 0 && len(rows) > budget {
 		room := max(budget-1, 0) // the counting line
-		var rest []*tuiRow
-		for _, r := range m.rows {
-			if r.phase == phaseEnded && isDone(r.status) {
+		var rest []*progress.Row
+		for _, r := range rows {
+			if r.Finished() {
 				hidden = append(hidden, r)
 			} else {
 				rest = append(rest, r)
 			}
 		}
 		if len(rest) > room {
-			need := make(map[*tuiRow]int, len(rest))
+			need := make(map[*progress.Row]int, len(rest))
 			for _, r := range rest {
 				need[r] = m.need(r)
 			}
-			byNeed := append([]*tuiRow(nil), rest...)
+			byNeed := append([]*progress.Row(nil), rest...)
 			sort.SliceStable(byNeed, func(i, j int) bool { return need[byNeed[i]] < need[byNeed[j]] })
 			hidden = append(hidden, byNeed[room:]...)
 			rest = byNeed[:room]
-			sort.Slice(rest, func(i, j int) bool { return rest[i].index < rest[j].index })
+			sort.Slice(rest, func(i, j int) bool { return rest[i].Index < rest[j].Index })
 		}
 		shown = rest
 	}
@@ -555,55 +393,20 @@ func (m *tuiModel) rowLines(width, budget int) []string {
 }
 
 // need ranks rows for the little room a small terminal leaves.
-func (m *tuiModel) need(r *tuiRow) int {
+func (m *model) need(r *progress.Row) int {
 	switch {
-	case r.phase == phaseRunning:
+	case r.Phase == progress.PhaseRunning:
 		return 0
-	case r.phase == phaseEnded && !isDone(r.status) && r.status != StatusNotStarted:
+	case r.Phase == progress.PhaseEnded && !r.Finished() && r.Status != progress.StatusNotStarted:
 		return 1
-	case r.phase == phasePending && len(m.waitingOn(r)) == 0:
+	case r.Phase == progress.PhasePending && len(m.ledger.WaitingOn(r)) == 0:
 		return 2
 	}
 	return 3
 }
 
-func (m *tuiModel) hiddenLine(hidden []*tuiRow) string {
-	return m.styles.dim.Render(fmt.Sprintf("… %d more rows: %s", len(hidden), m.countLabels(hidden)))
-}
-
-// countLabels counts rows by their status word: "3 applied, 2 running".
-func (m *tuiModel) countLabels(rows []*tuiRow) string {
-	counts := map[string]int{}
-	var order []string
-	for _, r := range rows {
-		l := m.rowLabel(r)
-		if counts[l] == 0 {
-			order = append(order, l)
-		}
-		counts[l]++
-	}
-	sort.SliceStable(order, func(i, j int) bool { return labelRank(order[i]) < labelRank(order[j]) })
-	parts := make([]string, len(order))
-	for i, l := range order {
-		parts[i] = fmt.Sprintf("%d %s", counts[l], l)
-	}
-	return strings.Join(parts, ", ")
-}
-
-// labelRank orders status words: outcomes as in summaries, then running,
-// queued and waiting.
-func labelRank(label string) int {
-	for i, s := range summaryOrder {
-		if statusText(s) == label {
-			return i
-		}
-	}
-	for i, l := range []string{"running", "queued", "waiting"} {
-		if l == label {
-			return len(summaryOrder) + i
-		}
-	}
-	return len(summaryOrder) + 3
+func (m *model) hiddenLine(hidden []*progress.Row) string {
+	return m.styles.dim.Render(fmt.Sprintf("… %d more rows: %s", len(hidden), m.ledger.Count(hidden)))
 }
 
 // rowColumns are the widths of a row's columns for one frame.
@@ -614,11 +417,11 @@ type rowColumns struct {
 // columns sizes the columns to the terminal and the rows shown: the slot
 // holds the bar or spinner of a running row and the status word of any
 // other; the amount column is there only when a row has an amount.
-func (m *tuiModel) columns(width int, rows []*tuiRow) rowColumns {
+func (m *model) columns(width int, rows []*progress.Row) rowColumns {
 	c := rowColumns{slot: len("interrupted")}
 	for _, r := range rows {
-		c.id = max(c.id, ansi.StringWidth(r.id))
-		c.amount = max(c.amount, ansi.StringWidth(amount(r.limit, r.done)))
+		c.id = max(c.id, ansi.StringWidth(r.ID))
+		c.amount = max(c.amount, ansi.StringWidth(r.Amount()))
 	}
 	c.id = min(c.id, max(12, min(32, width/4)))
 	switch {
@@ -634,28 +437,28 @@ func (m *tuiModel) columns(width int, rows []*tuiRow) rowColumns {
 
 // rowLine renders: mark, ID, bar or spinner or status word, amount,
 // elapsed, message.
-func (m *tuiModel) rowLine(r *tuiRow, c rowColumns) string {
+func (m *model) rowLine(r *progress.Row, c rowColumns) string {
 	st := m.styles
-	label := m.rowLabel(r)
+	label := m.ledger.Label(r)
 	style := st.forLabel(label)
 
-	id := truncateMiddle(r.id, c.id)
+	id := truncateMiddle(r.ID, c.id)
 	id += strings.Repeat(" ", c.id-ansi.StringWidth(id))
 
 	var b strings.Builder
 	b.WriteString(style.Render(markFor(label)) + " " + id + " " + m.slot(r, label, style, c.slot))
 	if c.amount > 0 {
-		b.WriteString(" " + pad(amount(r.limit, r.done), c.amount))
+		b.WriteString(" " + pad(r.Amount(), c.amount))
 	}
 	b.WriteString(" " + pad(m.elapsed(r), 6))
 
-	msg, msgStyle := r.message, st.dim
+	msg, msgStyle := r.Message, st.dim
 	switch {
-	case r.err != "":
-		msg, msgStyle = r.err, st.failed
-	case r.phase == phasePending:
-		if on := m.waitingOn(r); len(on) > 0 {
-			msg = "on " + joinIDs(on, 3)
+	case r.Error != "":
+		msg, msgStyle = r.Error, st.failed
+	case r.Phase == progress.PhasePending:
+		if on := m.ledger.WaitingOn(r); len(on) > 0 {
+			msg = "on " + progress.JoinIDs(on, 3)
 		}
 	}
 	if msg != "" {
@@ -677,12 +480,12 @@ func truncateMiddle(id string, width int) string {
 
 // slot is a progress bar for a running row with a known total, a spinner
 // for one without, and the status word for every other row.
-func (m *tuiModel) slot(r *tuiRow, label string, style lipgloss.Style, width int) string {
-	if r.phase != phaseRunning || m.closing {
+func (m *model) slot(r *progress.Row, label string, style lipgloss.Style, width int) string {
+	if r.Phase != progress.PhaseRunning || m.closing {
 		return style.Render(pad(label, width))
 	}
-	if r.limit.Kind != LimitUnknown && r.limit.Kind != "" && r.limit.Total > 0 {
-		frac := min(max(float64(r.done)/float64(r.limit.Total), 0), 1)
+	if r.Limit.Kind != progress.LimitUnknown && r.Limit.Kind != "" && r.Limit.Total > 0 {
+		frac := min(max(float64(r.Done)/float64(r.Limit.Total), 0), 1)
 		filled := int(frac * float64(width))
 		return m.styles.barFull.Render(strings.Repeat("█", filled)) +
 			m.styles.barEmpty.Render(strings.Repeat("░", width-filled))
@@ -690,14 +493,14 @@ func (m *tuiModel) slot(r *tuiRow, label string, style lipgloss.Style, width int
 	return pad(m.spinner.View()+" "+style.Render(label), width)
 }
 
-func (m *tuiModel) elapsed(r *tuiRow) string {
+func (m *model) elapsed(r *progress.Row) string {
 	switch {
-	case r.started.IsZero():
+	case r.Started.IsZero():
 		return ""
-	case r.phase == phaseRunning:
-		return seconds(m.now().Sub(r.started))
-	case !r.ended.IsZero():
-		return seconds(r.ended.Sub(r.started))
+	case r.Phase == progress.PhaseRunning:
+		return progress.Seconds(m.now().Sub(r.Started))
+	case !r.Ended.IsZero():
+		return progress.Seconds(r.Ended.Sub(r.Started))
 	}
 	return ""
 }
@@ -720,39 +523,39 @@ func markFor(label string) string {
 		return "○"
 	case "running":
 		return "▸"
-	case statusText(StatusApplied), statusText(StatusDiscovered):
+	case progress.StatusApplied.Text(), progress.StatusDiscovered.Text():
 		return "✓"
-	case statusText(StatusUnchanged):
+	case progress.StatusUnchanged.Text():
 		return "="
-	case statusText(StatusWouldApply):
+	case progress.StatusWouldApply.Text():
 		return "~"
-	case statusText(StatusFailed):
+	case progress.StatusFailed.Text():
 		return "✗"
-	case statusText(StatusInterrupted):
+	case progress.StatusInterrupted.Text():
 		return "!"
-	case statusText(StatusNotStarted):
+	case progress.StatusNotStarted.Text():
 		return "-"
 	}
 	return "?"
 }
 
-// tuiStyles are the colours of the view. Without colour they are empty
+// styles are the colours of the view. Without colour they are empty
 // styles, so a frame is plain text whatever the terminal can do.
-type tuiStyles struct {
+type styles struct {
 	title, bold, dim, summary  lipgloss.Style
 	running, ok, failed, stop  lipgloss.Style
 	cancel, unknown, barFull   lipgloss.Style
 	barEmpty, unchanged, would lipgloss.Style
 }
 
-func newTUIStyles(color bool) tuiStyles {
+func newStyles(color bool) styles {
 	bold := lipgloss.NewStyle().Bold(true)
 	c := func(code string) lipgloss.Style { return lipgloss.NewStyle().Foreground(lipgloss.Color(code)) }
 	if !color {
 		bold = lipgloss.NewStyle()
 		c = func(string) lipgloss.Style { return lipgloss.NewStyle() }
 	}
-	return tuiStyles{
+	return styles{
 		title:     bold,
 		bold:      bold,
 		dim:       c("8"),
@@ -770,17 +573,17 @@ func newTUIStyles(color bool) tuiStyles {
 	}
 }
 
-func (s tuiStyles) forLabel(label string) lipgloss.Style {
+func (s styles) forLabel(label string) lipgloss.Style {
 	switch label {
 	case "running":
 		return s.running
-	case statusText(StatusApplied), statusText(StatusDiscovered):
+	case progress.StatusApplied.Text(), progress.StatusDiscovered.Text():
 		return s.ok
-	case statusText(StatusFailed):
+	case progress.StatusFailed.Text():
 		return s.failed
-	case statusText(StatusInterrupted), statusText(StatusWouldApply):
+	case progress.StatusInterrupted.Text(), progress.StatusWouldApply.Text():
 		return s.would
-	case statusText(StatusUnknown):
+	case progress.StatusUnknown.Text():
 		return s.unknown
 	}
 	return s.dim
@@ -790,7 +593,7 @@ func finishedText(inFlight []string) string {
 	if len(inFlight) == 0 {
 		return "nothing was in flight"
 	}
-	return "let " + joinIDs(inFlight, 5) + " finish"
+	return "let " + progress.JoinIDs(inFlight, 5) + " finish"
 }
 
 func orNone(s string) string {

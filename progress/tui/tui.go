@@ -1,4 +1,4 @@
-package progress
+package tui
 
 import (
 	"errors"
@@ -12,10 +12,12 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
 	"golang.org/x/term"
+
+	"github.com/peace-go/peace/progress"
 )
 
-// TUIOptions configure the tui view.
-type TUIOptions struct {
+// Options configure the tui view.
+type Options struct {
 	// In is the terminal keys are read from (os.Stdin); nil, or a file
 	// that is not a terminal, reads none.
 	// While the view runs the terminal is raw, so Ctrl-C arrives as a key,
@@ -40,16 +42,16 @@ type TUIOptions struct {
 // kills the program (which still restores the terminal).
 const closeTimeout = 3 * time.Second
 
-// tuiView runs a bubbletea program on out. Emit never waits for the
+// view runs a bubbletea program on out. Emit never waits for the
 // program: events go into a queue, where an item's progress and messages
 // are merged until the program takes them, and one goroutine (the pump)
 // hands batches to the program.
-type tuiView struct {
+type view struct {
 	p           *tea.Program
 	onInterrupt func()
 
 	mu     sync.Mutex
-	queue  []Event
+	queue  []progress.Event
 	latest map[coalesceKey]int // index in queue of an item's pending update
 	closed bool
 
@@ -59,28 +61,28 @@ type tuiView struct {
 	runDone  chan struct{}
 
 	// Set by the run goroutine before runDone closes.
-	final  *tuiModel
+	final  *model
 	runErr error
 }
 
 type coalesceKey struct {
 	item string
-	typ  Type
+	typ  progress.Type
 }
 
-var _ View = (*tuiView)(nil)
+var _ progress.View = (*view)(nil)
 
-// NewTUI starts the tui view on out (stderr), reading keys from opts.In.
+// New starts the tui view on out (stderr), reading keys from opts.In.
 // It returns once the terminal is set up, or the error that stopped it.
 // Close must be called to restore the terminal.
-func NewTUI(out io.Writer, opts TUIOptions) (View, error) {
+func New(out io.Writer, opts Options) (progress.View, error) {
 	if out == nil {
 		return nil, errors.New("tui view: no output")
 	}
 	if opts.now == nil {
 		opts.now = time.Now
 	}
-	v := &tuiView{
+	v := &view{
 		onInterrupt: opts.OnInterrupt,
 		latest:      map[coalesceKey]int{},
 		wake:        make(chan struct{}, 1),
@@ -88,7 +90,7 @@ func NewTUI(out io.Writer, opts TUIOptions) (View, error) {
 		started:     make(chan struct{}),
 		runDone:     make(chan struct{}),
 	}
-	m := newTUIModel(newTUIStyles(!opts.NoColor), opts.now, opts.OnInterrupt)
+	m := newModel(newStyles(!opts.NoColor), opts.now, opts.OnInterrupt)
 	m.width, m.height = opts.Width, opts.Height
 	m.onInit = func() { close(v.started) }
 	progOpts := []tea.ProgramOption{
@@ -147,9 +149,9 @@ func keyInput(in io.Reader) io.Reader {
 
 // run owns the program. Bubbletea restores the terminal when Run returns,
 // in every case: a quit, a kill, or a panic it caught.
-func (v *tuiView) run() {
-	model, err := v.p.Run()
-	m, _ := model.(*tuiModel)
+func (v *view) run() {
+	final, err := v.p.Run()
+	m, _ := final.(*model)
 	v.final, v.runErr = m, err
 	close(v.runDone)
 	if m == nil {
@@ -167,7 +169,7 @@ func (v *tuiView) run() {
 
 // pump hands queued events to the program, one batch at a time, and the
 // close request after the last batch.
-func (v *tuiView) pump() {
+func (v *view) pump() {
 	defer close(v.pumpDone)
 	for {
 		select {
@@ -190,7 +192,7 @@ func (v *tuiView) pump() {
 	}
 }
 
-func (v *tuiView) signal() {
+func (v *view) signal() {
 	select {
 	case v.wake <- struct{}{}:
 	default:
@@ -198,7 +200,7 @@ func (v *tuiView) signal() {
 }
 
 // Emit queues ev for the program and returns at once.
-func (v *tuiView) Emit(ev Event) {
+func (v *view) Emit(ev progress.Event) {
 	select {
 	case <-v.runDone:
 		return // the program has ended (a third Ctrl-C): nobody would draw it
@@ -209,16 +211,16 @@ func (v *tuiView) Emit(ev Event) {
 		v.mu.Unlock()
 		return
 	}
-	if ev.Type == ItemOutput {
+	if ev.Type == progress.ItemOutput {
 		// On a live frame an output line is the item's latest news; the
 		// log keeps every line.
 		if strings.TrimSpace(ev.Line) == "" {
 			return
 		}
-		ev.Type, ev.Message = ItemMessage, ev.Line
+		ev.Type, ev.Message = progress.ItemMessage, ev.Line
 	}
 	switch ev.Type {
-	case ItemProgress, ItemMessage, ItemLimit:
+	case progress.ItemProgress, progress.ItemMessage, progress.ItemLimit:
 		// Only the newest of these counts for a row (Done is a running
 		// total), so a pending one is replaced rather than queued again.
 		k := coalesceKey{ev.Item, ev.Type}
@@ -235,7 +237,7 @@ func (v *tuiView) Emit(ev Event) {
 		if ev.Item == "" {
 			clear(v.latest)
 		} else {
-			for _, typ := range []Type{ItemProgress, ItemMessage, ItemLimit} {
+			for _, typ := range []progress.Type{progress.ItemProgress, progress.ItemMessage, progress.ItemLimit} {
 				delete(v.latest, coalesceKey{ev.Item, typ})
 			}
 		}
@@ -249,7 +251,7 @@ func (v *tuiView) Emit(ev Event) {
 // the summary, quits the program and restores the terminal. The frame
 // stays on screen (no alternate screen), so the summary is still visible
 // above the results printed after.
-func (v *tuiView) Close() error {
+func (v *view) Close() error {
 	v.mu.Lock()
 	if v.closed {
 		v.mu.Unlock()
@@ -269,7 +271,7 @@ func (v *tuiView) Close() error {
 	return v.closeErr()
 }
 
-func (v *tuiView) closeErr() error {
+func (v *view) closeErr() error {
 	if v.runErr != nil && !(v.final != nil && v.final.quitOnInterrupt) {
 		return fmt.Errorf("tui view: %w", v.runErr)
 	}

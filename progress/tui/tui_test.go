@@ -1,4 +1,4 @@
-package progress
+package tui
 
 import (
 	"fmt"
@@ -13,53 +13,56 @@ import (
 	"time"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/peace-go/peace/progress"
+	"github.com/peace-go/peace/progress/progresstest"
 )
 
-func newTestTUI(t *testing.T, out io.Writer, opts TUIOptions) *tuiView {
+func newTestTUI(t *testing.T, out io.Writer, opts Options) *view {
 	t.Helper()
 	opts.NoColor = true
 	if opts.now == nil {
-		opts.now = newFakeClock().Now
+		opts.now = progresstest.NewClock().Now
 	}
 	if opts.Width == 0 {
 		opts.Width, opts.Height = 100, 40
 	}
-	v, err := NewTUI(out, opts)
+	v, err := New(out, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v.(*tuiView)
+	return v.(*view)
 }
 
 // TestTUICloseRendersEverything emits from 32 goroutines, one item each,
 // many small updates, and checks that after Close the final frame shows
 // every row exactly as the events left it.
 func TestTUICloseRendersEverything(t *testing.T) {
-	var out syncBuffer
-	clock := newFakeClock()
-	v := newTestTUI(t, &out, TUIOptions{now: clock.Now})
-	e := NewEmitter(v)
+	var out progresstest.Buffer
+	clock := progresstest.NewClock()
+	v := newTestTUI(t, &out, Options{now: clock.Now})
+	e := progress.NewEmitter(v)
 	e.SetClock(clock.Now)
 	const goroutines, steps = 32, 500
 	var items []string
 	for g := range goroutines {
 		items = append(items, fmt.Sprintf("item_%02d", g))
 	}
-	e.Emit(Event{Type: ExecutionStart, Execution: "x", Command: "ensure", Flow: "many", Items: items})
+	e.Emit(progress.Event{Type: progress.ExecutionStart, Execution: "x", Command: "ensure", Flow: "many", Items: items})
 	var wg sync.WaitGroup
 	for g, id := range items {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.Emit(Event{Type: ItemStart, Execution: "x", Block: "ensure", Item: id})
+			e.Emit(progress.Event{Type: progress.ItemStart, Execution: "x", Block: "ensure", Item: id})
 			tr := e.ItemTracker("x", "ensure", id)
-			tr.SetLimit(Steps(steps))
+			tr.SetLimit(progress.Steps(steps))
 			for i := range steps {
 				tr.Advance(1)
 				tr.Message(fmt.Sprintf("step %d", i+1))
 			}
 			if g%2 == 0 {
-				e.Emit(Event{Type: ItemDone, Execution: "x", Block: "ensure", Item: id, Status: StatusApplied})
+				e.Emit(progress.Event{Type: progress.ItemDone, Execution: "x", Block: "ensure", Item: id, Status: progress.StatusApplied})
 			}
 		}()
 	}
@@ -72,13 +75,13 @@ func TestTUICloseRendersEverything(t *testing.T) {
 		t.Fatal("no final model")
 	}
 	for g, id := range items {
-		r := m.byID[id]
-		wantPhase := phaseRunning
+		r := m.ledger.Row(id)
+		wantPhase := progress.PhaseRunning
 		if g%2 == 0 {
-			wantPhase = phaseEnded
+			wantPhase = progress.PhaseEnded
 		}
-		if r.done != steps || r.message != fmt.Sprintf("step %d", steps) || r.phase != wantPhase {
-			t.Errorf("%s: done %d, message %q, phase %v", id, r.done, r.message, r.phase)
+		if r.Done != steps || r.Message != fmt.Sprintf("step %d", steps) || r.Phase != wantPhase {
+			t.Errorf("%s: done %d, message %q, phase %v", id, r.Done, r.Message, r.Phase)
 		}
 	}
 	// Every line of the final frame reached the terminal.
@@ -104,9 +107,9 @@ func TestTUICtrlC(t *testing.T) {
 	defer keys.Close()
 	presses := make(chan int, 3)
 	var n int
-	var out syncBuffer
-	var v *tuiView
-	v = newTestTUI(t, &out, TUIOptions{In: in, OnInterrupt: func() {
+	var out progresstest.Buffer
+	var v *view
+	v = newTestTUI(t, &out, Options{In: in, OnInterrupt: func() {
 		n++
 		select {
 		case <-v.runDone:
@@ -115,10 +118,10 @@ func TestTUICtrlC(t *testing.T) {
 			presses <- n
 		}
 	}})
-	e := NewEmitter(v)
-	e.Emit(Event{Type: ExecutionStart, Command: "ensure", Items: []string{"build", "upload"}})
-	e.Emit(Event{Type: ItemStart, Item: "build"})
-	e.Emit(Event{Type: ItemStart, Item: "upload"})
+	e := progress.NewEmitter(v)
+	e.Emit(progress.Event{Type: progress.ExecutionStart, Command: "ensure", Items: []string{"build", "upload"}})
+	e.Emit(progress.Event{Type: progress.ItemStart, Item: "build"})
+	e.Emit(progress.Event{Type: progress.ItemStart, Item: "upload"})
 
 	press := func() int {
 		t.Helper()
@@ -136,12 +139,12 @@ func TestTUICtrlC(t *testing.T) {
 	if p := press(); p != 1 {
 		t.Fatalf("first press: %d", p)
 	}
-	e.Emit(Event{Type: InterruptReceived, Stage: "stop", InFlight: []string{"build", "upload"}})
+	e.Emit(progress.Event{Type: progress.InterruptReceived, Stage: "stop", InFlight: []string{"build", "upload"}})
 	waitFor(t, &out, "stopping: 2 in flight (build, upload) — Ctrl-C again to cancel them")
 	if p := press(); p != 2 {
 		t.Fatalf("second press: %d", p)
 	}
-	e.Emit(Event{Type: CancelRequested, Stage: "cancel", InFlight: []string{"build", "upload"}})
+	e.Emit(progress.Event{Type: progress.CancelRequested, Stage: "cancel", InFlight: []string{"build", "upload"}})
 	waitFor(t, &out, "cancelling… build, upload")
 	if p := press(); p != -3 {
 		t.Fatalf("third press: %d, want it after the program ended", p)
@@ -155,7 +158,7 @@ func TestTUICtrlC(t *testing.T) {
 }
 
 // waitFor waits until the plain text of out contains s.
-func waitFor(t *testing.T, out *syncBuffer, s string) {
+func waitFor(t *testing.T, out *progresstest.Buffer, s string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(ansi.Strip(out.String()), s) {
@@ -167,13 +170,13 @@ func waitFor(t *testing.T, out *syncBuffer, s string) {
 }
 
 func TestTUICloseTwiceAndEmitAfterClose(t *testing.T) {
-	var out syncBuffer
-	v := newTestTUI(t, &out, TUIOptions{})
-	v.Emit(Event{Type: Fatal, Message: "bad flag", Code: 2})
+	var out progresstest.Buffer
+	v := newTestTUI(t, &out, Options{})
+	v.Emit(progress.Event{Type: progress.Fatal, Message: "bad flag", Code: 2})
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
 	}
-	v.Emit(Event{Type: Notice, Message: "late"})
+	v.Emit(progress.Event{Type: progress.Notice, Message: "late"})
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -212,11 +215,11 @@ func TestTUIStdinNotATerminal(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer in.Close()
-			var out syncBuffer
+			var out progresstest.Buffer
 			var pressed atomic.Int32
-			v := newTestTUI(t, &out, TUIOptions{In: in, OnInterrupt: func() { pressed.Add(1) }})
-			v.Emit(Event{Type: ExecutionStart, Execution: "x", Command: "ensure", Flow: "f", Items: []string{"a"}})
-			v.Emit(Event{Type: ItemStart, Execution: "x", Block: "ensure", Item: "a"})
+			v := newTestTUI(t, &out, Options{In: in, OnInterrupt: func() { pressed.Add(1) }})
+			v.Emit(progress.Event{Type: progress.ExecutionStart, Execution: "x", Command: "ensure", Flow: "f", Items: []string{"a"}})
+			v.Emit(progress.Event{Type: progress.ItemStart, Execution: "x", Block: "ensure", Item: "a"})
 			waitFor(t, &out, "▸ a")
 			if err := v.Close(); err != nil {
 				t.Fatalf("close: %v", err)
@@ -232,7 +235,7 @@ func TestTUIStdinNotATerminal(t *testing.T) {
 }
 
 func TestNewTUIWithoutOutput(t *testing.T) {
-	if _, err := NewTUI(nil, TUIOptions{}); err == nil {
+	if _, err := New(nil, Options{}); err == nil {
 		t.Fatal("no error without an output")
 	}
 }
@@ -243,20 +246,20 @@ func TestNewTUIWithoutOutput(t *testing.T) {
 func TestTUIPanicRestoresTerminal(t *testing.T) {
 	if os.Getenv("PEACE_TUI_PANIC_CHILD") == "1" {
 		in, keys := io.Pipe()
-		v, err := NewTUI(os.Stdout, TUIOptions{In: in, NoColor: true, Width: 80, Height: 20,
+		v, err := New(os.Stdout, Options{In: in, NoColor: true, Width: 80, Height: 20,
 			OnInterrupt: func() { panic("boom from OnInterrupt") }})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(3)
 		}
-		v.Emit(Event{Type: ExecutionStart, Command: "ensure", Items: []string{"a"}})
+		v.Emit(progress.Event{Type: progress.ExecutionStart, Command: "ensure", Items: []string{"a"}})
 		keys.Write([]byte{0x03})
 		time.Sleep(10 * time.Second)
 		os.Exit(4) // the panic never came
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestTUIPanicRestoresTerminal$")
 	cmd.Env = append(os.Environ(), "PEACE_TUI_PANIC_CHILD=1")
-	var stdout, stderr syncBuffer
+	var stdout, stderr progresstest.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	exit, ok := err.(*exec.ExitError)
@@ -274,15 +277,15 @@ func TestTUIPanicRestoresTerminal(t *testing.T) {
 // TestTUIOnAFile: asked for with no terminal to draw on (--progress tui
 // 2>file), the view still draws its frames, at a size of its own.
 func TestTUIOnAFile(t *testing.T) {
-	var out syncBuffer
-	v, err := NewTUI(&out, TUIOptions{NoColor: true, now: newFakeClock().Now})
+	var out progresstest.Buffer
+	v, err := New(&out, Options{NoColor: true, now: progresstest.NewClock().Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.Emit(Event{Type: ExecutionStart, Execution: "x", Command: "ensure", Flow: "f", Items: []string{"a"}})
-	v.Emit(Event{Type: ItemStart, Execution: "x", Block: "ensure", Item: "a"})
-	v.Emit(Event{Type: ItemDone, Execution: "x", Block: "ensure", Item: "a", Status: StatusApplied})
-	v.Emit(Event{Type: ExecutionEnd, Execution: "x", Outcome: "complete", Statuses: map[string]Status{"a": StatusApplied}})
+	v.Emit(progress.Event{Type: progress.ExecutionStart, Execution: "x", Command: "ensure", Flow: "f", Items: []string{"a"}})
+	v.Emit(progress.Event{Type: progress.ItemStart, Execution: "x", Block: "ensure", Item: "a"})
+	v.Emit(progress.Event{Type: progress.ItemDone, Execution: "x", Block: "ensure", Item: "a", Status: progress.StatusApplied})
+	v.Emit(progress.Event{Type: progress.ExecutionEnd, Execution: "x", Outcome: "complete", Statuses: map[string]progress.Status{"a": progress.StatusApplied}})
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
 	}
