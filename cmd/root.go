@@ -138,6 +138,7 @@ given; NO_COLOR turns colours off.`,
 		newApplyCmd(g, "ensure"), newApplyCmd(g, "clean"),
 		newInitCmd(g), newVersionCmd(g), newUnlockCmd(g),
 		newExecutionsCmd(g), newWaitCmd(g, false), newWaitCmd(g, true), newInterruptCmd(g), newLogsCmd(g),
+		newServeCmd(g), newGraphCmd(g),
 	)
 	for _, c := range append(root.Commands(), root) {
 		c.SetUsageTemplate(c.UsageTemplate() + "\n" + exitCodesHelp + "\n")
