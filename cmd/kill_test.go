@@ -629,7 +629,7 @@ items:
     params:
       current: "cat volume 2>/dev/null || echo absent"
       goal: "echo created"
-      ensure: "touch started; sleep 0.3; echo creating; sleep 0.3; touch exited; echo vol-42 | tee volume"
+      ensure: "touch started; sleep 0.3; echo creating; sleep 0.3; touch exited; echo vol-42 | tee volume; echo vol-42 > \"$PEACE_STATE_OUT\""
 `
 	if err := os.WriteFile(filepath.Join(dir, "flow.yaml"), []byte(flow), 0o644); err != nil {
 		t.Fatal(err)
@@ -687,9 +687,18 @@ items:
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatalf("%v\n%s", err, stdout.Bytes())
 	}
-	want := "creating\nvol-42"
-	if got := res.Items["volume"].State; got == nil || *got != want {
-		t.Errorf("applied state %q, want %q: what ensure printed after the stall was lost", deref(got), want)
+	if got := res.Items["volume"].State; got == nil || *got != "vol-42" {
+		t.Errorf("applied state %q, want %q", deref(got), "vol-42")
+	}
+	// What ensure printed while stderr was stalled is all in its log.
+	logsCmd := exec.Command(bin, "logs", "", "volume")
+	logsCmd.Dir = dir
+	logs, err := logsCmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("logs: %v\n%s", err, logs)
+	}
+	if want := "volume | creating\nvolume | vol-42\n"; string(logs) != want {
+		t.Errorf("log %q, want %q: what ensure printed after the stall was lost", logs, want)
 	}
 }
 

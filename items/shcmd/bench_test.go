@@ -16,7 +16,7 @@ import (
 // BenchmarkCurrent is one sh_cmd discovery: a process group, two pipes,
 // line splitting, and the state.
 func BenchmarkCurrent(b *testing.B) {
-	it, err := shcmd.New("bench", shcmd.Params{Current: "echo built", Goal: "echo built", Ensure: "true"}, items.Env{Dir: b.TempDir()})
+	it, err := shcmd.New("bench", shcmd.Params{Current: "echo built", Goal: shcmd.Source{Command: "echo built"}, Ensure: "true"}, items.Env{Dir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func BenchmarkBareExec(b *testing.B) {
 // SIGTERM to its group (a shell with a child and a grandchild), the group
 // gone, the pipes drained. It reports ms from cancel to return.
 func BenchmarkCancel(b *testing.B) {
-	it, err := shcmd.New("bench", shcmd.Params{Current: "echo a", Goal: "echo b", Ensure: `echo started; sh -c "sleep 30 & sleep 30"`}, items.Env{Dir: b.TempDir()})
+	it, err := shcmd.New("bench", shcmd.Params{Current: "echo a", Goal: shcmd.Source{Command: "echo b"}, Ensure: `echo started; sh -c "sleep 30 & sleep 30"`}, items.Env{Dir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}

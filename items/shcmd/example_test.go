@@ -10,19 +10,20 @@ import (
 	"github.com/peace-go/peace/progress"
 )
 
-// An sh_cmd item whose ensure prints a generated ID: that output, not the
-// goal, is the state to record, and clean can read it back later from
-// PEACE_STORED_STATE.
+// An sh_cmd item whose ensure makes a generated ID: it writes it to the
+// file $PEACE_STATE_OUT names, so that ID, not the goal, is the state to
+// record, and clean can read it back later from PEACE_STORED_STATE. What
+// the commands print is their log.
 func ExampleNew() {
 	dir, _ := os.MkdirTemp("", "example")
 	defer os.RemoveAll(dir)
 
 	it, _ := shcmd.New("volume", shcmd.Params{
 		Current:    `cat volume 2>/dev/null || echo absent`,
-		Goal:       `echo created`,
-		Ensure:     `echo "vol-$PEACE_ITEM_ID-7" | tee volume`,
-		Clean:      `echo "deleting $PEACE_STORED_STATE" >&2; rm volume`,
-		CleanState: `echo absent`,
+		Goal:       shcmd.Source{Command: `echo created`},
+		Ensure:     `echo "creating a volume"; echo "vol-$PEACE_ITEM_ID-7" | tee volume > "$PEACE_STATE_OUT"`,
+		Clean:      `echo "deleting $PEACE_STORED_STATE"; rm volume`,
+		CleanState: shcmd.Source{Command: `echo absent`},
 	}, items.Env{Dir: dir})
 	ctx := context.Background()
 	ensure := items.FnCtx{Op: items.OpEnsure, Progress: progress.NoTracker}

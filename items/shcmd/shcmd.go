@@ -3,35 +3,87 @@ package shcmd
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/progress"
 )
 
 // Params are the flow file's params of an sh_cmd item: shell commands, run
-// with sh -c in the flow's directory. Each discovering command prints a state.
+// with sh -c in the flow's directory.
 type Params struct {
-	// Current prints the state the world is in now.
+	// Current prints the state the world is in now (trimmed stdout).
 	Current string `yaml:"current"`
-	// Goal prints the state ensure moves the world to.
-	Goal string `yaml:"goal"`
-	// Ensure moves the world to the goal state. What it prints, if anything,
-	// is recorded as the applied state instead of the goal state.
+	// Goal is the state ensure moves the world to: a command that prints
+	// it, or {value: TEXT}, a fixed state that needs no process.
+	Goal Source `yaml:"goal"`
+	// Ensure moves the world to the goal state. What it prints (stdout and
+	// stderr) is the item's log, never its state: the applied state is what
+	// it wrote to the file $PEACE_STATE_OUT names, if anything (an ID only
+	// the command knows), else the goal state.
 	Ensure string `yaml:"ensure"`
 	// Clean moves the world to the clean state; optional, with CleanState.
+	// Its output is the log too, and $PEACE_STATE_OUT works as for ensure.
 	Clean string `yaml:"clean"`
-	// CleanState prints the state clean moves the world to.
-	CleanState string `yaml:"clean_state"`
+	// CleanState is the state clean moves the world to: a command or
+	// {value: TEXT}.
+	CleanState Source `yaml:"clean_state"`
+	// Env is more environment for every command of the item.
+	Env map[string]string `yaml:"env"`
 }
+
+// Source is where a state comes from: a command whose trimmed stdout is
+// the state, or a fixed value that needs no process.
+type Source struct {
+	Command string
+	Value   *string
+}
+
+// UnmarshalYAML reads a command (a string) or {value: TEXT}.
+func (s *Source) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return nil
+		}
+		s.Command = n.Value
+		return nil
+	case yaml.MappingNode:
+		var v struct {
+			Value *string `yaml:"value"`
+		}
+		if len(n.Content) != 2 || n.Content[0].Value != "value" {
+			return fmt.Errorf("line %d: expected a command, or {value: TEXT} for a fixed state", n.Line)
+		}
+		if err := n.Decode(&v); err != nil {
+			return err
+		}
+		if v.Value == nil {
+			return fmt.Errorf("line %d: value: expected the state as text", n.Line)
+		}
+		s.Value = v.Value
+		return nil
+	}
+	return fmt.Errorf("line %d: expected a command, or {value: TEXT} for a fixed state", n.Line)
+}
+
+func (s Source) empty() bool { return s.Value == nil && strings.TrimSpace(s.Command) == "" }
 
 // Validate checks the required params, and that clean and clean_state come
 // together.
 func (p *Params) Validate() error {
 	var missing []string
-	for _, f := range []struct{ name, v string }{{"current", p.Current}, {"goal", p.Goal}, {"ensure", p.Ensure}} {
-		if strings.TrimSpace(f.v) == "" {
+	for _, f := range []struct {
+		name  string
+		empty bool
+	}{{"current", strings.TrimSpace(p.Current) == ""}, {"goal", p.Goal.empty()}, {"ensure", strings.TrimSpace(p.Ensure) == ""}} {
+		if f.empty {
 			missing = append(missing, f.name)
 		}
 	}
@@ -40,24 +92,44 @@ func (p *Params) Validate() error {
 		return errors.New("param " + missing[0] + " is required")
 	case len(missing) > 1:
 		return errors.New("params " + strings.Join(missing, ", ") + " are required")
-	case p.hasClean() && strings.TrimSpace(p.CleanState) == "":
+	case p.hasClean() && p.CleanState.empty():
 		return errors.New("param clean needs clean_state: the state clean leaves behind")
-	case !p.hasClean() && strings.TrimSpace(p.CleanState) != "":
+	case !p.hasClean() && !p.CleanState.empty():
 		return errors.New("param clean_state needs clean: the command that gets there")
+	}
+	for k := range p.Env {
+		if !validEnvName(k) {
+			return fmt.Errorf("env: %q is not a variable name (letters, digits and _, not starting with a digit)", k)
+		}
 	}
 	return nil
 }
 
+func validEnvName(k string) bool {
+	if k == "" || (k[0] >= '0' && k[0] <= '9') {
+		return false
+	}
+	for _, c := range k {
+		if c != '_' && (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
 func (p *Params) hasClean() bool { return strings.TrimSpace(p.Clean) != "" }
 
-// State is the trimmed stdout of a discovering command.
+// State is the trimmed stdout of a discovering command, or a fixed value.
 type State = string
 
-// Environment variables every command gets.
+// Environment variables the commands get.
 const (
 	EnvItemID      = "PEACE_ITEM_ID"
 	EnvStoredState = "PEACE_STORED_STATE" // the last recorded state, "" when none
 	EnvGoalState   = "PEACE_GOAL_STATE"   // ensure only
+	// EnvStateOut names a file ensure and clean may write the state they
+	// reached to, when it is not the target (a generated ID).
+	EnvStateOut = "PEACE_STATE_OUT"
 )
 
 // Type is the "sh_cmd" item type.
@@ -90,11 +162,14 @@ func (it *item) cmd(name, script string, fc items.TypedFnCtx[State], extra ...st
 	env := make([]string, 0, len(parent)+3+len(extra))
 	for _, kv := range parent {
 		k, _, _ := strings.Cut(kv, "=")
-		if k != EnvItemID && k != EnvStoredState && k != EnvGoalState {
+		if !strings.HasPrefix(k, "PEACE_") {
 			env = append(env, kv)
 		}
 	}
 	env = append(env, EnvItemID+"="+string(it.id), EnvStoredState+"="+stored)
+	for _, k := range slices.Sorted(maps.Keys(it.p.Env)) {
+		env = append(env, k+"="+it.p.Env[k])
+	}
 	env = append(env, extra...)
 	return command{name: name, script: script, dir: it.dir, env: env, groups: fc.Processes}
 }
@@ -108,7 +183,15 @@ func (it *item) Current(ctx context.Context, fc items.TypedFnCtx[State]) (State,
 }
 
 func (it *item) Goal(ctx context.Context, fc items.TypedFnCtx[State]) (State, error) {
-	return it.cmd("goal", it.p.Goal, fc).run(ctx, discovering)
+	return it.state(ctx, "goal", it.p.Goal, fc)
+}
+
+// state is what src says: its fixed value, or what its command prints.
+func (it *item) state(ctx context.Context, name string, src Source, fc items.TypedFnCtx[State]) (State, error) {
+	if src.Value != nil {
+		return strings.TrimSpace(*src.Value), nil
+	}
+	return it.cmd(name, src.Command, fc).run(ctx, discovering)
 }
 
 // Clean is the state clean_state prints; without clean commands, clean
@@ -117,7 +200,7 @@ func (it *item) Clean(ctx context.Context, fc items.TypedFnCtx[State]) (State, e
 	if !it.p.hasClean() {
 		return it.Current(ctx, fc)
 	}
-	return it.cmd("clean_state", it.p.CleanState, fc).run(ctx, discovering)
+	return it.state(ctx, "clean_state", it.p.CleanState, fc)
 }
 
 func (it *item) Diff(from, to State) items.Diff {
@@ -149,22 +232,26 @@ func (it *item) ApplyCheck(_ context.Context, _ items.TypedFnCtx[State], current
 }
 
 func (it *item) Apply(ctx context.Context, fc items.TypedFnCtx[State], current, target State) (State, error) {
+	name, script, extra := "ensure", it.p.Ensure, []string{EnvGoalState + "=" + target}
 	if fc.Op == items.OpClean {
 		if !it.p.hasClean() {
 			return current, nil
 		}
-		if _, err := it.cmd("clean", it.p.Clean, fc).run(ctx, fc.Progress); err != nil {
-			return "", err
-		}
-		return target, nil
+		name, script, extra = "clean", it.p.Clean, nil
 	}
-	out, err := it.cmd("ensure", it.p.Ensure, fc, EnvGoalState+"="+target).run(ctx, fc.Progress)
+	out, err := newStateOut()
 	if err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	defer out.remove()
+	if _, err := it.cmd(name, script, fc, append(extra, EnvStateOut+"="+out.path)...).run(ctx, fc.Progress); err != nil {
 		return "", err
 	}
-	if out != "" {
-		// A physical state only ensure knows, such as a generated ID.
-		return out, nil
+	// A physical state only the command knows, such as a generated ID.
+	if reached, ok, err := out.read(); err != nil {
+		return "", fmt.Errorf("%s: %s: %w", name, EnvStateOut, err)
+	} else if ok {
+		return reached, nil
 	}
 	return target, nil
 }

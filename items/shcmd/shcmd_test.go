@@ -3,6 +3,7 @@ package shcmd_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -162,7 +163,7 @@ func TestParams(t *testing.T) {
 		`{ensure: c}`:           "item build: params current, goal are required",
 		`{current: a, goal: b, ensure: c, clean: d}`:                 "item build: param clean needs clean_state",
 		`{current: a, goal: b, ensure: c, clean_state: e}`:           "item build: param clean_state needs clean",
-		`{current: a, goal: b, ensure: c, cleanup: d}`:               `unknown param "cleanup" (expected one of: current, goal, ensure, clean, clean_state)`,
+		`{current: a, goal: b, ensure: c, cleanup: d}`:               `unknown param "cleanup" (expected one of: current, goal, ensure, clean, clean_state, env)`,
 		`{current: a, goal: " ", ensure: c}`:                         "item build: param goal is required",
 		`{current: a, goal: b, ensure: c, clean: d, clean_state: e}`: "",
 		`{current: a, goal: b, ensure: c}`:                           "",
@@ -187,8 +188,11 @@ func TestEnvironment(t *testing.T) {
 	t.Setenv(shcmd.EnvGoalState, "outer goal")
 	t.Setenv(shcmd.EnvStoredState, "outer stored")
 	t.Setenv("SHCMD_TEST_INHERITED", "inherited")
+	t.Setenv(shcmd.EnvStateOut, "outer state out")
 	show := `printf '%s|%s|%s|%s|%s' "$PEACE_ITEM_ID" "$PEACE_STORED_STATE" "${PEACE_GOAL_STATE-unset}" "$SHCMD_TEST_INHERITED" "$(pwd)"`
-	it := mustBuild(t, dir, yamlOf(t, map[string]string{"current": show, "goal": show, "ensure": show, "clean": show, "clean_state": show}))
+	// ensure and clean print their log: what they report goes to $PEACE_STATE_OUT.
+	report := show + ` > "$PEACE_STATE_OUT"`
+	it := mustBuild(t, dir, yamlOf(t, map[string]string{"current": show, "goal": show, "ensure": report, "clean": report, "clean_state": show}))
 	ctx := context.Background()
 	stored := "last recorded"
 	want := func(stored, goal string) string {
@@ -207,9 +211,13 @@ func TestEnvironment(t *testing.T) {
 	if got := str(t)(it.Apply(ctx, fc(items.OpEnsure, progress.NoTracker, &stored), "absent", "built")); got != want(stored, "built") {
 		t.Errorf("ensure printed %q, want %q", got, want(stored, "built"))
 	}
-	// clean's output is not a state: the result is the clean state.
-	if got := str(t)(it.Apply(ctx, fc(items.OpClean, progress.NoTracker, &stored), "built", "absent")); got != "absent" {
-		t.Errorf("clean resulted in %q, want the clean state", got)
+	if got := str(t)(it.Apply(ctx, fc(items.OpClean, progress.NoTracker, &stored), "built", "absent")); got != want(stored, "unset") {
+		t.Errorf("clean printed %q, want %q", got, want(stored, "unset"))
+	}
+	// Only ensure and clean are told where to write a state.
+	probe := mustBuild(t, dir, yamlOf(t, map[string]string{"current": `echo "${PEACE_STATE_OUT-unset}"`, "goal": "echo built", "ensure": "true"}))
+	if got := str(t)(probe.Current(ctx, fc(items.OpEnsure, progress.NoTracker, nil))); got != "unset" {
+		t.Errorf("current saw PEACE_STATE_OUT=%q", got)
 	}
 }
 
@@ -224,14 +232,16 @@ func TestStatesAreTrimmedStdout(t *testing.T) {
 	}
 }
 
-func TestEnsureOutputIsTheAppliedState(t *testing.T) {
+func TestStateOutIsTheAppliedState(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	for _, tc := range []struct{ ensure, want string }{
-		{`echo "id-$PEACE_GOAL_STATE-42"`, "id-built-42"}, // a physical state only ensure knows
-		{`echo made > out`, "built"},                      // nothing printed: the goal
-		{`printf '  \n\t\n'`, "built"},                    // only blanks: the goal
-		{`echo progress >&2`, "built"},                    // stderr is not a state
+		{`echo "id-$PEACE_GOAL_STATE-42" > "$PEACE_STATE_OUT"`, "id-built-42"}, // a physical state only ensure knows
+		{`printf '  id-7 \n\n' > "$PEACE_STATE_OUT"`, "id-7"},                  // trimmed
+		{`echo "id-$PEACE_GOAL_STATE-42"`, "built"},                            // printed: the log, not a state
+		{`echo made > out`, "built"},                                           // nothing written: the goal
+		{`printf '  \n\t\n' > "$PEACE_STATE_OUT"`, "built"},                    // only blanks: the goal
+		{`echo progress >&2`, "built"},                                         // stderr is not a state
 	} {
 		it := mustBuild(t, dir, yamlOf(t, map[string]string{"current": "echo absent", "goal": "echo built", "ensure": tc.ensure}))
 		got := str(t)(it.Apply(ctx, fc(items.OpEnsure, progress.NoTracker, nil), "absent", "built"))
@@ -241,6 +251,23 @@ func TestEnsureOutputIsTheAppliedState(t *testing.T) {
 	}
 	if data, err := os.ReadFile(filepath.Join(dir, "out")); err != nil || string(data) != "made\n" {
 		t.Errorf("ensure did not run in the flow directory: %q %v", data, err)
+	}
+}
+
+func TestFixedStatesRunNothing(t *testing.T) {
+	dir := t.TempDir()
+	it := mustBuild(t, dir, `{current: "echo absent", goal: {value: " built "}, ensure: "touch out", clean: "rm -f out", clean_state: {value: absent}}`)
+	ctx := context.Background()
+	if got := str(t)(it.Goal(ctx, fc(items.OpEnsure, progress.NoTracker, nil))); got != "built" {
+		t.Errorf("goal %q, want the fixed value trimmed", got)
+	}
+	if got := str(t)(it.Clean(ctx, fc(items.OpClean, progress.NoTracker, nil))); got != "absent" {
+		t.Errorf("clean state %q", got)
+	}
+	for _, bad := range []string{`{current: a, goal: {value: [x]}, ensure: c}`, `{current: a, goal: {vale: x}, ensure: c}`, `{current: a, goal: {}, ensure: c}`} {
+		if _, err := build(t, dir, bad); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
 	}
 }
 
@@ -352,7 +379,7 @@ func TestOutputLinesStreamAsMessages(t *testing.T) {
 	got := tr.all()
 	// Lines printed faster than they are shown may be skipped (the newest
 	// wins), but nothing else appears, and the last line is always shown.
-	lines := map[string]bool{"waiting": true, "out": true, "a": true, "b": true, "last": true}
+	lines := map[string]bool{"waiting": true, "out": true, "a": true, "b": true, "": true, "   ": true, "last": true}
 	for _, m := range got {
 		if !lines[m] {
 			t.Errorf("unexpected message %q", m)
@@ -363,11 +390,12 @@ func TestOutputLinesStreamAsMessages(t *testing.T) {
 	}
 }
 
-// A view that blocks (a paused terminal) holds up messages, never the
-// command's output: the state printed on stdout is read in full.
-func TestBlockedMessagesLoseNoOutput(t *testing.T) {
+// A view that blocks (a paused terminal) holds up the output lines it is
+// handed, never the command, and loses none of them: every line arrives,
+// in order, once the view moves again.
+func TestBlockedViewLosesNoOutput(t *testing.T) {
 	dir := t.TempDir()
-	it := mustBuild(t, dir, `{current: "echo absent", goal: "echo built", ensure: "echo first >&2; i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done; echo vol-42"}`)
+	it := mustBuild(t, dir, `{current: "echo absent", goal: "echo built", ensure: "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done; touch finished; echo vol-42 > \"$PEACE_STATE_OUT\""}`)
 	release := make(chan struct{})
 	tr := &blockingTracker{release: release}
 	done := make(chan struct{})
@@ -377,25 +405,47 @@ func TestBlockedMessagesLoseNoOutput(t *testing.T) {
 		got, err = it.Apply(context.Background(), fc(items.OpEnsure, tr, nil), "absent", "built")
 		close(done)
 	}()
-	// Hold the view longer than the drain grace before letting it go.
-	time.Sleep(2 * shcmd.Grace)
+	// The command runs to its end while the view is held.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "finished")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the command was held up by a blocked view")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	close(release)
 	<-done
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _ := got.(string)
-	if !strings.HasSuffix(s, "line 1999\nvol-42") || !strings.HasPrefix(s, "line 0\n") {
-		t.Errorf("applied state lost output: %d bytes, ends %q", len(s), s[max(0, len(s)-30):])
+	if got != "vol-42" {
+		t.Errorf("applied state %q", got)
+	}
+	if len(tr.lines) != 2000 {
+		t.Fatalf("%d lines delivered, want 2000", len(tr.lines))
+	}
+	for i, l := range tr.lines {
+		if l != fmt.Sprintf("line %d", i) {
+			t.Fatalf("line %d is %q: out of order or lost", i, l)
+		}
 	}
 }
 
-type blockingTracker struct{ release chan struct{} }
+type blockingTracker struct {
+	release chan struct{}
+	lines   []string // one goroutine delivers them
+}
 
 func (b *blockingTracker) SetLimit(progress.Limit) {}
 func (b *blockingTracker) Advance(int64)           {}
 func (b *blockingTracker) Message(string)          { <-b.release }
-func (b *blockingTracker) Output(string)           { <-b.release }
+func (b *blockingTracker) Output(line string) {
+	<-b.release
+	b.lines = append(b.lines, line)
+}
 
 func TestExitError(t *testing.T) {
 	dir := t.TempDir()
