@@ -36,7 +36,11 @@ func TestMain(m *testing.M) {
 // family is the command each group of the owner runs: two background
 // children, one of which has a child of its own, then it waits; "up" says
 // they all exist.
-const family = `sh -c 'sleep 30 & sleep 30' & sleep 30 & sleep 0.01; echo up; wait`
+const family = `sh -c 'sleep 30 & sleep 30' & sleep 30 & echo up; wait`
+
+// familySize is how many processes a group running family has: its shell,
+// the inner shell and its two sleeps, and one more sleep.
+const familySize = 5
 
 // owner is the process the tests kill. It prints one line, "ready" and the
 // pgids of the groups it started and still covers, and waits to be killed.
@@ -74,6 +78,13 @@ func owner(mode string) {
 			line, err := bufio.NewReader(out).ReadString('\n')
 			if line != "up\n" {
 				check(fmt.Errorf("group %d said %q: %v", pgid, line, err))
+			}
+			// The inner shell may not have started its children yet.
+			for deadline := time.Now().Add(10 * time.Second); len(live(nil, []int{pgid}, nil)) < familySize; {
+				if time.Now().After(deadline) {
+					check(fmt.Errorf("group %d has %d processes, want %d", pgid, len(live(nil, []int{pgid}, nil)), familySize))
+				}
+				time.Sleep(time.Millisecond)
 			}
 			pgids = append(pgids, strconv.Itoa(pgid))
 		}
@@ -156,11 +167,10 @@ func startOwner(t *testing.T, dir, mode string) (*exec.Cmd, []int, int) {
 
 // live lists the live processes (zombies have run their last) of the
 // groups pgids and the pids pids, from /proc.
-func live(t *testing.T, pgids, pids []int) []int {
-	t.Helper()
+func live(_ *testing.T, pgids, pids []int) []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	var found []int
 	for _, e := range ents {
@@ -223,9 +233,8 @@ func TestOwnerKilledKillsEveryGroup(t *testing.T) {
 		if len(pgids) != groups || watchdog == 0 {
 			t.Fatalf("owner started %v with watchdog %d", pgids, watchdog)
 		}
-		// Each group: its shell, two sleeps and a shell with one more.
-		if n := len(live(t, pgids, nil)); n < 5*groups {
-			t.Fatalf("%d processes in the groups %v before the kill, want %d", n, pgids, 5*groups)
+		if n := len(live(t, pgids, nil)); n < familySize*groups {
+			t.Fatalf("%d processes in the groups %v before the kill, want %d", n, pgids, familySize*groups)
 		}
 		took = append(took, killOwner(t, cmd, pgids, []int{watchdog}, time.Second))
 		_ = cmd.Wait()
