@@ -327,6 +327,9 @@ func (s *Server) startExecution(r *http.Request) (int, any, error) {
 	case <-r.Context().Done():
 		return 0, nil, r.Context().Err()
 	}
+	if !x.ran.Load() {
+		<-x.done // it ended before it ran: the lock, or bad state
+	}
 	select {
 	case <-x.done:
 		if x.err != nil && x.res == nil {

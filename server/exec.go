@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/peace-go/peace/cmdctx"
@@ -25,6 +26,7 @@ type run struct {
 
 	startOnce sync.Once
 	started   chan struct{} // closed when it runs (holds the lock) or has ended
+	ran       atomic.Bool   // a block started: it held the lock
 	done      chan struct{} // closed when it has ended and res, err are set
 	res       *cmdexecution.Result
 	err       error
@@ -39,7 +41,10 @@ func (r *run) emit(ev progress.Event) {
 		r.mem.add(ev)
 	}
 	switch ev.Type {
-	case progress.BlockStart, progress.ExecutionEnd:
+	case progress.BlockStart:
+		r.ran.Store(true)
+		r.startOnce.Do(func() { close(r.started) })
+	case progress.ExecutionEnd:
 		// Blocks start once the lock is held and the record says running.
 		r.startOnce.Do(func() { close(r.started) })
 	}
