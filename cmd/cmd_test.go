@@ -83,7 +83,7 @@ items:
 		out, err string
 	}{
 		{"done", okFlow, []string{"ensure", "--progress", "none"}, ExitOK, "ensure complete: 1 applied", ""},
-		{"item failed", failing, []string{"ensure", "--progress", "none"}, ExitItemFailed, "failed breaks: ensure: exit status 3: broken", ""},
+		{"item failed", failing, []string{"ensure", "--progress", "none"}, ExitItemFailed, "failed breaks: ensure: exit status 3", ""},
 		{"not started after failure", failing, []string{"ensure", "--progress", "none"}, ExitItemFailed, "not started: later", ""},
 		{"bad flag", okFlow, []string{"ensure", "--nope"}, ExitBadInput, "", "unknown flag: --nope"},
 		{"extra arg", okFlow, []string{"ensure", "now"}, ExitBadInput, "", `unknown command "now"`},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -28,6 +29,7 @@ type recording struct {
 	mu     sync.Mutex
 	events progress.View // the json view over the record's events.jsonl
 	logs   map[string]logFile
+	tails  map[string][]string // the last tailLines of each item's output
 	done   chan struct{}
 	wg     sync.WaitGroup
 	stopCh func() error // stops listening for control
@@ -58,7 +60,7 @@ func (c *CmdCtx) startRecording(x *execution) (*recording, error) {
 		return nil, fmt.Errorf("execution record: %w", err)
 	}
 	r := &recording{c: c, x: x, rec: rec, events: progress.NewJSON(rec.EventWriter()),
-		logs: map[string]logFile{}, done: make(chan struct{})}
+		logs: map[string]logFile{}, tails: map[string][]string{}, done: make(chan struct{})}
 	stages, stop, err := state.ListenControl(dir, x.id)
 	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
 		r.discard()
@@ -143,8 +145,17 @@ func (rs *recorders) remove(r *recording) {
 	delete(rs.by, r.x.id)
 }
 
+// tailLines is how many of its last output lines a failed item's result
+// shows.
+const tailLines = 20
+
 // logLine appends one output line to the item's log.
 func (r *recording) logLine(item, line string) {
+	t := r.tails[item]
+	if len(t) == tailLines {
+		t = append(t[:0], t[1:]...)
+	}
+	r.tails[item] = append(t, line)
 	f, ok := r.logs[item]
 	if !ok {
 		var err error
@@ -154,6 +165,23 @@ func (r *recording) logLine(item, line string) {
 		r.logs[item] = f
 	}
 	_, _ = f.Write(append([]byte(line), '\n'))
+}
+
+// annotate gives each item of res that failed or was interrupted the last
+// lines its commands printed and the log that has them all.
+func (r *recording) annotate(res *cmdexecution.Result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range res.Items {
+		it := &res.Items[i]
+		if it.Status != progress.StatusFailed && it.Status != progress.StatusInterrupted {
+			continue
+		}
+		if t := r.tails[it.ID]; len(t) > 0 {
+			it.Output = append([]string(nil), t...)
+			it.Log = filepath.Join(r.rec.Path(), "logs", it.ID+".log")
+		}
+	}
 }
 
 // running records that the execution holds the lock and runs.

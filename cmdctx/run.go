@@ -39,6 +39,9 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 		if res != nil {
 			res = e.Result(x.id, flow, data, outcome)
 			res.Notices = recorded.Notices
+			if rcd != nil {
+				rcd.annotate(res)
+			}
 		}
 		if err == nil {
 			end.Outcome = res.Outcome

@@ -63,6 +63,10 @@ type ItemResult struct {
 	Unknown bool `json:"unknown,omitempty"`
 	// InProgress: a live run is applying the item now (status --stored).
 	InProgress bool `json:"in_progress,omitempty"`
+	// Output is the last lines the item's commands printed, for an item
+	// that failed or was interrupted; Log is the file that has them all.
+	Output []string `json:"output,omitempty"`
+	Log    string   `json:"log,omitempty"`
 }
 
 // Counts is how many items ended in each status.

@@ -155,7 +155,9 @@ func (c command) run(ctx context.Context, tr progress.Tracker) (string, error) {
 		if len(tail) == 0 {
 			tail = stdout.tail
 		}
-		if len(tail) == 0 {
+		if len(tail) == 0 || tr != progress.NoTracker {
+			// Every line went to the tracker (the item's log, the result's
+			// last lines): the error need not repeat them.
 			return "", fmt.Errorf("%s: %w", c.name, waitErr)
 		}
 		return "", fmt.Errorf("%s: %w: %s", c.name, waitErr, strings.Join(tail, " | "))

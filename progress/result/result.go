@@ -204,6 +204,13 @@ func (p *Printer) outcome(r *cmdexecution.Result) {
 	for _, it := range r.Items {
 		if it.Error != "" && it.Status == progress.StatusFailed {
 			fmt.Fprintf(p.w, "  %s %s: %s\n", p.style.del("failed"), it.ID, it.Error)
+			if len(it.Output) > 0 {
+				fmt.Fprintf(p.w, "    last %d lines of its output:\n", len(it.Output))
+				for _, l := range it.Output {
+					fmt.Fprintf(p.w, "    %s %s\n", p.style.dim("|"), l)
+				}
+				fmt.Fprintf(p.w, "    full log: %s (peace logs %s %s)\n", it.Log, r.Execution, it.ID)
+			}
 		}
 	}
 	if ids := r.With(progress.StatusInterrupted); len(ids) > 0 {
