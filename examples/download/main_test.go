@@ -329,7 +329,7 @@ func TestEnsureStatusClean(t *testing.T) {
 
 // slowDownload starts ensure against a server that drips a 96 KiB archive
 // (about two seconds) and returns once the body has started to arrive.
-func slowDownload(t *testing.T) (srv *server, flow string, run *exec.Cmd, stdout, stderr *bytes.Buffer) {
+func slowDownload(t *testing.T) (srv *server, flow string, run *exec.Cmd, wait func() int, stdout, stderr *bytes.Buffer) {
 	t.Helper()
 	noise := make([]byte, 96<<10) // incompressible, so the archive is as big
 	rand.Read(noise)
@@ -345,24 +345,31 @@ func slowDownload(t *testing.T) (srv *server, flow string, run *exec.Cmd, stdout
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { run.Process.Kill() })
+	exited := make(chan error, 1)
+	go func() { exited <- run.Wait() }()
+	wait = func() int { return exitCode(t, <-exited) }
 	deadline := time.Now().Add(20 * time.Second)
 	for srv.sent.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the download did not start\n%s", stderr)
+		select {
+		case err := <-exited:
+			t.Fatalf("the program ended (%v) before the download started\n%s%s", err, stdout, stderr)
+		case <-time.After(5 * time.Millisecond):
 		}
-		time.Sleep(5 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatal("the download did not start")
+		}
 	}
-	return srv, flow, run, stdout, stderr
+	return srv, flow, run, wait, stdout, stderr
 }
 
 // One Ctrl-C during the download: it finishes, nothing else starts, exit
 // 130; the next ensure does the rest without fetching again.
 func TestInterruptStop(t *testing.T) {
-	srv, flow, run, stdout, stderr := slowDownload(t)
+	srv, flow, run, wait, stdout, stderr := slowDownload(t)
 	if err := run.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	code := exitCode(t, run.Wait())
+	code := wait()
 	t.Logf("ensure → %d\n%s%s", code, stdout, stderr)
 	res := decode(t, stdout.String())
 	if code != 130 || res.Outcome != "interrupted" || res.statuses() != "payload=applied unpack=not_started sums=not_started" {
@@ -386,7 +393,7 @@ func TestInterruptStop(t *testing.T) {
 // Ctrl-C twice during the download: it is cancelled, exit 130, and no part
 // of it is left behind; the next ensure fetches it whole and completes.
 func TestInterruptCancel(t *testing.T) {
-	srv, flow, run, stdout, stderr := slowDownload(t)
+	srv, flow, run, wait, stdout, stderr := slowDownload(t)
 	dir := filepath.Dir(flow)
 	if err := run.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -396,7 +403,7 @@ func TestInterruptCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	code := exitCode(t, run.Wait())
+	code := wait()
 	t.Logf("ensure → %d after %v\n%s%s", code, time.Since(start), stdout, stderr)
 	res := decode(t, stdout.String())
 	if code != 130 || res.Outcome != "interrupted" || res.statuses() != "payload=interrupted unpack=not_started sums=not_started" {
