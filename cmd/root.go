@@ -40,6 +40,11 @@ type GlobalOptions struct {
 	DetachedRunner bool
 	// Types are the item types flow files may use.
 	Types *items.Registry
+
+	// Params are the --param NAME=VALUE flags, as given; ParamValues is
+	// what validate makes of them.
+	Params      []string
+	ParamValues map[string]string
 }
 
 var (
@@ -124,6 +129,7 @@ given; NO_COLOR turns colours off.`,
 	f.StringVarP(&g.FlowFile, "flow", "f", "flow.yaml", "flow file")
 	f.StringVarP(&g.Workspace, "workspace", "w", "", "where state lives (default .peace beside the flow file)")
 	f.StringVarP(&g.Profile, "profile", "p", "default", "environment whose state is used (dev, prod, ...)")
+	f.StringArrayVar(&g.Params, "param", nil, "set a flow param for this run, over the profile's value (`NAME=VALUE`, repeatable)")
 	f.IntVarP(&g.Jobs, "jobs", "j", cmdctx.DefaultJobs, "items run at once")
 	f.StringVar(&g.Format, "format", g.Format, "how results are printed on stdout: "+strings.Join(formats, "|"))
 	f.StringVar(&g.Progress, "progress", g.Progress, "how progress is shown on stderr: "+strings.Join(progresses, "|")+" (auto: tui on a terminal, plain otherwise)")
@@ -190,6 +196,17 @@ func (g *GlobalOptions) validate() error {
 	}
 	if !slices.Contains(progresses, g.Progress) {
 		return usageErrorf("--progress %q: want one of %s", g.Progress, strings.Join(progresses, ", "))
+	}
+	g.ParamValues = nil
+	for _, p := range g.Params {
+		name, value, ok := strings.Cut(p, "=")
+		if !ok || name == "" {
+			return usageErrorf("--param %q: want NAME=VALUE", p)
+		}
+		if g.ParamValues == nil {
+			g.ParamValues = map[string]string{}
+		}
+		g.ParamValues[name] = value // the last one given wins
 	}
 	if g.Jobs < 1 {
 		return usageErrorf("--jobs %d: want at least 1", g.Jobs)

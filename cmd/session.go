@@ -54,7 +54,7 @@ func (g *GlobalOptions) open(command string) (*session, error) {
 	}
 	s.view = g.newView(s.keys)
 	s.cc, err = cmdctx.New(cmdctx.Options{
-		Workspace: g.workspace(), Profile: g.Profile, Flow: flow, Jobs: g.Jobs,
+		Workspace: g.workspace(), Profile: g.Profile, Flow: flow, Params: flow.Params, Jobs: g.Jobs,
 		Events: s.view, LockWait: g.LockTimeout, Crash: state.CrashPoint, OnRunning: onRunning,
 	})
 	if err != nil {
@@ -66,7 +66,7 @@ func (g *GlobalOptions) open(command string) (*session, error) {
 
 func (g *GlobalOptions) loadFlow() (*items.Flow, error) {
 	path := g.FlowFile
-	flow, err := cmdctx.LoadFlow(path, g.Types)
+	flow, err := cmdctx.LoadFlow(path, g.Types, items.WithProfile(g.Profile), items.WithParams(g.ParamValues))
 	var ie *items.InputError
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

@@ -31,8 +31,11 @@ func DefaultWorkspace(flowFile string) string {
 }
 
 // LoadFlow reads and checks the flow file at path with the item types of
-// reg. Every mistake in it is an *items.InputError naming file, line and
-// column; nothing is written.
-func LoadFlow(path string, reg *items.Registry) (*items.Flow, error) {
-	return items.Load(path, reg)
+// reg, for the profile and flow params opts name (items.WithProfile,
+// items.WithParams). Every mistake in it is an *items.InputError naming
+// file, line and column; nothing is written. The flow's Params are the
+// values an execution uses: pass them on as Options.Params, so they are
+// recorded.
+func LoadFlow(path string, reg *items.Registry, opts ...items.LoadOption) (*items.Flow, error) {
+	return items.Load(path, reg, opts...)
 }

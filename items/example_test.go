@@ -103,5 +103,5 @@ items:
 	// ensure: applied true, recorded {Greeted:peace}, world "peace"
 	// ensure again: applied false
 	// clean: applied true, recorded {Greeted:}, world ""
-	// flow.yaml:3:39: unknown param "nmae" (expected one of: name)
+	// flow.yaml:3:39: unknown param "nmae" (expected one of: name) (did you mean name?)
 }

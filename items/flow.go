@@ -15,6 +15,11 @@ type Flow struct {
 	File string
 	// Dir is where relative paths resolve and where sh_cmd commands run.
 	Dir string
+	// Profile is the profile the flow was loaded for.
+	Profile string
+	// Params are the flow params' values the flow was loaded with: what
+	// an execution of it uses, kept in its record.
+	Params map[string]string
 
 	added []Item // declaration order
 	deps  map[ID][]ID

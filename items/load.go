@@ -19,7 +19,7 @@ import (
 
 // The keys a flow file may use, in the order messages list them.
 var (
-	flowKeys = []string{"flow", "items"}
+	flowKeys = []string{"flow", "params", "profiles", "items"}
 	itemKeys = []string{"id", "type", "depends_on", "params"}
 )
 
@@ -27,7 +27,11 @@ var (
 // Every mistake in the file is an *InputError naming its line and column;
 // when there are several they are joined with errors.Join, in file order.
 // A file that cannot be read is a wrapped os error. Loading writes nothing.
-func Load(path string, reg *Registry) (*Flow, error) {
+//
+// The flow params' values come from the file's params (defaults), then the
+// profile's entry in profiles (WithProfile), then WithParams; they replace
+// the references in the items' params (see Type.New).
+func Load(path string, reg *Registry, opts ...LoadOption) (*Flow, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("flow file: %w", err)
@@ -36,13 +40,13 @@ func Load(path string, reg *Registry) (*Flow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flow file %s: %w", path, err)
 	}
-	return Parse(path, data, dir, reg)
+	return Parse(path, data, dir, reg, opts...)
 }
 
 // Parse is Load on the bytes of a flow file already read: name is the file
 // errors and Flow.File name, dir the directory relative paths resolve
 // against (Flow.Dir and the Env item types are built with).
-func Parse(name string, data []byte, dir string, reg *Registry) (*Flow, error) {
+func Parse(name string, data []byte, dir string, reg *Registry, opts ...LoadOption) (*Flow, error) {
 	if dir != "" && !filepath.IsAbs(dir) {
 		abs, err := filepath.Abs(dir)
 		if err != nil {
@@ -54,11 +58,14 @@ func Parse(name string, data []byte, dir string, reg *Registry) (*Flow, error) {
 		reg = NewRegistry()
 	}
 	l := &loader{name: name, data: data, reg: reg, env: Env{Dir: dir}}
+	for _, o := range opts {
+		o(&l.opts)
+	}
 	f := l.load()
 	if len(l.errs) > 0 {
 		return nil, l.err()
 	}
-	f.File, f.Dir = name, dir
+	f.File, f.Dir, f.Profile, f.Params = name, dir, l.profile, l.values
 	return f, nil
 }
 
@@ -69,7 +76,21 @@ type loader struct {
 	data []byte
 	reg  *Registry
 	env  Env
+	opts loadOptions
 	errs []*InputError
+
+	flowID     ID
+	values     map[string]string // the flow params' values for this run
+	paramNames []string          // in file order
+	paramsNode *yaml.Node
+	profile    string
+
+	byID     map[ID]*decl
+	declared map[ID]bool // malformed and repeated IDs too
+	ids      []string    // the well-formed IDs, for "did you mean"
+	// implied holds, for each dependency a reference implies, the first
+	// reference that implies it: a cycle it closes is reported there.
+	implied map[[2]ID]itemRef
 }
 
 // decl is an item as declared, before its type has built it.
@@ -82,6 +103,7 @@ type decl struct {
 	typeNode *yaml.Node
 	deps     []*yaml.Node
 	params   *yaml.Node
+	refs     []itemRef // references to other items' states, in its params
 }
 
 // label names the item in messages: by its ID when it has one, else by its
@@ -152,11 +174,15 @@ func (l *loader) load() *Flow {
 	if top == nil {
 		return nil
 	}
-	var flowNode, itemsNode *yaml.Node
+	var flowNode, itemsNode, paramsNode, profilesNode *yaml.Node
 	l.mapping(top, flowKeys, "", func(key string, v *yaml.Node) {
 		switch key {
 		case "flow":
 			flowNode = v
+		case "params":
+			paramsNode = v
+		case "profiles":
+			profilesNode = v
 		case "items":
 			itemsNode = v
 		}
@@ -168,6 +194,10 @@ func (l *loader) load() *Flow {
 		l.errorf(top, `missing key "items" (the list of items)`)
 	}
 	fid, flowOK := l.id(flowNode, flowID)
+	l.flowID = fid
+	l.flowParams(paramsNode)
+	l.profiles(profilesNode)
+	l.env.Flow, l.env.Profile, l.env.Params = fid, l.profile, l.values
 	decls := l.items(itemsNode)
 
 	// Graph checks need every ID; an item whose type failed to build still
@@ -184,7 +214,9 @@ func (l *loader) load() *Flow {
 			continue
 		}
 		byID[d.id] = d
+		l.ids = append(l.ids, string(d.id))
 	}
+	l.byID, l.declared = byID, declared
 	deps := make([][]ID, len(decls))
 	for i, d := range decls {
 		seen := map[ID]bool{}
@@ -198,7 +230,7 @@ func (l *loader) load() *Flow {
 			case byID[dep] == nil && declared[dep]:
 				graphOK = false
 			case byID[dep] == nil:
-				l.errorf(dn, "%s depends on %q, which is not an item of this flow", d.label(), dep)
+				l.errorf(dn, "%s depends on %q, which is not an item of this flow%s", d.label(), dep, didYouMean(string(dep), l.ids))
 				graphOK = false
 			case dep == d.id && d.idOK:
 				l.errorf(dn, "%s depends on itself", d.label())
@@ -217,11 +249,22 @@ func (l *loader) load() *Flow {
 		fid = "flow"
 	}
 	f := NewFlow(fid)
+	built := make([]Item, len(decls))
 	for i, d := range decls {
-		it := l.build(d)
+		built[i] = l.build(d)
+	}
+	byItem := map[ID]Item{}
+	for i, d := range decls {
+		if d.idOK && built[i] != nil {
+			byItem[d.id] = built[i]
+		}
+	}
+	for i, d := range decls {
+		deps[i] = l.impliedDeps(d, deps[i], byItem)
 		if !d.idOK {
 			continue
 		}
+		it := built[i]
 		if it == nil {
 			it = unbuilt{id: d.id}
 		}
@@ -235,12 +278,56 @@ func (l *loader) load() *Flow {
 	if err := f.Validate(); err != nil {
 		var ce *CycleError
 		if errors.As(err, &ce) {
-			l.errorf(byID[ce.Cycle[0]].node, "%s", ce.Error())
+			l.cycle(ce, byID)
 		} else if len(l.errs) == 0 {
 			l.add(err, top)
 		}
 	}
 	return f
+}
+
+// impliedDeps adds to an item's dependencies the items its references
+// name, and checks each reference's field against the state type of the
+// item it names.
+func (l *loader) impliedDeps(d *decl, deps []ID, byItem map[ID]Item) []ID {
+	for _, r := range d.refs {
+		id := ID(r.ref.Name)
+		if st, ok := byItem[id].(stateTyper); ok && len(r.ref.Field) > 0 {
+			if t := st.StateType(); t != nil {
+				if err := checkField(t, r.ref.Field); err != nil {
+					line, col := refPosition(r.node, r.ref.Offset)
+					l.errs = append(l.errs, &InputError{Line: line, Col: col,
+						Msg: fmt.Sprintf("%s refers to %s: %v", d.label(), r.ref.Text, err)})
+				}
+			}
+		}
+		if slices.Contains(deps, id) {
+			continue
+		}
+		deps = append(deps, id)
+		if d.idOK {
+			if l.implied == nil {
+				l.implied = map[[2]ID]itemRef{}
+			}
+			l.implied[[2]ID{d.id, id}] = r
+		}
+	}
+	return deps
+}
+
+// cycle reports a dependency cycle: at a reference that closes it, if one
+// of its edges is a reference's, else at the item of the loop declared
+// first.
+func (l *loader) cycle(ce *CycleError, byID map[ID]*decl) {
+	for k := 0; k+1 < len(ce.Cycle); k++ {
+		if r, ok := l.implied[[2]ID{ce.Cycle[k], ce.Cycle[k+1]}]; ok {
+			line, col := refPosition(r.node, r.ref.Offset)
+			l.errs = append(l.errs, &InputError{Line: line, Col: col,
+				Msg: fmt.Sprintf("item %q refers to %s, which closes a %s", ce.Cycle[k], r.ref.Text, ce.Error())})
+			return
+		}
+	}
+	l.errorf(byID[ce.Cycle[0]].node, "%s", ce.Error())
 }
 
 // unbuilt stands in for an item whose type could not build it, so the graph
@@ -297,7 +384,7 @@ func (l *loader) mapping(n *yaml.Node, keys []string, in string, fn func(key str
 			continue
 		}
 		if !slices.Contains(keys, k.Value) {
-			l.errorf(k, "unknown key %q%s (expected: %s)", k.Value, in, strings.Join(keys, ", "))
+			l.errorf(k, "unknown key %q%s (expected: %s)%s", k.Value, in, strings.Join(keys, ", "), didYouMean(k.Value, keys))
 			continue
 		}
 		if f, dup := first[k.Value]; dup {
@@ -426,7 +513,7 @@ func (l *loader) build(d *decl) Item {
 		if names := l.reg.Names(); len(names) > 0 {
 			known = "known types: " + strings.Join(names, ", ")
 		}
-		l.errorf(d.typeNode, "unknown item type %q (%s)", d.typeNode.Value, known)
+		l.errorf(d.typeNode, "unknown item type %q (%s)%s", d.typeNode.Value, known, didYouMean(d.typeNode.Value, l.reg.Names()))
 		return nil
 	}
 	params := d.params
@@ -446,6 +533,12 @@ func (l *loader) build(d *decl) Item {
 	// An item with a malformed or repeated ID is still built, to check its
 	// params, but it does not join the flow.
 	id := ID(d.idNode.Value)
+	in := l.interpolate(d, t, params)
+	params = in.params
+	d.refs = in.refs
+	if in.segs != nil {
+		return l.deferred(d, t, id, in)
+	}
 	it, err := t.New(id, params, l.env)
 	switch {
 	case err != nil:
@@ -497,8 +590,11 @@ func (l *loader) syntaxError(err error) *InputError {
 		if off, ok := aliasUse(l.data, name); ok {
 			e.Line, e.Col = position(l.data, off)
 		}
-	case e.Line == 0:
-		e.Line = 1
+	default:
+		if e.Line == 0 {
+			e.Line = 1
+		}
+		l.placeSyntaxError(e)
 	}
 	return e
 }
@@ -551,4 +647,46 @@ func position(data []byte, off int) (line, col int) {
 	line = 1 + bytes.Count(data[:off], []byte("\n"))
 	start := bytes.LastIndexByte(data[:off], '\n') + 1
 	return line, 1 + utf8.RuneCount(data[start:off])
+}
+
+// deferred makes the stand-in of an item whose params refer to other
+// items' states. Its params are checked now as far as they can be: built
+// with the references as written, every mistake is reported but those at
+// a string holding a reference (its value is only known later).
+func (l *loader) deferred(d *decl, t Type, id ID, in interpolation) Item {
+	def := &Deferred{id: id, typ: t, params: in.params, segs: in.segs, env: l.env, file: l.name}
+	for _, r := range in.refs {
+		if rid := ID(r.ref.Name); !slices.Contains(def.refs, rid) {
+			def.refs = append(def.refs, rid)
+		}
+	}
+	slices.Sort(def.refs)
+	check := copyNode(in.params, map[*yaml.Node]*yaml.Node{})
+	it, err := t.New(id, check, l.env)
+	if err != nil {
+		mark := len(l.errs)
+		l.add(err, in.params)
+		kept := l.errs[:mark]
+		for _, e := range l.errs[mark:] {
+			if !atRef(e, in.segs) {
+				kept = append(kept, e)
+			}
+		}
+		l.errs = kept
+		return def
+	}
+	if it != nil && it.ID() == id {
+		def.template = it
+	}
+	return def
+}
+
+// atRef reports whether e is placed at a string that holds a reference.
+func atRef(e *InputError, segs map[*yaml.Node][]segment) bool {
+	for n := range segs {
+		if e.Line == n.Line && e.Col == n.Column {
+			return true
+		}
+	}
+	return false
 }

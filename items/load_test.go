@@ -325,14 +325,23 @@ var badFlows = []struct {
 		`1:7: flow ID "F" is malformed: want [a-z][a-z0-9_]*`,
 		"3:1: expected one YAML document, found a second one (a flow file holds one flow)"}},
 	{"syntax error in the second document", "flow: f\n" + okItems + "--- [\n", []string{
-		"3: did not find expected node content"}},
+		"3:1: did not find expected node content"}},
 
 	// YAML syntax: the line yaml.v3 reports is kept; what it leaves out is found.
-	{"mapping in a scalar", "flow: f\nitems: b: c\n", []string{"2: mapping values are not allowed in this context"}},
-	{"syntax error on line 1", "flow: f: g\n", []string{"1: mapping values are not allowed in this context"}},
-	{"tab indentation", "flow: f\nitems:\n  - id: a\n\ttype: marker\n", []string{"3: found a tab character that violates indentation"}},
-	// yaml.v3 counts this one from the line before the '{'; its line is kept as is.
-	{"unclosed flow mapping", "flow: f\nitems:\n  - {id: a, type: marker\n", []string{"2: did not find expected ',' or '}'"}},
+	{"mapping in a scalar", "flow: f\nitems: b: c\n", []string{`2:9: mapping values are not allowed in this context: a value holding ": " must be quoted`}},
+	{"syntax error on line 1", "flow: f: g\n", []string{`1:8: mapping values are not allowed in this context: a value holding ": " must be quoted`}},
+	{"tab indentation", "flow: f\nitems:\n  - id: a\n\ttype: marker\n", []string{"4:1: found a tab character that violates indentation: tabs are not allowed for indentation in YAML: use spaces"}},
+	// yaml.v3 counts this one from the line before the '{': the '{' is found.
+	{"unclosed flow mapping", "flow: f\nitems:\n  - {id: a, type: marker\n", []string{"3:5: did not find expected ',' or '}': a [ or { is not closed"}},
+	{"tab after a list's dash", "flow: f\nitems:\n\t- id: a\n", []string{
+		"3:1: found character that cannot start any token: " + tabHint}},
+	{"key out of line in a list item", "flow: f\nitems:\n  - id: a\n    type: marker\n   params: {}\n", []string{
+		"5:4: did not find expected '-' indicator: this line is indented unlike the lines before it (keys of one mapping, and the \"- \" of one list, line up)"}},
+	{"key at a list's dash", "flow: f\nitems:\n  - id: a\n  type: marker\n", []string{
+		"4:3: did not find expected '-' indicator: this line is indented unlike the lines before it (keys of one mapping, and the \"- \" of one list, line up)"}},
+	{"key indented too far", "flow: f\n  items: []\n", []string{
+		`2:3: mapping values are not allowed in this context: is this line indented too far, or does a value hold an unquoted ": "?`}},
+	{"unclosed quote", "flow: \"f\nitems: []\n", []string{"3:1: found unexpected end of stream: a quote, [ or { is not closed"}},
 	{"control character", "flow: f\nitems:\n  - id: a\n    type: \"x\x01\"\n", []string{
 		"4:13: control characters are not allowed (found U+0001)"}},
 	{"invalid UTF-8", "flow: f\nitems:\n  - id: a\n    type: m\xff\n", []string{"4:12: invalid leading UTF-8 octet"}},
@@ -347,9 +356,9 @@ var badFlows = []struct {
 		`1:1: missing key "items" (the list of items)`}},
 	{"misspelt items", "flow: f\nitmes: []\n", []string{
 		`1:1: missing key "items" (the list of items)`,
-		`2:1: unknown key "itmes" (expected: flow, items)`}},
+		`2:1: unknown key "itmes" (expected: flow, params, profiles, items) (did you mean items?)`}},
 	{"key twice", "flow: f\nflow: g\n" + okItems, []string{`2:1: key "flow" is given twice (first at line 1)`}},
-	{"key not a scalar", "flow: f\n[x]: 1\n" + okItems, []string{"2:1: unknown key: a list (expected: flow, items)"}},
+	{"key not a scalar", "flow: f\n[x]: 1\n" + okItems, []string{"2:1: unknown key: a list (expected: flow, params, profiles, items)"}},
 	{"flow a list", "flow: [f]\n" + okItems, []string{"1:7: expected a flow ID, found a list"}},
 	{"flow empty", "flow:\n" + okItems, []string{"1:6: expected a flow ID, found nothing"}},
 	{"flow malformed", "flow: Hello\n" + okItems, []string{`1:7: flow ID "Hello" is malformed: want [a-z][a-z0-9_]*`}},
@@ -371,7 +380,7 @@ items:
   - id: b
     type: marker
     dependson: [a]
-`, []string{`7:5: unknown key "dependson" in item "b" (expected: id, type, depends_on, params)`}},
+`, []string{`7:5: unknown key "dependson" in item "b" (expected: id, type, depends_on, params) (did you mean depends_on?)`}},
 	{"unknown key before the id", `flow: f
 items:
   - colour: red
@@ -384,7 +393,7 @@ items:
     dependson: [a]
 `, []string{
 		`3:5: missing key "id" in item #1`,
-		`4:5: unknown key "dependson" in item #1 (expected: id, type, depends_on, params)`}},
+		`4:5: unknown key "dependson" in item #1 (expected: id, type, depends_on, params) (did you mean depends_on?)`}},
 	{"item key twice", "flow: f\nitems:\n  - id: a\n    id: b\n    type: marker\n", []string{
 		`4:5: key "id" is given twice in item "a" (first at line 3)`}},
 	{"item key not a scalar", "flow: f\nitems:\n  - id: a\n    type: marker\n    [x]: 1\n", []string{
@@ -520,7 +529,7 @@ items:
     params: {txt: x}
 `, []string{
 		`3:9: item ID "Bad" is malformed: want [a-z][a-z0-9_]*`,
-		`5:14: unknown param "txt" (expected one of: text, times, tags)`}},
+		`5:14: unknown param "txt" (expected one of: text, times, tags) (did you mean text?)`}},
 	{"type errors placed and unplaced", `flow: f
 items:
   - id: a

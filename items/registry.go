@@ -15,6 +15,16 @@ type Env struct {
 	// Dir is the flow file's directory: relative paths resolve against it and
 	// commands run in it.
 	Dir string
+	// Flow is the flow's ID.
+	Flow ID
+	// Profile is the profile the flow was loaded for ("default" when none
+	// was named).
+	Profile string
+	// Params are the flow params' values for this run: the defaults, then
+	// the profile's values, then the command line's. Item types must not
+	// change the map. sh_cmd hands them to its commands as PEACE_PARAM_<NAME>
+	// (NAME upper-cased), with PEACE_PROFILE and PEACE_FLOW.
+	Params map[string]string
 }
 
 // Type is an item type as flow files name it.
@@ -22,7 +32,18 @@ type Type struct {
 	Name string
 	// New builds an item from its params, as written in the flow file. Errors
 	// about a particular param should be *InputError with its line and column.
+	//
+	// The strings in params have their references replaced already
+	// (${params.NAME}, ${profile}, ${flow}, ${items.ID.state...}; see
+	// Deferred), except in the params named in Verbatim.
 	New func(id ID, params *yaml.Node, env Env) (Item, error)
+	// Verbatim names the top-level params whose strings are never
+	// interpolated: New sees them as written, ${...} and all. A type whose
+	// params are shell commands lists them here, so that no flow param or
+	// state can inject code into them (values reach commands by other
+	// ways, such as sh_cmd's env). TypeOf fills it from the params
+	// struct's fields tagged `peace:"verbatim"`.
+	Verbatim []string
 }
 
 // Validator is implemented by params structs that check themselves after
@@ -34,8 +55,17 @@ type Validator interface {
 // TypeOf defines an item type whose params decode into P, a struct with yaml
 // tags. Decoding is strict: a key P does not have is an error naming it.
 // If P implements Validator, it is called after decoding.
+//
+// A field of P tagged `peace:"verbatim"` is left as written: references in
+// its strings are not replaced (see Type.Verbatim). Tag every param that
+// holds code a shell or an interpreter runs:
+//
+//	type Params struct {
+//		Run string            `yaml:"run" peace:"verbatim"` // a shell command: never interpolated
+//		Env map[string]string `yaml:"env"`                  // values may hold ${params.NAME}
+//	}
 func TypeOf[P any](name string, build func(id ID, p P, env Env) (Item, error)) Type {
-	return Type{Name: name, New: func(id ID, params *yaml.Node, env Env) (Item, error) {
+	return Type{Name: name, Verbatim: verbatimKeys(reflect.TypeFor[P]()), New: func(id ID, params *yaml.Node, env Env) (Item, error) {
 		var p P
 		if params != nil && params.Kind != 0 {
 			if err := DecodeStrict(params, &p); err != nil {
@@ -73,7 +103,7 @@ func DecodeStrict(n *yaml.Node, v any) error {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
 		if !slices.Contains(known, k.Value) {
-			errs = append(errs, atNode(k, "unknown param %q (expected one of: %s)", k.Value, strings.Join(known, ", ")))
+			errs = append(errs, atNode(k, "unknown param %q (expected one of: %s)%s", k.Value, strings.Join(known, ", "), didYouMean(k.Value, known)))
 		}
 	}
 	if err := n.Decode(v); err != nil {
@@ -83,6 +113,35 @@ func DecodeStrict(n *yaml.Node, v any) error {
 		return errs[0] // an *InputError as it is, not wrapped in a join
 	}
 	return errors.Join(errs...)
+}
+
+// verbatimKeys are the yaml keys of the fields of struct type t tagged
+// `peace:"verbatim"`.
+func verbatimKeys(t reflect.Type) []string {
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if slices.Contains(strings.Split(opts, ","), "inline") {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			keys = append(keys, verbatimKeys(ft)...)
+			continue
+		}
+		if name == "-" || !f.IsExported() || !slices.Contains(strings.Split(f.Tag.Get("peace"), ","), "verbatim") {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		keys = append(keys, name)
+	}
+	return keys
 }
 
 func yamlKeys(t reflect.Type) []string {

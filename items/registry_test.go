@@ -65,9 +65,9 @@ func TestDecodeStrictErrors(t *testing.T) {
 		want      []string
 	}{
 		{"unknown key", "params:\n  path: x\n  pth: y\n", []string{
-			`3:3: unknown param "pth" (expected one of: ` + known + `)`}},
+			`3:3: unknown param "pth" (expected one of: ` + known + `) (did you mean path?)`}},
 		{"every unknown key, and type errors too", "params:\n  pth: y\n  count: many\n  Skipped: s\n  hidden: h\n", []string{
-			`2:3: unknown param "pth" (expected one of: ` + known + `)`,
+			`2:3: unknown param "pth" (expected one of: ` + known + `) (did you mean path?)`,
 			`4:3: unknown param "Skipped" (expected one of: ` + known + `)`,
 			`5:3: unknown param "hidden" (expected one of: ` + known + `)`,
 			"3:10: cannot unmarshal !!str `many` into int"}},

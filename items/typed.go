@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 )
 
 // TypedItem is an item written against its own State type S. Typed turns it
@@ -38,6 +39,10 @@ type typed[S any] struct {
 
 func (t *typed[S]) ID() ID       { return t.id }
 func (t *typed[S]) Type() string { return t.typeName }
+
+// StateType is S: references to fields of the item's states are checked
+// against it when the flow is loaded.
+func (t *typed[S]) StateType() reflect.Type { return reflect.TypeFor[S]() }
 
 // Unwrap returns the author's TypedItem.
 func (t *typed[S]) Unwrap() any { return t.it }
