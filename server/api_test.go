@@ -3,9 +3,9 @@ package server_test
 import (
 	"encoding/json"
 	"io"
-	"os/exec"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"

@@ -292,6 +292,8 @@ func startChild(t testing.TB, dir string) *childServer {
 	return &childServer{cmd: c, base: u[:i], token: u[i+len("/#token="):]}
 }
 
-func (c *childServer) String() string { return fmt.Sprintf("server pid %d at %s", c.cmd.Process.Pid, c.base) }
+func (c *childServer) String() string {
+	return fmt.Sprintf("server pid %d at %s", c.cmd.Process.Pid, c.base)
+}
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

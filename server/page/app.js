@@ -481,7 +481,7 @@
           const b = document.createElement("button");
           b.type = "button";
           b.className = "link";
-          b.textContent = when.toLocaleTimeString();
+          b.textContent = when.toLocaleTimeString([], { hour12: false });
           b.title = e.id;
           b.setAttribute("aria-label", `show ${e.command} of ${when.toLocaleString()}, ${e.state}`);
           b.addEventListener("click", () => select(e.id));
