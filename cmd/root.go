@@ -38,6 +38,9 @@ type GlobalOptions struct {
 	Args []string
 	// DetachedRunner is set in that process.
 	DetachedRunner bool
+	// KeepGoing: an item that fails does not stop the items that do not
+	// need it.
+	KeepGoing bool
 	// Types are the item types flow files may use.
 	Types *items.Registry
 
@@ -136,6 +139,7 @@ given; NO_COLOR turns colours off.`,
 	f.BoolVar(&g.NoColor, "no-color", false, "no colours (also when NO_COLOR is set)")
 	f.DurationVar(&g.LockTimeout, "lock-timeout", 0, "wait this long for another run's lock instead of failing at once (e.g. 30s)")
 	f.DurationVar(&g.StopTimeout, "stop-timeout", 0, "after a stop, cancel the items still in flight once `D` has passed (default: never)")
+	f.BoolVarP(&g.KeepGoing, "keep-going", "k", false, "an item that fails does not stop the items that do not depend on it")
 	f.BoolVar(&g.DetachedRunner, strings.TrimPrefix(detachedFlag, "--"), false, "")
 	_ = f.MarkHidden(strings.TrimPrefix(detachedFlag, "--"))
 

@@ -55,7 +55,7 @@ func (g *GlobalOptions) open(command string) (*session, error) {
 	s.view = g.newView(s.keys)
 	s.cc, err = cmdctx.New(cmdctx.Options{
 		Workspace: g.workspace(), Profile: g.Profile, Flow: flow, Params: flow.Params, Jobs: g.Jobs,
-		Events: s.view, LockWait: g.LockTimeout, Crash: state.CrashPoint, OnRunning: onRunning,
+		Events: s.view, LockWait: g.LockTimeout, KeepGoing: g.KeepGoing, Crash: state.CrashPoint, OnRunning: onRunning,
 	})
 	if err != nil {
 		s.close()

@@ -44,6 +44,9 @@ type Env struct {
 	Flow      *items.Flow
 	Execution string // execution ID, stamped on events
 	Jobs      int    // items run at once; < 1 means 1
+	// KeepGoing: an item that fails does not stop the items that do not
+	// need it (make -k); those that do never start.
+	KeepGoing bool
 	// Slots, when set, also bounds the items in flight across every
 	// execution that shares it (a server running several at once).
 	Slots     *semaphore.Weighted
@@ -125,6 +128,19 @@ type Data struct {
 	// was cancelled): its current state is no longer known.
 	Lost []bool
 
+	// Built holds, for an item whose params refer to other items' states
+	// (an *items.Deferred in the flow), the item as this execution built
+	// it once those states were known; nil otherwise.
+	Built []items.Item
+	// AfterApply is set for an item whose states are known only after
+	// apply, in a preview: a state its params refer to, or one its
+	// discovery needs, comes from an item that would change first.
+	AfterApply []bool
+	// MayChange is set, in a preview, for an item that may change
+	// although its own states do not say so: it depends on an item that
+	// would change or may change.
+	MayChange []bool
+
 	// Status is the latest status of each item in this execution, "" when
 	// no block has reached it.
 	Status []progress.Status
@@ -147,6 +163,10 @@ func NewData(flow *items.Flow) *Data {
 		Lost:    make([]bool, n),
 		Status:  make([]progress.Status, n),
 		Err:     make([]error, n),
+
+		Built:      make([]items.Item, n),
+		AfterApply: make([]bool, n),
+		MayChange:  make([]bool, n),
 	}
 }
 

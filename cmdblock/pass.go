@@ -3,6 +3,7 @@ package cmdblock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -80,6 +81,9 @@ func (env *Env) run(p pass, data *Data, work itemWork) Outcome {
 	stop := in.Stopped()
 	budget := in.strategy.PollNext
 	stopped, failed := false, false
+	// blockedBy is, for an item that will not start because an item it
+	// needs failed, the first such item.
+	blockedBy := make([]items.ID, n)
 	started := make([]bool, n)
 	results := make(chan itemResult, jobs)
 	running := 0
@@ -142,16 +146,35 @@ func (env *Env) run(p pass, data *Data, work itemWork) Outcome {
 				env.Slots.Release(1)
 			}
 			out.Finished = append(out.Finished, all[r.i].ID())
+			itemFailed := r.status == progress.StatusFailed
 			if r.err != nil {
 				out.Errors[all[r.i].ID()] = r.err
-				if p.stopOnError && r.status == progress.StatusFailed {
+				if p.stopOnError && itemFailed && !env.KeepGoing {
 					failed = true
 				}
 			}
-			for _, j := range next[r.i] {
-				waiting[j]--
-				if waiting[j] == 0 {
-					ready = append(ready, j)
+			if p.stopOnError && itemFailed {
+				blockedBy[r.i] = all[r.i].ID() // what it blocks, it blocks by itself
+			}
+			// Settle r.i, and every item that will never start because it
+			// needs a failed one: their dependents move on without them.
+			settled := []int{r.i}
+			for len(settled) > 0 {
+				k := settled[0]
+				settled = settled[1:]
+				for _, j := range next[k] {
+					waiting[j]--
+					if blockedBy[k] != "" && blockedBy[j] == "" {
+						blockedBy[j] = blockedBy[k]
+					}
+					if waiting[j] > 0 {
+						continue
+					}
+					if blockedBy[j] != "" {
+						settled = append(settled, j) // never starts
+					} else {
+						ready = append(ready, j)
+					}
 				}
 			}
 		case <-stop:
@@ -159,10 +182,29 @@ func (env *Env) run(p pass, data *Data, work itemWork) Outcome {
 		}
 	}
 
+	firstFailed := items.ID("")
+	for _, it := range all {
+		if data.Status[env.Flow.Index(it.ID())] == progress.StatusFailed {
+			firstFailed = it.ID()
+			break
+		}
+	}
 	for i, it := range all {
 		if !started[i] {
 			out.NotStarted = append(out.NotStarted, it.ID())
 			data.Status[i] = progress.StatusNotStarted
+			// Say why, when it is a failure's doing.
+			var why error
+			switch {
+			case blockedBy[i] != "":
+				why = fmt.Errorf("not started: %s failed", blockedBy[i])
+			case failed && firstFailed != "":
+				why = fmt.Errorf("not started: %s failed", firstFailed)
+			}
+			if why != nil {
+				data.Err[i] = why
+				env.emitResult(p.name, it.ID(), progress.StatusNotStarted, why)
+			}
 		} else if data.Status[i] == progress.StatusInterrupted {
 			out.InFlight = append(out.InFlight, it.ID())
 		}

@@ -35,6 +35,9 @@ type Options struct {
 	LockWait time.Duration
 	// Strategy is how executions react to interrupts.
 	Strategy cmdblock.Strategy
+	// KeepGoing: an item that fails does not stop the items that do not
+	// need it.
+	KeepGoing bool
 	// Slots, when set, bounds the items in flight across every CmdCtx
 	// that shares it, on top of Jobs (a server running several profiles).
 	Slots *semaphore.Weighted

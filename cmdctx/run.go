@@ -107,7 +107,7 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	c.restore(x.id, recorded, data)
 
 	env := &cmdblock.Env{
-		Flow: flow, Execution: x.id, Jobs: c.opts.Jobs, Slots: c.opts.Slots, Interrupt: x.interrupt,
+		Flow: flow, Execution: x.id, Jobs: c.opts.Jobs, Slots: c.opts.Slots, KeepGoing: c.opts.KeepGoing, Interrupt: x.interrupt,
 		Events: c.emitter, Tracker: func(block, item string) progress.Tracker {
 			return c.emitter.ItemTracker(x.id, block, item)
 		},

@@ -155,7 +155,7 @@ func finalStatus(flow *items.Flow, data *cmdblock.Data, more bool) ([]progress.S
 			st = progress.StatusNotStarted
 		}
 		sts[i] = st
-		if data.Err[i] != nil && (st == progress.StatusFailed || st == progress.StatusInterrupted) {
+		if data.Err[i] != nil && (st == progress.StatusFailed || st == progress.StatusInterrupted || st == progress.StatusNotStarted) {
 			errs[it.ID()] = data.Err[i]
 		}
 	}

@@ -83,7 +83,7 @@ func WriteJSON(w io.Writer, v any) {
 // states prints item ID → state, for status and goal.
 func (p *Printer) states(r *cmdexecution.Result) {
 	m := map[string]any{}
-	var unknown []string
+	var unknown, afterApply []string
 	for _, it := range r.Items {
 		m[it.ID] = nil
 		if it.Known {
@@ -92,10 +92,16 @@ func (p *Printer) states(r *cmdexecution.Result) {
 		if it.Unknown {
 			unknown = append(unknown, it.ID)
 		}
+		if it.AfterApply {
+			afterApply = append(afterApply, it.ID)
+		}
 	}
 	v := map[string]any{"states": m}
 	if r.Stored {
 		v["unknown"] = unknown
+	}
+	if len(afterApply) > 0 {
+		v["known_after_apply"] = afterApply
 	}
 	if p.Structured(v) {
 		return
@@ -104,7 +110,7 @@ func (p *Printer) states(r *cmdexecution.Result) {
 	fmt.Fprintln(tw, "ITEM\tTYPE\tSTATE")
 	for _, it := range r.Items {
 		text := "-"
-		if it.Known {
+		if it.Known || it.AfterApply {
 			text = it.Summary
 		}
 		note := it.Error
@@ -128,13 +134,18 @@ type diffJSON struct {
 	From  any     `json:"from"`
 	To    any     `json:"to"`
 	Error *string `json:"error"`
+	// MayChange: the item may change although From and To do not say so
+	// (an item it depends on would change), or they are known only after
+	// apply (KnownAfterApply, From and To null).
+	MayChange       bool `json:"may_change,omitempty"`
+	KnownAfterApply bool `json:"known_after_apply,omitempty"`
 }
 
 // diff prints what ensure would change, item by item.
 func (p *Printer) diff(r *cmdexecution.Result) {
 	m := map[string]diffJSON{}
 	for _, it := range r.Items {
-		d := diffJSON{From: it.State, To: it.Target}
+		d := diffJSON{From: it.State, To: it.Target, MayChange: it.MayChange, KnownAfterApply: it.AfterApply}
 		if it.Diff != nil {
 			d.Equal, d.Text = it.Diff.Equal, it.Diff.Text
 		}
@@ -147,16 +158,20 @@ func (p *Printer) diff(r *cmdexecution.Result) {
 	if p.Structured(map[string]any{"items": m}) {
 		return
 	}
-	changes := 0
 	for _, it := range r.Items {
 		kind := p.style.dim("(" + it.Type + ")")
 		switch {
 		case it.Error != "":
 			fmt.Fprintf(p.w, "%s %s\n  %s\n", it.ID, kind, p.style.del("error: "+it.Error))
+		case it.AfterApply:
+			fmt.Fprintf(p.w, "%s %s  %s\n  %s\n  %s\n", it.ID, kind, p.style.warn("may change: known after apply"),
+				p.style.del("- "+it.Summary), p.style.add("+ "+it.TargetSummary))
+		case it.Diff != nil && it.Diff.Equal && it.MayChange:
+			fmt.Fprintf(p.w, "%s %s  %s\n  %s\n", it.ID, kind, p.style.warn("may change: an item it depends on would change"),
+				p.style.dim("= "+it.Summary))
 		case it.Diff != nil && it.Diff.Equal:
 			fmt.Fprintf(p.w, "%s %s\n  %s\n", it.ID, kind, p.style.dim("= "+it.Summary))
 		default:
-			changes++
 			fmt.Fprintf(p.w, "%s %s", it.ID, kind)
 			if it.Diff != nil && it.Diff.Text != "" {
 				fmt.Fprintf(p.w, "  %s", it.Diff.Text)
@@ -164,7 +179,12 @@ func (p *Printer) diff(r *cmdexecution.Result) {
 			fmt.Fprintf(p.w, "\n  %s\n  %s\n", p.style.del("- "+it.Summary), p.style.add("+ "+it.TargetSummary))
 		}
 	}
-	fmt.Fprintf(p.w, "%d of %d items would change\n", changes, len(r.Items))
+	would, may := r.Changes()
+	fmt.Fprintf(p.w, "%d of %d items would change", would, len(r.Items))
+	if may > 0 {
+		fmt.Fprintf(p.w, ", %d may change", may)
+	}
+	fmt.Fprintln(p.w)
 }
 
 // outcome prints the result of ensure or clean.
@@ -176,10 +196,18 @@ func (p *Printer) outcome(r *cmdexecution.Result) {
 	fmt.Fprintln(tw, "ITEM\tSTATUS\tSTATE")
 	for _, it := range r.Items {
 		text := "-"
-		if it.Known {
+		if it.Known || it.AfterApply {
 			text = it.Summary
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", it.ID, words(it.Status), text)
+		if r.DryRun && it.TargetSummary != "" && it.Status == progress.StatusWouldApply && !it.AfterApply {
+			// What it is, and what the apply would bring it to, as diff shows.
+			text += " → " + it.TargetSummary
+		}
+		status := words(it.Status)
+		if it.MayChange && r.DryRun {
+			status += ", may change"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", it.ID, status, text)
 	}
 	_ = tw.Flush()
 
@@ -200,6 +228,9 @@ func (p *Printer) outcome(r *cmdexecution.Result) {
 	default:
 		head = p.style.warn(head)
 	}
+	if _, may := r.Changes(); r.DryRun && may > 0 {
+		parts = append(parts, fmt.Sprintf("%d may change", may))
+	}
 	fmt.Fprintf(p.w, "%s: %s\n", head, strings.Join(parts, ", "))
 	for _, it := range r.Items {
 		if it.Error != "" && it.Status == progress.StatusFailed {
@@ -217,6 +248,18 @@ func (p *Printer) outcome(r *cmdexecution.Result) {
 		fmt.Fprintf(p.w, "  interrupted while running: %s (discovered again on the next run)\n", JoinIDs(ids))
 	}
 	if ids := r.With(progress.StatusNotStarted); len(ids) > 0 && r.Outcome != "complete" {
+		// With the failure that kept each from starting, where one did.
+		why := map[string]string{}
+		for _, it := range r.Items {
+			if it.Status == progress.StatusNotStarted && strings.HasPrefix(it.Error, "not started: ") {
+				why[it.ID] = strings.TrimPrefix(it.Error, "not started: ")
+			}
+		}
+		for i, id := range ids {
+			if w := why[id]; w != "" {
+				ids[i] = id + " (" + w + ")"
+			}
+		}
 		fmt.Fprintf(p.w, "  not started: %s\n", JoinIDs(ids))
 	}
 	if len(r.BlocksNotRun) > 0 {
