@@ -84,9 +84,6 @@ func (l *Ledger) Rows() []*Row { return l.rows }
 // Row is the item's row, or nil if no event has named it.
 func (l *Ledger) Row(id string) *Row { return l.byID[id] }
 
-// Block is the block running now (the last BlockStart's).
-func (l *Ledger) Block() string { return l.block }
-
 // WaitingOn is why a pending item has not started: the items it still
 // waits for in the current block — its dependencies, or, when cleaning
 // (reverse order), the items that depend on it.
