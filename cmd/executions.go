@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"slices"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/peace-go/peace/cmdctx"
 	"github.com/peace-go/peace/cmdexecution"
+	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/progress"
 )
 
@@ -382,6 +384,13 @@ func runLogs(g *GlobalOptions, args []string) error {
 	defer w.Flush()
 	for _, name := range names {
 		data, err := cc.Log(e.ID, name)
+		if errors.Is(err, fs.ErrNotExist) && item != "" {
+			if _, ok := e.Items[item]; !ok && !slices.ContainsFunc(cc.Flow().Items(), func(it items.Item) bool { return string(it.ID()) == item }) {
+				return inputError{fmt.Errorf("execution %s has no item %q", e.ID, item)}
+			}
+			fmt.Fprintf(g.IO.ErrOut, "%s printed nothing in execution %s\n", item, e.ID)
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("execution %s: %w", e.ID, err)
 		}

@@ -447,25 +447,42 @@ func testInterruptKill(t *testing.T, peace string) {
 }
 
 // testInterruptFinished: on a finished execution interrupt prints its
-// outcome and exits 0, as often as it is asked; an unknown ID is exit 2.
+// outcome and exits 0 (even if the execution failed), as often as it is
+// asked, and changes nothing; an unknown ID is exit 2.
 func testInterruptFinished(t *testing.T, peace string) {
 	r := newRig(t, peace, "bg", gateFlow)
 	r.release()
-	id := r.detach()
-	if e := r.awaitEnd(id); e.State != "complete" {
-		t.Fatalf("ended %s", e.State)
-	}
-	for range 2 {
-		code, out, errOut := r.run("interrupt", id, "--cancel")
-		if code != 0 || !strings.Contains(errOut, "execution "+id+" has ended: complete") ||
-			!strings.Contains(out, "ensure complete: 2 applied") {
-			t.Errorf("interrupt of a finished execution: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	for _, tc := range []struct{ state, result string }{
+		{"complete", "ensure complete: 2 applied"},
+		{"failed", "ensure failed"},
+	} {
+		if tc.state == "failed" {
+			for _, f := range []string{"fail", "gate.out"} {
+				if err := os.WriteFile(r.path(f), []byte("redo\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		id := r.detach()
+		if e := r.awaitEnd(id); e.State != tc.state {
+			t.Fatalf("ended %s, want %s", e.State, tc.state)
+		}
+		for _, stage := range []string{"", "--cancel", "--kill"} {
+			args := []string{"interrupt", id}
+			if stage != "" {
+				args = append(args, stage)
+			}
+			code, out, errOut := r.run(args...)
+			if code != 0 || !strings.Contains(errOut, "execution "+id+" has ended: "+tc.state) ||
+				!strings.Contains(out, tc.result) {
+				t.Errorf("%s on a %s execution: exit %d, stdout:\n%s\nstderr:\n%s", strings.Join(args, " "), tc.state, code, out, errOut)
+			}
+		}
+		if e := r.stored(id); e.State != tc.state {
+			t.Errorf("the record changed: %+v", e)
 		}
 	}
-	if e := r.stored(id); e.State != "complete" || *e.ExitCode != 0 {
-		t.Errorf("the record changed: %+v", e)
-	}
-	for _, bad := range []string{"20200101-000000-abcdef", "../" + id, "Nope"} {
+	for _, bad := range []string{"20200101-000000-abcdef", "../x", "Nope"} {
 		if code, _, errOut := r.run("interrupt", bad); code != 2 {
 			t.Errorf("interrupt %s: exit %d, want 2:\n%s", bad, code, errOut)
 		}

@@ -36,6 +36,7 @@ func TestScripts(t *testing.T) {
 			"pidgone":  cmdPidGone,
 			"gone":     cmdGone,
 			"signal":   cmdSignal,
+			"envout":   cmdEnvOut,
 		},
 	})
 }
@@ -177,4 +178,13 @@ func cmdGone(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// envout NAME: set $NAME to the last command's stdout, trimmed (the
+// execution ID that --detach printed, for the commands that follow).
+func cmdEnvOut(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: envout name")
+	}
+	ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile("stdout")))
 }
