@@ -282,12 +282,22 @@ func (s *Server) startExecution(r *http.Request) (int, any, error) {
 	s.mu.Unlock()
 
 	p.mu.Lock()
-	if p.active != "" {
-		holder := p.active
+	for p.active != "" {
+		holder := p.runs[p.active]
 		p.mu.Unlock()
+		// An execution whose record has ended is all but gone: its
+		// goroutine is about to let the profile go.
+		if e, _, _, err := s.lookup(holder.id); err == nil && e.State.Ended() {
+			select {
+			case <-holder.done:
+				p.mu.Lock()
+				continue
+			case <-time.After(5 * time.Second):
+			}
+		}
 		s.live.Done()
-		ae := errorf(http.StatusConflict, "locked", "profile %s is busy with execution %s", p.name, holder)
-		ae.Execution = holder
+		ae := errorf(http.StatusConflict, "locked", "profile %s is busy with execution %s", p.name, holder.id)
+		ae.Execution = holder.id
 		return 0, nil, ae
 	}
 	id := cc.Queue(s.base, e)
