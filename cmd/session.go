@@ -20,6 +20,10 @@ import (
 	"github.com/peace-go/peace/state"
 )
 
+// killWait is how long, after the third interrupt, the execution has to
+// end and print its outcome before peace exits without it.
+const killWait = time.Second
+
 // session is one command's run: the loaded flow, the progress view and the
 // CmdCtx, plus the routing of interrupts (signals and keys) to it.
 type session struct {
@@ -131,7 +135,11 @@ func (s *session) exec(ctx context.Context, e *cmdexecution.CmdExecution) (*cmde
 	waitCtx, abandon := context.WithCancel(ctx)
 	defer abandon()
 	src := s.cc.Interrupts(cmdctx.InterruptOptions{
-		Signals: cmdctx.StopSignals, StopTimeout: s.g.StopTimeout, OnKill: abandon,
+		Signals: cmdctx.StopSignals, StopTimeout: s.g.StopTimeout,
+		// Everything in flight is killed: the execution ends at once and its
+		// outcome is printed, unless something holds it up (a daemon that
+		// kept its output open): then it is left behind after killWait.
+		OnKill: func() { time.AfterFunc(killWait, abandon) },
 	})
 	defer src.Close()
 	keysDone := make(chan struct{})

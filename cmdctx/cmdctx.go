@@ -265,22 +265,23 @@ func (c *CmdCtx) KillAll() {
 	}
 	c.mu.Unlock()
 	for _, x := range xs {
-		x.signal("kill")
-		x.watchdog.Kill()
+		c.killExecution(x)
 	}
 }
 
 // killExecution is the last stage for one execution: SIGKILL to every
 // process group it has in flight, and its items' contexts cancelled.
 func (c *CmdCtx) killExecution(x *execution) {
-	x.signal("kill")
-	x.watchdog.Kill()
+	// Cancelled first, so that what the kill ends reads as interrupted,
+	// not as a command that failed on its own.
 	for x.interrupt.Stage() < cmdblock.Cancelling {
 		before := x.interrupt.Stage()
 		if c.interrupt(x) == before {
 			break
 		}
 	}
+	x.signal("kill")
+	x.watchdog.Kill()
 }
 
 func (c *CmdCtx) interrupt(x *execution) cmdblock.Stage {

@@ -185,7 +185,15 @@ func (r *recording) annotate(res *cmdexecution.Result) {
 }
 
 // running records that the execution holds the lock and runs.
-func (r *recording) running() error { return r.rec.SetState(state.ExecRunning) }
+func (r *recording) running() error {
+	err := r.rec.SetState(state.ExecRunning)
+	var te *state.TransitionError
+	if errors.As(err, &te) {
+		// A stop came first: the record is already past running.
+		return nil
+	}
+	return err
+}
 
 // control turns control messages for the execution into its stages.
 func (r *recording) control(stages <-chan state.ControlStage) {
