@@ -173,7 +173,7 @@ func runWait(ctx context.Context, opts *WaitOptions) error {
 			for {
 				select {
 				case <-keys:
-					src.Press()
+					src.Press("Ctrl-C")
 				case <-waitCtx.Done():
 					return
 				}
@@ -237,9 +237,9 @@ func (r *remote) send(stage cmdctx.ControlStage) {
 	}
 }
 
-func (r *remote) Stop()   { r.send(cmdctx.StageStop) }
-func (r *remote) Cancel() { r.send(cmdctx.StageCancel) }
-func (r *remote) Kill()   { r.send(cmdctx.StageKill) }
+func (r *remote) Stop(string)   { r.send(cmdctx.StageStop) }
+func (r *remote) Cancel(string) { r.send(cmdctx.StageCancel) }
+func (r *remote) Kill()         { r.send(cmdctx.StageKill) }
 func (r *remote) Notice(msg string) {
 	r.view.Emit(progress.Event{Type: progress.Notice, Execution: r.id, Message: msg})
 }

@@ -150,7 +150,7 @@ func (s *session) exec(ctx context.Context, e *cmdexecution.CmdExecution) (*cmde
 			case <-keysDone:
 				return
 			case <-s.keys:
-				src.Press()
+				src.Press("Ctrl-C")
 			}
 		}
 	})

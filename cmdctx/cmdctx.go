@@ -235,12 +235,16 @@ func (c *CmdCtx) Interrupt(id string) (cmdblock.Stage, error) {
 	if !ok {
 		return cmdblock.Running, fmt.Errorf("no execution %q", id)
 	}
-	return c.interrupt(x), nil
+	return c.interrupt(x, ""), nil
 }
 
 // InterruptAll advances every known execution by one stage and returns the
 // furthest stage reached.
-func (c *CmdCtx) InterruptAll() cmdblock.Stage {
+func (c *CmdCtx) InterruptAll() cmdblock.Stage { return c.InterruptAllFrom("") }
+
+// InterruptAllFrom is InterruptAll saying where the interrupt came from
+// ("SIGTERM", "Ctrl-C"), which the stage's event carries for the views.
+func (c *CmdCtx) InterruptAllFrom(from string) cmdblock.Stage {
 	c.mu.Lock()
 	xs := make([]*execution, 0, len(c.byID))
 	for _, x := range c.byID {
@@ -249,7 +253,7 @@ func (c *CmdCtx) InterruptAll() cmdblock.Stage {
 	c.mu.Unlock()
 	furthest := cmdblock.Running
 	for _, x := range xs {
-		furthest = max(furthest, c.interrupt(x))
+		furthest = max(furthest, c.interrupt(x, from))
 	}
 	return furthest
 }
@@ -276,7 +280,7 @@ func (c *CmdCtx) killExecution(x *execution) {
 	// not as a command that failed on its own.
 	for x.interrupt.Stage() < cmdblock.Cancelling {
 		before := x.interrupt.Stage()
-		if c.interrupt(x) == before {
+		if c.interrupt(x, "") == before {
 			break
 		}
 	}
@@ -284,13 +288,13 @@ func (c *CmdCtx) killExecution(x *execution) {
 	x.watchdog.Kill()
 }
 
-func (c *CmdCtx) interrupt(x *execution) cmdblock.Stage {
+func (c *CmdCtx) interrupt(x *execution, from string) cmdblock.Stage {
 	before := x.interrupt.Stage()
 	stage, inFlight := x.interrupt.Advance()
 	if stage == before {
 		return stage
 	}
-	ev := progress.Event{Execution: x.id, Stage: stage.String(), InFlight: inFlight}
+	ev := progress.Event{Execution: x.id, Stage: stage.String(), InFlight: inFlight, Message: from}
 	ev.Type = progress.InterruptReceived
 	if stage == cmdblock.Cancelling {
 		ev.Type = progress.CancelRequested

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/peace-go/peace/progress"
 )
 
@@ -22,8 +24,10 @@ var StopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
 // Target is what an InterruptSource interrupts: the executions of a
 // CmdCtx in this process, or one running in another process, by ID.
 type Target interface {
-	Stop()
-	Cancel()
+	// Stop and Cancel are told where the press came from ("SIGTERM",
+	// "Ctrl-C"), for the views to say.
+	Stop(from string)
+	Cancel(from string)
 	Kill()
 	// Notice tells the user something about the interrupt.
 	Notice(msg string)
@@ -39,7 +43,7 @@ type InterruptSource struct {
 	target Target
 	opts   InterruptOptions
 
-	presses chan struct{}
+	presses chan string
 	done    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
@@ -67,16 +71,16 @@ func (c *CmdCtx) Interrupts(opts InterruptOptions) *InterruptSource {
 // ctxTarget interrupts every execution of a CmdCtx.
 type ctxTarget struct{ c *CmdCtx }
 
-func (t ctxTarget) Stop()   { t.c.InterruptAll() }
-func (t ctxTarget) Cancel() { t.c.InterruptAll() }
-func (t ctxTarget) Kill()   { t.c.KillAll() }
+func (t ctxTarget) Stop(from string)   { t.c.InterruptAllFrom(from) }
+func (t ctxTarget) Cancel(from string) { t.c.InterruptAllFrom(from) }
+func (t ctxTarget) Kill()              { t.c.KillAll() }
 func (t ctxTarget) Notice(msg string) {
 	t.c.Emit(progress.Event{Type: progress.Notice, Message: msg})
 }
 
 // NewInterruptSource starts an InterruptSource for t. Close it when done.
 func NewInterruptSource(t Target, opts InterruptOptions) *InterruptSource {
-	s := &InterruptSource{target: t, opts: opts, presses: make(chan struct{}, 8), done: make(chan struct{})}
+	s := &InterruptSource{target: t, opts: opts, presses: make(chan string, 8), done: make(chan struct{})}
 	var sigs chan os.Signal
 	if len(opts.Signals) > 0 {
 		sigs = make(chan os.Signal, 8)
@@ -91,11 +95,12 @@ func NewInterruptSource(t Target, opts InterruptOptions) *InterruptSource {
 	return s
 }
 
-// Press delivers one press (a key, a control message). It never blocks:
-// presses beyond what is pending are one press anyway.
-func (s *InterruptSource) Press() {
+// Press delivers one press (a key, a control message) from where it came
+// from ("Ctrl-C"). It never blocks: presses beyond what is pending are one
+// press anyway.
+func (s *InterruptSource) Press(from string) {
 	select {
-	case s.presses <- struct{}{}:
+	case s.presses <- from:
 	default:
 	}
 }
@@ -110,18 +115,20 @@ func (s *InterruptSource) loop(sigs <-chan os.Signal) {
 	var last time.Time
 	count := 0
 	var timeout <-chan time.Time
+	var from string
 	for {
 		select {
 		case <-s.done:
 			return
-		case <-sigs:
-		case <-s.presses:
+		case sig := <-sigs:
+			from = signalName(sig)
+		case from = <-s.presses:
 		case <-timeout:
 			timeout = nil
 			if count == 1 {
 				count++
 				s.target.Notice(fmt.Sprintf("the stop timeout (%s) has passed: cancelling the items in flight", s.opts.StopTimeout))
-				s.target.Cancel()
+				s.target.Cancel("--stop-timeout")
 			}
 			continue
 		}
@@ -143,9 +150,19 @@ func (s *InterruptSource) loop(sigs <-chan os.Signal) {
 			if s.opts.StopTimeout > 0 {
 				timeout = time.After(s.opts.StopTimeout)
 			}
-			s.target.Stop()
+			s.target.Stop(from)
 		} else {
-			s.target.Cancel()
+			s.target.Cancel(from)
 		}
 	}
+}
+
+// signalName is a signal as people know it: SIGINT, SIGTERM, SIGHUP.
+func signalName(sig os.Signal) string {
+	if s, ok := sig.(syscall.Signal); ok {
+		if name := unix.SignalName(s); name != "" {
+			return name
+		}
+	}
+	return sig.String()
 }

@@ -38,8 +38,8 @@ func TestInterruptSourceStages(t *testing.T) {
 	})
 
 	// Two presses closer than the repeat window are one: a stop.
-	src.Press()
-	src.Press()
+	src.Press("test")
+	src.Press("test")
 	waitFor(t, "the stop", func() bool { return len(ev.of(progress.InterruptReceived)) == 1 })
 	time.Sleep(cmdctx.RepeatWindow / 2)
 	if n := len(ev.of(progress.CancelRequested)); n != 0 {
@@ -48,7 +48,7 @@ func TestInterruptSourceStages(t *testing.T) {
 
 	// A press after the window cancels.
 	time.Sleep(cmdctx.RepeatWindow)
-	src.Press()
+	src.Press("test")
 	waitFor(t, "the cancel", func() bool { return len(ev.of(progress.CancelRequested)) == 1 })
 	res, err := cc.Wait(context.Background(), id)
 	if err != nil {
@@ -60,7 +60,7 @@ func TestInterruptSourceStages(t *testing.T) {
 
 	// The third press kills and hands back to the caller.
 	time.Sleep(cmdctx.RepeatWindow)
-	src.Press()
+	src.Press("test")
 	select {
 	case <-killed:
 	case <-time.After(10 * time.Second):
@@ -75,7 +75,7 @@ func TestInterruptSourceStopTimeout(t *testing.T) {
 	defer src.Close()
 	id := cc.Queue(context.Background(), ensure())
 	waitFor(t, "a to start", func() bool { return len(ev.of(progress.ItemStart)) > 0 })
-	src.Press()
+	src.Press("test")
 	// The item waits on its gate forever: only a cancel ends it.
 	res, err := cc.Wait(context.Background(), id)
 	if err != nil {

@@ -201,7 +201,7 @@ func (r *recording) control(stages <-chan state.ControlStage) {
 		switch st {
 		case state.ControlStop:
 			if r.x.interrupt.Stage() == cmdblock.Running {
-				r.c.interrupt(r.x)
+				r.c.interrupt(r.x, "interrupt "+r.x.id)
 			}
 		case state.ControlCancel:
 			r.cancel()
@@ -221,7 +221,7 @@ func (r *recording) control(stages <-chan state.ControlStage) {
 func (r *recording) cancel() {
 	for r.x.interrupt.Stage() < cmdblock.Cancelling {
 		before := r.x.interrupt.Stage()
-		if r.c.interrupt(r.x) == before {
+		if r.c.interrupt(r.x, "interrupt "+r.x.id) == before {
 			return // interrupts ignored by the strategy
 		}
 	}

@@ -391,7 +391,7 @@ func TestSignalStopsExecutions(t *testing.T) {
 	ts := startServer(t, writeFlow(t, slowFlow))
 	e := ts.start("ensure")
 	waitItem(t, ts, e.ID, "first", "running")
-	ts.srv.Stop()
+	ts.srv.Stop("test")
 	var busy struct{ Code string }
 	if code := ts.do("POST", "/api/v1/executions", map[string]any{"command": "status", "profile": "other"}, &busy); code != 503 || busy.Code != "stopping" {
 		t.Errorf("start while stopping: %d %+v", code, busy)

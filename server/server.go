@@ -158,7 +158,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	g.Go(func() error {
 		select {
 		case <-ctx.Done():
-			s.Stop()
+			s.Stop("server shutdown")
 		case <-s.stopped:
 		}
 		// Every execution ends by the rules of stopping; then the event
@@ -189,7 +189,7 @@ func (s *Server) Serve(ctx context.Context) error {
 // Stop is the first stage of stopping the server: no new execution
 // starts, and each running one is stopped (its items in flight finish).
 // Serve returns once they have ended.
-func (s *Server) Stop() {
+func (s *Server) Stop(string) {
 	s.mu.Lock()
 	first := !s.stopping
 	s.stopping = true
@@ -205,7 +205,7 @@ func (s *Server) Stop() {
 }
 
 // Cancel is the second stage: the items in flight are cancelled.
-func (s *Server) Cancel() {
+func (s *Server) Cancel(string) {
 	s.mu.Lock()
 	ps := s.profileList()
 	s.mu.Unlock()
