@@ -33,17 +33,42 @@ func (b Apply) Run(_ context.Context, env *Env, data *Data) Outcome {
 		target, what = data.Clean, DiscoverCurrent|DiscoverClean
 	}
 	p := pass{name: b.Name(), reverse: clean, stopOnError: true}
+	// A dry run is a preview: what an item before would reach is not known.
+	var pv *preview
+	if b.DryRun {
+		pv = &preview{goal: !clean}
+	}
 	return env.run(p, data, func(ctx context.Context, i int) (progress.Status, error) {
-		it := all[i]
-		id := it.ID()
+		id := all[i].ID()
+		if pv != nil && pv.goal {
+			data.MayChange[i] = env.upstreamChanges(data, i, *pv)
+		}
+		// An item whose params refer to other items' states is built now,
+		// from the states they reached (or the recorded ones).
+		built := data.Built[i]
+		it, known, err := env.build(data, i, pv)
+		switch {
+		case err != nil:
+			return "", err
+		case !known:
+			data.AfterApply[i] = true
+			return progress.StatusWouldApply, nil
+		}
 		fc := items.FnCtx{Op: b.Op, Progress: env.tracker(b.Name(), id), Stored: data.Stored[i],
 			Processes: groups{env: env, item: string(id)}}
 
 		// What discovery found before this block may be missing, or stale
 		// once a dependency was applied (an archive downloaded, a directory
-		// made): look again right before applying.
-		if !data.Found[i] || data.Unknown[i] || data.Lost[i] || (!clean && env.depApplied(data, id)) {
+		// made) or the item was built anew: look again right before
+		// applying.
+		if !data.Found[i] || data.Unknown[i] || data.Lost[i] || (!clean && env.depApplied(data, id)) || built != data.Built[i] {
 			if err := discover(ctx, it, fc, what, data, i); err != nil {
+				if pv != nil && ctx.Err() == nil && data.MayChange[i] {
+					// What it needs comes from an item that would change
+					// first: known after apply, not an error.
+					data.AfterApply[i] = true
+					return progress.StatusWouldApply, nil
+				}
 				return "", err
 			}
 		}

@@ -33,6 +33,9 @@ type Result struct {
 	// Stored says the states are the recorded ones: nothing was
 	// discovered (status --stored).
 	Stored bool `json:"stored,omitempty"`
+	// DryRun says nothing was applied: the items' targets are what an
+	// apply would reach (ensure --dry-run, clean --dry-run).
+	DryRun bool `json:"dry_run,omitempty"`
 	// Notices are what the user should be told about the recorded state
 	// (a torn journal tail, a run that did not finish).
 	Notices []string `json:"notices,omitempty"`
@@ -63,10 +66,38 @@ type ItemResult struct {
 	Unknown bool `json:"unknown,omitempty"`
 	// InProgress: a live run is applying the item now (status --stored).
 	InProgress bool `json:"in_progress,omitempty"`
+	// AfterApply: in a preview, the item's states are known only after
+	// apply (what it needs comes from an item that would change first);
+	// State and Target are not known, their summaries say so.
+	AfterApply bool `json:"known_after_apply,omitempty"`
+	// MayChange: in a preview, the item may change although its known
+	// states do not say so: they are known after apply, or an item it
+	// depends on would or may change.
+	MayChange bool `json:"may_change,omitempty"`
 	// Output is the last lines the item's commands printed, for an item
 	// that failed or was interrupted; Log is the file that has them all.
 	Output []string `json:"output,omitempty"`
 	Log    string   `json:"log,omitempty"`
+}
+
+// KnownAfterApply is the summary of a state that is known only after
+// apply.
+const KnownAfterApply = "(known after apply)"
+
+// Changes counts, in a preview, the items that would change (their states
+// differ from their targets) and those that may change (see MayChange).
+func (r *Result) Changes() (would, may int) {
+	for _, it := range r.Items {
+		switch {
+		case it.AfterApply:
+			may++
+		case it.Diff != nil && !it.Diff.Equal, it.Diff == nil && it.Status == progress.StatusWouldApply:
+			would++
+		case it.MayChange:
+			may++
+		}
+	}
+	return would, may
 }
 
 // Counts is how many items ended in each status.
@@ -102,6 +133,15 @@ func (e *CmdExecution) Result(id string, flow *items.Flow, data *cmdblock.Data, 
 		r.View = ViewOutcome
 	}
 	goal := len(e.Blocks) == 1 && isGoalOnly(e.Blocks[0])
+	var targets []items.State // what a dry run would bring the items to
+	for _, b := range e.Blocks {
+		if a, ok := b.(cmdblock.Apply); ok && a.DryRun {
+			r.DryRun, targets = true, data.Goal
+			if a.Op == items.OpClean {
+				targets = data.Clean
+			}
+		}
+	}
 	r.Items = make([]ItemResult, flow.Len())
 	for i, it := range flow.Items() {
 		ir := ItemResult{ID: string(it.ID()), Type: it.Type(), Status: o.Status[i], Unknown: data.Unknown[i]}
@@ -134,6 +174,16 @@ func (e *CmdExecution) Result(id string, flow *items.Flow, data *cmdblock.Data, 
 			d := data.Diff[i]
 			ir.Diff = &d
 		}
+		if targets != nil && ir.Status == progress.StatusWouldApply {
+			ir.Target = targets[i]
+			ir.TargetSummary = items.Summary(ir.Target)
+		}
+		ir.MayChange = data.MayChange[i] || data.AfterApply[i]
+		if data.AfterApply[i] {
+			ir.AfterApply = true
+			ir.State, ir.Known, ir.Target = nil, false, nil
+			ir.Summary, ir.TargetSummary = KnownAfterApply, KnownAfterApply
+		}
 		r.Items[i] = ir
 	}
 	return r
@@ -149,6 +199,11 @@ type OutcomeItem struct {
 	Status progress.Status `json:"status"`
 	State  any             `json:"state"`
 	Error  *string         `json:"error"`
+	// Target is, in a dry run, the state an apply would reach.
+	Target any `json:"target,omitempty"`
+	// KnownAfterApply and MayChange are ItemResult's, in a dry run.
+	KnownAfterApply bool `json:"known_after_apply,omitempty"`
+	MayChange       bool `json:"may_change,omitempty"`
 }
 
 // OutcomeDoc is the result of ensure and clean as the command line's
@@ -167,7 +222,7 @@ func (r *Result) Doc() OutcomeDoc {
 	d := OutcomeDoc{Command: r.Command, Execution: r.Execution, Outcome: r.Outcome,
 		Items: make(map[string]OutcomeItem, len(r.Items))}
 	for _, it := range r.Items {
-		oi := OutcomeItem{Status: it.Status}
+		oi := OutcomeItem{Status: it.Status, Target: it.Target, KnownAfterApply: it.AfterApply, MayChange: it.MayChange}
 		if it.Known {
 			oi.State = it.State
 		}

@@ -212,6 +212,14 @@ func (p *Printer) outcome(r *cmdexecution.Result) {
 	_ = tw.Flush()
 
 	counts := r.Counts()
+	if r.DryRun {
+		// An item that may change is counted as that, not by its status.
+		for _, it := range r.Items {
+			if it.MayChange && (it.AfterApply || it.Status == progress.StatusUnchanged) {
+				counts[it.Status]--
+			}
+		}
+	}
 	var parts []string
 	for _, st := range []progress.Status{progress.StatusApplied, progress.StatusWouldApply, progress.StatusUnchanged,
 		progress.StatusFailed, progress.StatusInterrupted, progress.StatusNotStarted, progress.StatusUnknown} {
