@@ -73,15 +73,19 @@ items:
 
 // rig is a flow directory and the peace binary that runs it.
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	peace string
 	dir   string
 	flow  string // the flow ID, for the record's path
 }
 
-func newRig(t *testing.T, peace, flowID, flow string) *rig {
+func newRig(t testing.TB, peace, flowID, flow string) *rig {
 	t.Helper()
-	r := &rig{t: t, peace: peace, dir: flowDir(t, flow), flow: flowID}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "flow.yaml"), []byte(flow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, peace: peace, dir: dir, flow: flowID}
 	t.Cleanup(r.killRunners)
 	return r
 }
@@ -194,7 +198,7 @@ func (r *rig) events(id string) []recEvent {
 	return parseEvents(r.t, data)
 }
 
-func parseEvents(t *testing.T, data []byte) []recEvent {
+func parseEvents(t testing.TB, data []byte) []recEvent {
 	t.Helper()
 	var evs []recEvent
 	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
@@ -290,7 +294,6 @@ func (r *rig) killRunners() {
 // pidIn reads the pid a command wrote to a file of the rig.
 func (r *rig) pidIn(name string) int {
 	r.t.Helper()
-	waitFile(r.t, r.path(name))
 	deadline := time.Now().Add(bgWithin)
 	for {
 		data, _ := os.ReadFile(r.path(name))

@@ -52,9 +52,13 @@ func PruneExecutions(dir string, keep int, maxAge time.Duration, now time.Time) 
 			continue
 		}
 		if !tooMany && !tooOld {
-			// Kept, and ended: a writer left no more temps in it.
-			if _, err := durable.SweepDirTemps(recordDir(dir, e.ID)); err != nil {
-				errs = append(errs, err)
+			// Kept. Only a writer killed mid-write leaves a temp in a
+			// record, and its record reads as lost: a finished writer
+			// has renamed or removed every temp it made.
+			if e.State == ExecLost {
+				if _, err := durable.SweepDirTemps(recordDir(dir, e.ID)); err != nil {
+					errs = append(errs, err)
+				}
 			}
 			continue
 		}
