@@ -41,6 +41,9 @@ type GlobalOptions struct {
 	// KeepGoing: an item that fails does not stop the items that do not
 	// need it.
 	KeepGoing bool
+	// Items, when given, narrow a command to these items and what they
+	// need (clean: and what needs them).
+	Items []string
 	// Types are the item types flow files may use.
 	Types *items.Registry
 
@@ -139,6 +142,7 @@ given; NO_COLOR turns colours off.`,
 	f.BoolVar(&g.NoColor, "no-color", false, "no colours (also when NO_COLOR is set)")
 	f.DurationVar(&g.LockTimeout, "lock-timeout", 0, "wait this long for another run's lock instead of failing at once (e.g. 30s)")
 	f.DurationVar(&g.StopTimeout, "stop-timeout", 0, "after a stop, cancel the items still in flight once `D` has passed (default: never)")
+	f.StringArrayVar(&g.Items, "item", nil, "act on this `ID` and what it needs (clean: and what needs it); repeatable")
 	f.BoolVarP(&g.KeepGoing, "keep-going", "k", false, "an item that fails does not stop the items that do not depend on it")
 	f.BoolVar(&g.DetachedRunner, strings.TrimPrefix(detachedFlag, "--"), false, "")
 	_ = f.MarkHidden(strings.TrimPrefix(detachedFlag, "--"))

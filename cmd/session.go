@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -49,6 +50,16 @@ func (g *GlobalOptions) open(command string) (*session, error) {
 	flow, err := g.loadFlow()
 	if err != nil {
 		return nil, err
+	}
+	if len(g.Items) > 0 {
+		ids := make([]items.ID, len(g.Items))
+		for i, id := range g.Items {
+			ids[i] = items.ID(id)
+		}
+		// A clean of an item first cleans what stands on it.
+		if flow, err = flow.Subset(ids, strings.HasPrefix(command, "clean")); err != nil {
+			return nil, usageError{err}
+		}
 	}
 	s := &session{g: g, command: command, flow: flow, keys: make(chan struct{}, 4)}
 	var onRunning func(string)
