@@ -298,6 +298,8 @@ func (l *loader) impliedDeps(d *decl, deps []ID, byItem map[ID]Item) []ID {
 					line, col := refPosition(r.node, r.ref.Offset)
 					l.errs = append(l.errs, &InputError{Line: line, Col: col,
 						Msg: fmt.Sprintf("%s refers to %s: %v", d.label(), r.ref.Text, err)})
+				} else {
+					r.ref.typed = true
 				}
 			}
 		}
@@ -681,10 +683,12 @@ func (l *loader) deferred(d *decl, t Type, id ID, in interpolation) Item {
 	return def
 }
 
-// atRef reports whether e is placed at a string that holds a reference.
+// atRef reports whether e is placed at a string that holds a reference
+// (yaml.v3 names such a value by its start, "${items...", without a
+// column).
 func atRef(e *InputError, segs map[*yaml.Node][]segment) bool {
 	for n := range segs {
-		if e.Line == n.Line && e.Col == n.Column {
+		if e.Line == n.Line && (e.Col == n.Column || e.Col == 0 && strings.Contains(e.Msg, "${")) {
 			return true
 		}
 	}

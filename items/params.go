@@ -42,6 +42,11 @@ type Ref struct {
 	Text string
 	// Offset is where Text starts in the string, in bytes.
 	Offset int
+
+	// typed is set when Field was checked against the Go type of the
+	// item's states: a field that type has but a state leaves out (JSON's
+	// omitempty) then stands for "".
+	typed bool
 }
 
 // segment is a run of literal text, or a reference.

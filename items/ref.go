@@ -69,7 +69,7 @@ func (d *Deferred) Build(state func(ID) State) (Item, error) {
 				sb.WriteString(s.lit)
 				continue
 			}
-			v, err := StateValue(values[s.ref.Name], s.ref.Field)
+			v, err := stateValue(values[s.ref.Name], s.ref.Field, s.ref.typed)
 			if err != nil {
 				line, col := refPosition(orig, s.ref.Offset)
 				errs = append(errs, &InputError{File: d.file, Line: line, Col: col,
@@ -169,6 +169,12 @@ type stateTyper interface {
 // boolean as JSON writes it, null as "", an object or a list as compact
 // JSON.
 func StateValue(state State, field []string) (string, error) {
+	return stateValue(state, field, false)
+}
+
+// stateValue is StateValue; with typed, a field missing from the state's
+// JSON stands for "" (its Go type has it, the encoding left it out).
+func stateValue(state State, field []string, typed bool) (string, error) {
 	raw, err := json.Marshal(state)
 	if err != nil {
 		return "", fmt.Errorf("encode state: %w", err)
@@ -183,6 +189,9 @@ func StateValue(state State, field []string) (string, error) {
 		switch c := v.(type) {
 		case map[string]any:
 			next, ok := c[f]
+			if !ok && typed {
+				return "", nil
+			}
 			if !ok {
 				return "", fmt.Errorf("the state has no field %q%s", strings.Join(field[:i+1], "."),
 					didYouMean(f, slices.Sorted(mapKeys(c))))
