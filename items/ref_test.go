@@ -148,7 +148,9 @@ func TestReferences(t *testing.T) {
 		t.Errorf("Build with too short a list: %v", err)
 	}
 	// Params the type refuses once the values are in: its error, placed.
-	_, err = b.Build(func(ID) State { return map[string]any{"size": "many", "tags": []string{"x"}, "inner": map[string]any{"deep": 1}} })
+	_, err = b.Build(func(ID) State {
+		return map[string]any{"size": "many", "tags": []string{"x"}, "inner": map[string]any{"deep": 1}}
+	})
 	if err == nil || !strings.Contains(err.Error(), "f.yaml:8:") || !strings.Contains(err.Error(), "into int") {
 		t.Errorf("Build with params the type refuses: %v", err)
 	}
