@@ -154,11 +154,11 @@ given; NO_COLOR turns colours off.`,
 		newExecutionsCmd(g), newWaitCmd(g, false), newWaitCmd(g, true), newInterruptCmd(g), newLogsCmd(g),
 		newServeCmd(g), newGraphCmd(g),
 	)
+	addCompletions(root, g)
 	for _, c := range append(root.Commands(), root) {
 		c.SetUsageTemplate(c.UsageTemplate() + "\n" + exitCodesHelp + "\n")
 		c.Flags().SetInterspersed(true)
 	}
-	root.CompletionOptions.DisableDefaultCmd = true
 	root.SuggestionsMinimumDistance = 2 // cobra's default for its own message
 	return root
 }
