@@ -223,6 +223,7 @@ func BenchmarkNoop100k(b *testing.B) {
 	b.ReportMetric(rss, "MiB-peak-RSS")
 	b.ReportMetric(rss*(1<<20)/n, "peak-RSS-B/item")
 	b.ReportMetric(float64(heap)/n, "peak-heap-B/item")
+	b.ReportMetric(float64(before.HeapAlloc)/n, "flow-heap-B/item") // live before the runs: the flow and the test's items
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N*n), "alloc-B/item")
 	runtime.KeepAlive(cc)
 }
