@@ -215,7 +215,9 @@ func printFinished(cc *cmdctx.CmdCtx, g *GlobalOptions, e *cmdctx.Execution) err
 	if err := json.Unmarshal(doc, &od); err != nil {
 		return fmt.Errorf("execution %s: outcome: %w", e.ID, err)
 	}
-	if err := g.printer().Write(cmdexecution.ResultFromDoc(od, cc.Flow())); err != nil {
+	res := cmdexecution.ResultFromDoc(od, cc.Flow())
+	cc.AnnotateFromLogs(e.ID, res)
+	if err := g.printer().Write(res); err != nil {
 		return err
 	}
 	if e.ExitCode != nil && *e.ExitCode != 0 {

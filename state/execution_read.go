@@ -291,6 +291,12 @@ func OpenLog(dir, id, item string) (*os.File, error) {
 	return os.Open(filepath.Join(recordDir(dir, id), logsDir, item+".log"))
 }
 
+// LogPath is the path of the log of item in execution id under the state
+// directory dir, whether or not it exists.
+func LogPath(dir, id, item string) string {
+	return filepath.Join(recordDir(dir, id), logsDir, item+".log")
+}
+
 // ReadLog returns the log of item in execution id, as OpenLog.
 func ReadLog(dir, id, item string) ([]byte, error) {
 	f, err := OpenLog(dir, id, item)
