@@ -44,6 +44,11 @@ type Type struct {
 	// ways, such as sh_cmd's env). TypeOf fills it from the params
 	// struct's fields tagged `peace:"verbatim"`.
 	Verbatim []string
+	// Summary says in a line what an item of the type is (peace types).
+	Summary string
+	// Params is the params struct TypeOf decodes into; its fields' yaml
+	// keys and `doc` tags are what peace types lists.
+	Params reflect.Type
 }
 
 // Validator is implemented by params structs that check themselves after
@@ -65,7 +70,7 @@ type Validator interface {
 //		Env map[string]string `yaml:"env"`                  // values may hold ${params.NAME}
 //	}
 func TypeOf[P any](name string, build func(id ID, p P, env Env) (Item, error)) Type {
-	return Type{Name: name, Verbatim: verbatimKeys(reflect.TypeFor[P]()), New: func(id ID, params *yaml.Node, env Env) (Item, error) {
+	return Type{Name: name, Verbatim: verbatimKeys(reflect.TypeFor[P]()), Params: reflect.TypeFor[P](), New: func(id ID, params *yaml.Node, env Env) (Item, error) {
 		var p P
 		if params != nil && params.Kind != 0 {
 			if err := DecodeStrict(params, &p); err != nil {

@@ -22,9 +22,9 @@ const DefaultMode fs.FileMode = 0o755
 // Params are the flow file's params of a dir item.
 type Params struct {
 	// Path is the directory; relative paths resolve against the flow's directory.
-	Path string `yaml:"path"`
+	Path string `yaml:"path" doc:"the directory (relative to the flow file); made with its parents, removed by clean when empty"`
 	// Mode defaults to 0755.
-	Mode file.Mode `yaml:"mode"`
+	Mode file.Mode `yaml:"mode" doc:"permission bits, e.g. \"0755\" (default 0755)"`
 }
 
 // Validate checks the required params.
@@ -51,7 +51,7 @@ func (s State) String() string {
 }
 
 // Type is the "dir" item type.
-var Type = items.TypeOf("dir", New)
+var Type = items.TypeOf("dir", New).Describe("a directory that exists (ensure) or not (clean)")
 
 // New builds a dir item; relative paths resolve against env.Dir.
 func New(id items.ID, p Params, env items.Env) (items.Item, error) {

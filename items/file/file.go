@@ -23,11 +23,11 @@ const DefaultMode fs.FileMode = 0o644
 // Params are the flow file's params of a file item.
 type Params struct {
 	// Path is the file; relative paths resolve against the flow's directory.
-	Path string `yaml:"path"`
+	Path string `yaml:"path" doc:"the file (relative to the flow file); written atomically, removed by clean"`
 	// Content is the whole content of the file.
-	Content string `yaml:"content"`
+	Content string `yaml:"content" doc:"what the file holds, exactly"`
 	// Mode defaults to 0644.
-	Mode Mode `yaml:"mode"`
+	Mode Mode `yaml:"mode" doc:"permission bits, e.g. \"0600\" (default 0644)"`
 }
 
 // Validate checks the required params.
@@ -67,7 +67,7 @@ func (s State) String() string {
 }
 
 // Type is the "file" item type.
-var Type = items.TypeOf("file", New)
+var Type = items.TypeOf("file", New).Describe("a file with the given content and mode")
 
 // New builds a file item; relative paths resolve against env.Dir.
 func New(id items.ID, p Params, env items.Env) (items.Item, error) {

@@ -23,17 +23,17 @@ const TypeName = "file_download"
 
 // Params are the item's params in a flow file.
 type Params struct {
-	URL  string `yaml:"url"`
-	Dest string `yaml:"dest"`
+	URL  string `yaml:"url" doc:"http or https URL to fetch; a conditional GET (ETag, Last-Modified) sends no body when unchanged"`
+	Dest string `yaml:"dest" doc:"where the file goes (relative to the flow file); written to a temporary name, then renamed"`
 	// SHA256 is the expected hex digest of the content; a download that does
 	// not match it is refused. Optional.
-	SHA256 string `yaml:"sha256"`
+	SHA256 string `yaml:"sha256" doc:"the expected sha256 of the body, hex; a mismatch fails the item and keeps nothing"`
 	// Timeout is the longest one download may take, from its first request
 	// to the file in place, resumes included, as a Go duration ("90s",
 	// "30m"). Optional: by default a download may take as long as it keeps
 	// moving. Whatever the timeout, a request fails as stalled when fewer
 	// than 1 KiB arrive in 60 s (no answer, or a body that trickles in).
-	Timeout string `yaml:"timeout"`
+	Timeout string `yaml:"timeout" doc:"a bound on the whole download, e.g. 30m; besides, less than 1 KiB in 60 s fails it"`
 }
 
 // Validate checks the params and normalises the digest to lower case.
@@ -66,7 +66,7 @@ func (p *Params) Validate() error {
 }
 
 // Type is the file_download item type, for a Registry.
-var Type = items.TypeOf(TypeName, New)
+var Type = items.TypeOf(TypeName, New).Describe("a file downloaded from a URL, fetched again only when the remote changed")
 
 // New returns a file_download item with the default HTTP client and
 // timeouts. Relative paths resolve against env.Dir.

@@ -19,23 +19,23 @@ import (
 // with sh -c in the flow's directory.
 type Params struct {
 	// Current prints the state the world is in now (trimmed stdout).
-	Current string `yaml:"current"`
+	Current string `yaml:"current" peace:"verbatim" doc:"prints the state the world is in now (trimmed stdout)"`
 	// Goal is the state ensure moves the world to: a command that prints
 	// it, or {value: TEXT}, a fixed state that needs no process.
-	Goal Source `yaml:"goal"`
+	Goal Source `yaml:"goal" peace:"verbatim" doc:"the state ensure moves to: a command that prints it, or {value: TEXT}"`
 	// Ensure moves the world to the goal state. What it prints (stdout and
 	// stderr) is the item's log, never its state: the applied state is what
 	// it wrote to the file $PEACE_STATE_OUT names, if anything (an ID only
 	// the command knows), else the goal state.
-	Ensure string `yaml:"ensure"`
+	Ensure string `yaml:"ensure" peace:"verbatim" doc:"moves the world to the goal; its output is the log; a state only it knows goes to $PEACE_STATE_OUT"`
 	// Clean moves the world to the clean state; optional, with CleanState.
 	// Its output is the log too, and $PEACE_STATE_OUT works as for ensure.
-	Clean string `yaml:"clean"`
+	Clean string `yaml:"clean" peace:"verbatim" doc:"moves the world to clean_state (optional, with clean_state)"`
 	// CleanState is the state clean moves the world to: a command or
 	// {value: TEXT}.
-	CleanState Source `yaml:"clean_state"`
+	CleanState Source `yaml:"clean_state" peace:"verbatim" doc:"the state clean moves to: a command or {value: TEXT}"`
 	// Env is more environment for every command of the item.
-	Env map[string]string `yaml:"env"`
+	Env map[string]string `yaml:"env" doc:"more environment for every command; values may hold ${params.NAME} and ${items.ID.state}"`
 }
 
 // Source is where a state comes from: a command whose trimmed stdout is
@@ -133,20 +133,39 @@ const (
 )
 
 // Type is the "sh_cmd" item type.
-var Type = items.TypeOf("sh_cmd", New)
+var Type = items.TypeOf("sh_cmd", New).Describe("shell commands that discover and change a state")
 
 // New builds an sh_cmd item whose commands run in env.Dir.
 func New(id items.ID, p Params, env items.Env) (items.Item, error) {
 	if err := p.Validate(); err != nil {
 		return nil, errors.New("item " + string(id) + ": " + err.Error())
 	}
-	return items.Typed[State](id, "sh_cmd", &item{id: id, p: p, dir: env.Dir}), nil
+	return items.Typed[State](id, "sh_cmd", &item{id: id, p: p, dir: env.Dir, runEnv: runEnv(env)}), nil
 }
 
 type item struct {
-	id  items.ID
-	p   Params
-	dir string
+	id     items.ID
+	p      Params
+	dir    string
+	runEnv []string // what every command gets of the run: profile, flow, params
+}
+
+// Environment variables of the run.
+const (
+	EnvProfile     = "PEACE_PROFILE"
+	EnvFlow        = "PEACE_FLOW"
+	EnvParamPrefix = "PEACE_PARAM_" // + the flow param's name, upper-cased
+)
+
+// runEnv is the part of the commands' environment that says which run
+// they belong to: the profile, the flow, and each flow param (values reach
+// commands this way, never by interpolation into the command).
+func runEnv(env items.Env) []string {
+	out := []string{EnvProfile + "=" + env.Profile, EnvFlow + "=" + string(env.Flow)}
+	for _, k := range slices.Sorted(maps.Keys(env.Params)) {
+		out = append(out, EnvParamPrefix+strings.ToUpper(k)+"="+env.Params[k])
+	}
+	return out
 }
 
 var _ items.TypedItem[State] = (*item)(nil)
@@ -167,6 +186,7 @@ func (it *item) cmd(name, script string, fc items.TypedFnCtx[State], extra ...st
 		}
 	}
 	env = append(env, EnvItemID+"="+string(it.id), EnvStoredState+"="+stored)
+	env = append(env, it.runEnv...)
 	for _, k := range slices.Sorted(maps.Keys(it.p.Env)) {
 		env = append(env, k+"="+it.p.Env[k])
 	}

@@ -23,8 +23,8 @@ const TypeName = "tar_x"
 
 // Params are the item's params in a flow file.
 type Params struct {
-	Archive string `yaml:"archive"`
-	Dest    string `yaml:"dest"`
+	Archive string `yaml:"archive" doc:"the .tar or .tar.gz to extract (relative to the flow file)"`
+	Dest    string `yaml:"dest" doc:"the directory to extract into; entries that would land outside it are refused"`
 }
 
 // Validate checks that both params are given.
@@ -39,7 +39,7 @@ func (p *Params) Validate() error {
 }
 
 // Type is the tar_x item type, for a Registry.
-var Type = items.TypeOf(TypeName, New)
+var Type = items.TypeOf(TypeName, New).Describe("the entries of a tar archive, extracted; clean removes exactly them")
 
 // New returns a tar_x item. Relative paths resolve against env.Dir.
 func New(id items.ID, p Params, env items.Env) (items.Item, error) {

@@ -23,9 +23,9 @@ const TypeName = "checksum_file"
 // Params are the item's params.
 type Params struct {
 	// Dir is the directory whose files are listed.
-	Dir string `yaml:"dir"`
+	Dir string `yaml:"dir" doc:"the directory whose files are listed"`
 	// Output is the SHA256SUMS file to write; it is never listed itself.
-	Output string `yaml:"output"`
+	Output string `yaml:"output" doc:"the SHA256SUMS file to write; never listed itself"`
 }
 
 // Validate checks that both params are given.
@@ -37,7 +37,7 @@ func (p *Params) Validate() error {
 }
 
 // Type is the checksum_file item type, for a Registry.
-var Type = items.TypeOf(TypeName, New)
+var Type = items.TypeOf(TypeName, New).Describe("a SHA256SUMS file of a directory's files")
 
 // New returns a checksum_file item; relative paths resolve against env.Dir.
 func New(id items.ID, p Params, env items.Env) (items.Item, error) {
