@@ -151,7 +151,7 @@ given; NO_COLOR turns colours off.`,
 		newStatusCmd(g), newGoalCmd(g), newDiffCmd(g),
 		newApplyCmd(g, "ensure"), newApplyCmd(g, "clean"),
 		newInitCmd(g), newVersionCmd(g), newUnlockCmd(g),
-		newExecutionsCmd(g), newWaitCmd(g, false), newWaitCmd(g, true), newInterruptCmd(g), newLogsCmd(g),
+		newTypesCmd(g), newExecutionsCmd(g), newWaitCmd(g, false), newWaitCmd(g, true), newInterruptCmd(g), newLogsCmd(g),
 		newServeCmd(g), newGraphCmd(g),
 	)
 	addCompletions(root, g)
