@@ -204,6 +204,10 @@ type OutcomeItem struct {
 	// KnownAfterApply and MayChange are ItemResult's, in a dry run.
 	KnownAfterApply bool `json:"known_after_apply,omitempty"`
 	MayChange       bool `json:"may_change,omitempty"`
+	// Output and Log: for an item that failed or was interrupted, the last
+	// lines its commands printed and the log that has them all.
+	Output []string `json:"output,omitempty"`
+	Log    string   `json:"log,omitempty"`
 }
 
 // OutcomeDoc is the result of ensure and clean as the command line's
@@ -222,7 +226,8 @@ func (r *Result) Doc() OutcomeDoc {
 	d := OutcomeDoc{Command: r.Command, Execution: r.Execution, Outcome: r.Outcome,
 		Items: make(map[string]OutcomeItem, len(r.Items))}
 	for _, it := range r.Items {
-		oi := OutcomeItem{Status: it.Status, Target: it.Target, KnownAfterApply: it.AfterApply, MayChange: it.MayChange}
+		oi := OutcomeItem{Status: it.Status, Target: it.Target, KnownAfterApply: it.AfterApply, MayChange: it.MayChange,
+			Output: it.Output, Log: it.Log}
 		if it.Known {
 			oi.State = it.State
 		}
@@ -260,7 +265,8 @@ func ResultFromDoc(d OutcomeDoc, flow *items.Flow) *Result {
 	seen := map[string]bool{}
 	add := func(id, typ string, it items.Item) {
 		oi := d.Items[id]
-		ir := ItemResult{ID: id, Type: typ, Status: oi.Status, State: oi.State, Known: oi.State != nil}
+		ir := ItemResult{ID: id, Type: typ, Status: oi.Status, State: oi.State, Known: oi.State != nil,
+			Output: oi.Output, Log: oi.Log}
 		if oi.Error != nil {
 			ir.Error = *oi.Error
 		}
