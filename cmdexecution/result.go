@@ -266,7 +266,7 @@ func ResultFromDoc(d OutcomeDoc, flow *items.Flow) *Result {
 	add := func(id, typ string, it items.Item) {
 		oi := d.Items[id]
 		ir := ItemResult{ID: id, Type: typ, Status: oi.Status, State: oi.State, Known: oi.State != nil,
-			Output: oi.Output, Log: oi.Log}
+			Output: oi.Output, Log: oi.Log, Target: oi.Target, AfterApply: oi.KnownAfterApply, MayChange: oi.MayChange}
 		if oi.Error != nil {
 			ir.Error = *oi.Error
 		}
@@ -279,6 +279,12 @@ func ResultFromDoc(d OutcomeDoc, flow *items.Flow) *Result {
 		}
 		if ir.Known {
 			ir.Summary = items.Summary(ir.State)
+		}
+		if ir.Target != nil {
+			ir.TargetSummary = items.Summary(ir.Target)
+		}
+		if ir.AfterApply {
+			ir.Summary, ir.TargetSummary = KnownAfterApply, KnownAfterApply
 		}
 		r.Items = append(r.Items, ir)
 		seen[id] = true
