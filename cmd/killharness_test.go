@@ -35,7 +35,7 @@ func buildPeace(t *testing.T, dir string) string {
 		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
 	bin := filepath.Join(dir, "peace")
-	out, err := exec.Command(goCmd, "build", "-o", bin, "github.com/peace-go/peace").CombinedOutput()
+	out, err := exec.Command(goCmd, "build", "-tags", "crashpoints", "-o", bin, "github.com/peace-go/peace").CombinedOutput()
 	if err != nil {
 		t.Fatalf("build peace: %v\n%s", err, out)
 	}

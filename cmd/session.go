@@ -18,7 +18,6 @@ import (
 	"github.com/peace-go/peace/progress"
 	"github.com/peace-go/peace/progress/plain"
 	"github.com/peace-go/peace/progress/tui"
-	"github.com/peace-go/peace/state"
 )
 
 // killWait is how long, after the third interrupt, the execution has to
@@ -70,7 +69,7 @@ func (g *GlobalOptions) open(command string) (*session, error) {
 	s.view = g.newView(s.keys)
 	s.cc, err = cmdctx.New(cmdctx.Options{
 		Workspace: g.workspace(), Profile: g.Profile, Flow: flow, Params: flow.Params, Jobs: g.Jobs,
-		Events: s.view, LockWait: g.LockTimeout, KeepGoing: g.KeepGoing, Crash: state.CrashPoint, OnRunning: onRunning,
+		Events: s.view, LockWait: g.LockTimeout, KeepGoing: g.KeepGoing, OnRunning: onRunning,
 	})
 	if err != nil {
 		s.close()

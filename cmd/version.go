@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/peace-go/peace/cmdctx"
 	"github.com/peace-go/peace/progress"
-	"github.com/peace-go/peace/state"
 )
 
 // Version is peace's version; release builds set it with -ldflags -X.
@@ -22,7 +22,7 @@ func newVersionCmd(g *GlobalOptions) *cobra.Command {
 		RunE: func(*cobra.Command, []string) error {
 			v := map[string]any{
 				"version": Version, "go": runtime.Version(),
-				"state_format": state.FormatVersion, "event_format": progress.Version,
+				"state_format": cmdctx.StateFormat, "event_format": progress.Version,
 			}
 			if bi, ok := debug.ReadBuildInfo(); ok {
 				for _, s := range bi.Settings {
@@ -36,7 +36,7 @@ func newVersionCmd(g *GlobalOptions) *cobra.Command {
 				return nil
 			}
 			fmt.Fprintf(g.IO.Out, "peace %s (%s, state format %d, event format %d)\n",
-				Version, runtime.Version(), state.FormatVersion, progress.Version)
+				Version, runtime.Version(), cmdctx.StateFormat, progress.Version)
 			return nil
 		},
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -17,6 +18,9 @@ import (
 	"github.com/peace-go/peace/progress"
 	"github.com/peace-go/peace/state"
 )
+
+// armedCrash is set by ArmCrashPoints.
+var armedCrash atomic.Bool
 
 // DefaultJobs is how many items run at once unless told otherwise. Items are
 // mostly I/O-bound (commands, files, downloads), so more than the core count
@@ -78,6 +82,9 @@ func New(opts Options) (*CmdCtx, error) {
 	}
 	if opts.Jobs < 1 {
 		opts.Jobs = DefaultJobs
+	}
+	if opts.Crash == nil && armedCrash.Load() {
+		opts.Crash = state.CrashPoint
 	}
 	c := &CmdCtx{
 		opts:  opts,

@@ -26,6 +26,7 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	ArmCrashPoints()
 	if h := os.Getenv(helperEnv); h != "" {
 		os.Exit(runHelper(h, os.Getenv(helperDirEnv)))
 	}
