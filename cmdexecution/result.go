@@ -308,3 +308,46 @@ func ResultFromDoc(d OutcomeDoc, flow *items.Flow) *Result {
 	}
 	return r
 }
+
+// CompareStored is a diff of two recorded results of the same flow (two
+// profiles, say): each item's state in a against its state in b.
+func CompareStored(flow *items.Flow, a, b *Result) *Result {
+	r := &Result{Command: "diff", View: ViewDiff, Outcome: "complete", Stored: true}
+	in := func(res *Result, id string) (ItemResult, bool) {
+		for _, it := range res.Items {
+			if it.ID == id {
+				return it, true
+			}
+		}
+		return ItemResult{}, false
+	}
+	for _, it := range flow.Items() {
+		id := string(it.ID())
+		x, _ := in(a, id)
+		y, _ := in(b, id)
+		ir := ItemResult{ID: id, Type: it.Type(), Status: progress.StatusDiscovered, Known: x.Known,
+			State: x.State, Summary: x.Summary, Target: y.State, TargetSummary: y.Summary}
+		if !x.Known {
+			ir.Summary = "-"
+		}
+		if !y.Known {
+			ir.TargetSummary = "-"
+		}
+		var d items.Diff
+		switch {
+		case x.Known && y.Known:
+			var err error
+			if d, err = it.Diff(x.State, y.State); err != nil {
+				ir.Error = err.Error()
+			}
+		default:
+			d = items.Diff{Equal: x.Known == y.Known}
+			if !d.Equal {
+				d.Text = ir.Summary + " → " + ir.TargetSummary
+			}
+		}
+		ir.Diff = &d
+		r.Items = append(r.Items, ir)
+	}
+	return r
+}
