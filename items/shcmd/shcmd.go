@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 
@@ -148,6 +149,9 @@ type item struct {
 	p      Params
 	dir    string
 	runEnv []string // what every command gets of the run: profile, flow, params
+
+	envOnce sync.Once
+	env     []string // baseEnv
 }
 
 // Environment variables of the run.
@@ -177,21 +181,34 @@ func (it *item) cmd(name, script string, fc items.TypedFnCtx[State], extra ...st
 	if fc.Stored != nil {
 		stored = *fc.Stored
 	}
-	parent := os.Environ()
-	env := make([]string, 0, len(parent)+3+len(extra))
-	for _, kv := range parent {
-		k, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, "PEACE_") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env, EnvItemID+"="+string(it.id), EnvStoredState+"="+stored)
-	env = append(env, it.runEnv...)
-	for _, k := range slices.Sorted(maps.Keys(it.p.Env)) {
-		env = append(env, k+"="+it.p.Env[k])
-	}
+	base := it.baseEnv()
+	env := make([]string, 0, len(base)+1+len(extra))
+	env = append(env, base...)
+	env = append(env, EnvStoredState+"="+stored)
 	env = append(env, extra...)
 	return command{name: name, script: script, dir: it.dir, env: env, groups: fc.Processes}
+}
+
+// baseEnv is what every command of the item gets, worked out once: the
+// parent's environment minus any PEACE_ variables of an outer run (which
+// would lie), the item's ID, the run's variables and the env param.
+func (it *item) baseEnv() []string {
+	it.envOnce.Do(func() {
+		parent := os.Environ()
+		env := make([]string, 0, len(parent)+2+len(it.runEnv)+len(it.p.Env))
+		for _, kv := range parent {
+			if !strings.HasPrefix(kv, "PEACE_") {
+				env = append(env, kv)
+			}
+		}
+		env = append(env, EnvItemID+"="+string(it.id))
+		env = append(env, it.runEnv...)
+		for _, k := range slices.Sorted(maps.Keys(it.p.Env)) {
+			env = append(env, k+"="+it.p.Env[k])
+		}
+		it.env = env
+	})
+	return it.env
 }
 
 // discovering is the tracker of the commands that print a state: their
