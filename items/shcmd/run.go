@@ -43,6 +43,8 @@ type command struct {
 	dir    string
 	env    []string
 	groups items.ProcessGroups // told of the command's group; may be nil
+	// log: what the command prints is its log, not a state (ensure, clean).
+	log bool
 }
 
 // run runs the command in its own process group and returns its trimmed
@@ -59,11 +61,16 @@ func (c command) run(ctx context.Context, tr progress.Tracker) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", c.name, err)
 	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return "", fmt.Errorf("%s: %w", c.name, err)
+	// A command whose output is its log writes stdout and stderr to one
+	// pipe, so the log has its lines in the order it printed them; a
+	// command that prints a state keeps the two apart.
+	errR, errW := outR, outW
+	if !c.log {
+		if errR, errW, err = os.Pipe(); err != nil {
+			outR.Close()
+			outW.Close()
+			return "", fmt.Errorf("%s: %w", c.name, err)
+		}
 	}
 	defer outR.Close()
 	defer errR.Close()
@@ -102,11 +109,13 @@ func (c command) run(ctx context.Context, tr progress.Tracker) (string, error) {
 
 	msgs := newMessenger(tr)
 	defer msgs.close()
-	stdout := &lines{keep: true, msgs: msgs}
+	stdout := &lines{keep: !c.log, msgs: msgs}
 	stderr := &lines{msgs: msgs}
 	var readers sync.WaitGroup
 	readers.Go(func() { stdout.readFrom(outR) })
-	readers.Go(func() { stderr.readFrom(errR) })
+	if !c.log {
+		readers.Go(func() { stderr.readFrom(errR) })
+	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 

@@ -281,7 +281,9 @@ func (it *item) Apply(ctx context.Context, fc items.TypedFnCtx[State], current, 
 		return "", fmt.Errorf("%s: %w", name, err)
 	}
 	defer out.remove()
-	if _, err := it.cmd(name, script, fc, append(extra, EnvStateOut+"="+out.path)...).run(ctx, fc.Progress); err != nil {
+	c := it.cmd(name, script, fc, append(extra, EnvStateOut+"="+out.path)...)
+	c.log = true
+	if _, err := c.run(ctx, fc.Progress); err != nil {
 		return "", err
 	}
 	// A physical state only the command knows, such as a generated ID.

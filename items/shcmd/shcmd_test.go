@@ -451,7 +451,7 @@ func TestExitError(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	for _, tc := range []struct{ ensure, want string }{
-		{`echo out; echo first >&2; echo second >&2; exit 3`, "ensure: exit status 3: first | second"},
+		{`echo out; echo first >&2; echo second >&2; exit 3`, "ensure: exit status 3: out | first | second"}, // the log: both streams, in order
 		{`for i in 1 2 3 4 5; do echo "line $i" >&2; done; exit 1`, "ensure: exit status 1: line 3 | line 4 | line 5"},
 		{`echo only stdout; exit 2`, "ensure: exit status 2: only stdout"},
 		{`exit 4`, "ensure: exit status 4"},
