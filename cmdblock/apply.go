@@ -25,7 +25,7 @@ func (b Apply) Name() string { return string(b.Op) }
 // always writes the journal.
 func (b Apply) Applies() bool { return !b.DryRun }
 
-func (b Apply) Run(_ context.Context, env *Env, data *Data) Outcome {
+func (b Apply) Run(env *Scope, data *Data) Outcome {
 	all := env.Flow.Items()
 	clean := b.Op == items.OpClean
 	target, what := data.Goal, DiscoverCurrent|DiscoverGoal
@@ -91,7 +91,7 @@ func (b Apply) Run(_ context.Context, env *Env, data *Data) Outcome {
 }
 
 // apply runs one item's apply between its begin and end records.
-func (env *Env) apply(ctx context.Context, it items.Item, fc items.FnCtx, data *Data, i int, target items.State) (progress.Status, error) {
+func (env *Scope) apply(ctx context.Context, it items.Item, fc items.FnCtx, data *Data, i int, target items.State) (progress.Status, error) {
 	id := string(it.ID())
 	rec := env.Recorder
 	if rec != nil {
@@ -137,7 +137,7 @@ func (env *Env) apply(ctx context.Context, it items.Item, fc items.FnCtx, data *
 // depApplied reports whether a dependency of id was applied in this
 // execution. Dependencies finish before id starts, so reading their slots
 // here is ordered by the scheduler's channel.
-func (env *Env) depApplied(data *Data, id items.ID) bool {
+func (env *Scope) depApplied(data *Data, id items.ID) bool {
 	for _, d := range env.Flow.Deps(id) {
 		if data.Applied[env.Flow.Index(d)] {
 			return true

@@ -73,7 +73,7 @@ func BenchmarkEnsure(b *testing.B) {
 				b.ResetTimer()
 				for range b.N {
 					in := NewInterrupt(context.Background(), FinishCurrent)
-					env := &Env{Flow: f, Execution: "bench", Jobs: 8, Interrupt: in, Events: progress.NewEmitter(progress.Discard)}
+					env := &Scope{Flow: f, Execution: "bench", Jobs: 8, Interrupt: in, Events: progress.NewEmitter(progress.Discard)}
 					var j *state.Journal
 					if mode == "applied" {
 						var err error
@@ -83,8 +83,8 @@ func BenchmarkEnsure(b *testing.B) {
 						env.Recorder = j
 					}
 					data := NewData(f)
-					Discover{What: DiscoverCurrent | DiscoverGoal}.Run(context.Background(), env, data)
-					out := Apply{Op: items.OpEnsure}.Run(context.Background(), env, data)
+					Discover{States: DiscoverCurrent | DiscoverGoal}.Run(env, data)
+					out := Apply{Op: items.OpEnsure}.Run(env, data)
 					if out.Failed() {
 						b.Fatal(out.Errors)
 					}

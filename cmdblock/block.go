@@ -1,7 +1,6 @@
 package cmdblock
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 
@@ -18,7 +17,7 @@ import (
 // left in data and adds its own results.
 type Block interface {
 	Name() string
-	Run(ctx context.Context, env *Env, data *Data) Outcome
+	Run(env *Scope, data *Data) Outcome
 }
 
 // Recorder makes applied states durable. *state.Journal implements it.
@@ -39,8 +38,10 @@ type GroupRecorder interface {
 	Group(item string, pgid int, start string) error
 }
 
-// Env is what every block of one execution shares.
-type Env struct {
+// Scope is what every block of one execution shares: the flow, the
+// execution ID, the job limits, the interrupt, where events and applied
+// states go.
+type Scope struct {
 	Flow      *items.Flow
 	Execution string // execution ID, stamped on events
 	Jobs      int    // items run at once; < 1 means 1
@@ -65,12 +66,12 @@ type Env struct {
 	Crash func(point string)
 }
 
-func (env *Env) emit(ev progress.Event) {
+func (env *Scope) emit(ev progress.Event) {
 	ev.Execution = env.Execution
 	env.Events.Emit(ev)
 }
 
-func (env *Env) tracker(block string, id items.ID) progress.Tracker {
+func (env *Scope) tracker(block string, id items.ID) progress.Tracker {
 	if env.Tracker == nil {
 		return progress.NoTracker
 	}
@@ -80,7 +81,7 @@ func (env *Env) tracker(block string, id items.ID) progress.Tracker {
 // groups is what items tell of the process groups they start: the
 // watchdog covers each, and for an apply the journal names it (P2).
 type groups struct {
-	env  *Env
+	env  *Scope
 	item string
 	rec  Recorder // nil outside an apply
 }
@@ -101,7 +102,7 @@ func (g groups) Started(pgid int) (ended func(), err error) {
 	return ended, nil
 }
 
-func (env *Env) crash(point string) {
+func (env *Scope) crash(point string) {
 	if env.Crash != nil {
 		env.Crash(point)
 	}

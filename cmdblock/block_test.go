@@ -178,19 +178,19 @@ func (l *eventLog) has(typ progress.Type, item string) bool {
 	return false
 }
 
-func newEnv(f *items.Flow, jobs int, s Strategy) (*Env, *eventLog, *memRecorder) {
+func newEnv(f *items.Flow, jobs int, s Strategy) (*Scope, *eventLog, *memRecorder) {
 	ev := &eventLog{}
 	rec := &memRecorder{events: ev}
-	return &Env{
+	return &Scope{
 		Flow: f, Execution: "x1", Jobs: jobs, Interrupt: NewInterrupt(context.Background(), s),
 		Events: ev, Recorder: rec,
 	}, ev, rec
 }
 
-func ensure(env *Env) (*Data, Outcome) {
+func ensure(env *Scope) (*Data, Outcome) {
 	data := NewData(env.Flow)
-	Discover{What: DiscoverCurrent | DiscoverGoal}.Run(context.Background(), env, data)
-	return data, Apply{Op: items.OpEnsure}.Run(context.Background(), env, data)
+	Discover{States: DiscoverCurrent | DiscoverGoal}.Run(env, data)
+	return data, Apply{Op: items.OpEnsure}.Run(env, data)
 }
 
 func TestEnsureRunsDependenciesFirst(t *testing.T) {
@@ -341,7 +341,7 @@ func TestFirstErrorStopsNewStartsButDiscoveryCarriesOn(t *testing.T) {
 
 	its["bad"].fail = errors.New("cannot look")
 	data = NewData(f)
-	dout := Discover{What: DiscoverCurrent}.Run(context.Background(), env, data)
+	dout := Discover{States: DiscoverCurrent}.Run(env, data)
 	if len(dout.Errors) != 1 || !data.Found[f.Index("x")] || !data.Found[f.Index("y")] {
 		t.Errorf("discovery stopped at an error: %+v found %v", dout, data.Found)
 	}
@@ -355,8 +355,8 @@ func TestCleanRunsDependentsFirst(t *testing.T) {
 	w.log = nil
 	env, _, _ = newEnv(f, 4, FinishCurrent)
 	data := NewData(f)
-	Discover{What: DiscoverCurrent | DiscoverClean}.Run(context.Background(), env, data)
-	out := Apply{Op: items.OpClean}.Run(context.Background(), env, data)
+	Discover{States: DiscoverCurrent | DiscoverClean}.Run(env, data)
+	out := Apply{Op: items.OpClean}.Run(env, data)
 	if out.Failed() || !slices.Equal(w.log, []string{"start:c", "end:c", "start:b", "end:b", "start:a", "end:a"}) {
 		t.Errorf("clean order %v (%+v)", w.log, out)
 	}
@@ -428,8 +428,8 @@ func TestDiffReportsTheDiscoveryError(t *testing.T) {
 	its["a"].fail = errors.New("connection refused")
 	env, _, _ := newEnv(f, 2, FinishCurrent)
 	data := NewData(f)
-	Discover{What: DiscoverCurrent | DiscoverGoal}.Run(context.Background(), env, data)
-	out := Diff{}.Run(context.Background(), env, data)
+	Discover{States: DiscoverCurrent | DiscoverGoal}.Run(env, data)
+	out := Diff{}.Run(env, data)
 	if err := out.Errors["a"]; err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("diff error of a: %v", err)
 	}

@@ -19,7 +19,7 @@ type Diff struct {
 
 func (Diff) Name() string { return "diff" }
 
-func (b Diff) Run(_ context.Context, env *Env, data *Data) Outcome {
+func (b Diff) Run(env *Scope, data *Data) Outcome {
 	target := data.Goal
 	if b.Clean {
 		target = data.Clean

@@ -10,11 +10,11 @@ import (
 	"github.com/peace-go/peace/progress"
 )
 
-// What a Discover block finds.
-type What int
+// States are the states a Discover block finds, as flags.
+type States int
 
 const (
-	DiscoverCurrent What = 1 << iota
+	DiscoverCurrent States = 1 << iota
 	DiscoverGoal
 	DiscoverClean
 )
@@ -27,14 +27,14 @@ const (
 // discovery fails while an item it depends on would change, has states
 // known only after apply (Data.AfterApply) — that is never an error.
 type Discover struct {
-	What What
+	States States
 }
 
 func (Discover) Name() string { return "discover" }
 
-func (b Discover) Run(_ context.Context, env *Env, data *Data) Outcome {
+func (b Discover) Run(env *Scope, data *Data) Outcome {
 	all := env.Flow.Items()
-	pv := preview{goal: b.What&DiscoverGoal != 0}
+	pv := preview{goal: b.States&DiscoverGoal != 0}
 	return env.run(pass{name: b.Name()}, data, func(ctx context.Context, i int) (progress.Status, error) {
 		id := all[i].ID()
 		if pv.goal {
@@ -50,7 +50,7 @@ func (b Discover) Run(_ context.Context, env *Env, data *Data) Outcome {
 		}
 		fc := items.FnCtx{Progress: env.tracker(b.Name(), id), Stored: data.Stored[i],
 			Processes: groups{env: env, item: string(id)}}
-		if err := discover(ctx, it, fc, b.What, data, i); err != nil {
+		if err := discover(ctx, it, fc, b.States, data, i); err != nil {
 			if ctx.Err() == nil && pv.goal && data.MayChange[i] {
 				// What it needs comes from an item that would change
 				// first (an archive not downloaded yet).
@@ -64,7 +64,7 @@ func (b Discover) Run(_ context.Context, env *Env, data *Data) Outcome {
 }
 
 // discover fills data's slots for item i.
-func discover(ctx context.Context, it items.Item, fc items.FnCtx, what What, data *Data, i int) error {
+func discover(ctx context.Context, it items.Item, fc items.FnCtx, what States, data *Data, i int) error {
 	if what&DiscoverCurrent != 0 {
 		s, err := it.Current(ctx, fc)
 		if err != nil {
@@ -102,7 +102,7 @@ type preview struct {
 
 // item is item i as this execution runs it: the flow's, or the one built
 // for it from the states its params refer to.
-func (env *Env) item(data *Data, i int) items.Item {
+func (env *Scope) item(data *Data, i int) items.Item {
 	if b := data.Built[i]; b != nil {
 		return b
 	}
@@ -113,7 +113,7 @@ func (env *Env) item(data *Data, i int) items.Item {
 // the states of the items its params refer to (each done before it, being
 // its dependencies); in a preview, known is false when one of those states
 // is not known yet, and the item's states are known after apply.
-func (env *Env) build(data *Data, i int, pv *preview) (it items.Item, known bool, err error) {
+func (env *Scope) build(data *Data, i int, pv *preview) (it items.Item, known bool, err error) {
 	d, ok := env.Flow.Items()[i].(*items.Deferred)
 	if !ok {
 		return env.Flow.Items()[i], true, nil
@@ -142,7 +142,7 @@ func (env *Env) build(data *Data, i int, pv *preview) (it items.Item, known bool
 // journal's, so it holds across a kill between the two items) while it
 // still describes the world, else the one discovered now. In a preview, a
 // state that would or may change first is not known.
-func (env *Env) refState(data *Data, j int, pv *preview) (items.State, bool) {
+func (env *Scope) refState(data *Data, j int, pv *preview) (items.State, bool) {
 	switch {
 	case j < 0:
 		return nil, false
@@ -170,7 +170,7 @@ func (env *Env) refState(data *Data, j int, pv *preview) (items.State, bool) {
 // changes reports, in a preview of ensure, whether item j would or may
 // change: its states are known after apply, an item it depends on may
 // change, or its known state is not its goal.
-func (env *Env) changes(data *Data, j int) bool {
+func (env *Scope) changes(data *Data, j int) bool {
 	switch {
 	case data.AfterApply[j] || data.MayChange[j]:
 		return true
@@ -194,7 +194,7 @@ func (env *Env) changes(data *Data, j int) bool {
 
 // upstreamChanges reports whether an item that item i depends on would or
 // may change in this preview.
-func (env *Env) upstreamChanges(data *Data, i int, pv preview) bool {
+func (env *Scope) upstreamChanges(data *Data, i int, pv preview) bool {
 	if !pv.goal {
 		return false
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 // slotRetry is how soon a block whose ready items wait for a shared slot
-// (Env.Slots) looks again.
+// (Scope.Slots) looks again.
 const slotRetry = 5 * time.Millisecond
 
 // itemWork does one item's part of a pass and says how it ended. A nil error
@@ -42,7 +42,7 @@ type itemResult struct {
 // run waits for every goroutine it started before returning, so no item work
 // outlives its block. A stop (stage 1) ends new starts; a cancel (stage 2)
 // reaches items through their context.
-func (env *Env) run(p pass, data *Data, work itemWork) Outcome {
+func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 	all := env.Flow.Items()
 	n := len(all)
 	out := Outcome{Block: p.name, Errors: map[items.ID]error{}}
@@ -91,7 +91,7 @@ func (env *Env) run(p pass, data *Data, work itemWork) Outcome {
 	var g errgroup.Group
 	defer g.Wait()
 	// starved is set when ready work waits only for a slot another
-	// execution holds (Env.Slots); it is looked at again shortly.
+	// execution holds (Scope.Slots); it is looked at again shortly.
 	starved := false
 
 	for {
@@ -232,7 +232,7 @@ func settle(st progress.Status, err error, ctx context.Context) progress.Status 
 	return st
 }
 
-func (env *Env) emitResult(block string, id items.ID, st progress.Status, err error) {
+func (env *Scope) emitResult(block string, id items.ID, st progress.Status, err error) {
 	ev := progress.Event{Block: block, Item: string(id), Status: st}
 	switch st {
 	case progress.StatusInterrupted:

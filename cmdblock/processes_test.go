@@ -111,7 +111,7 @@ func TestProcessGroupsAreCoveredAndRecorded(t *testing.T) {
 	}
 	rec := &groupRecorder{}
 	wd := &procgroup.Watchdog{}
-	env := &Env{Flow: f, Execution: "x1", Jobs: 1, Interrupt: NewInterrupt(context.Background(), FinishCurrent),
+	env := &Scope{Flow: f, Execution: "x1", Jobs: 1, Interrupt: NewInterrupt(context.Background(), FinishCurrent),
 		Events: &eventLog{}, Recorder: rec, Watchdog: wd}
 	_, out := ensure(env)
 	if out.Failed() {

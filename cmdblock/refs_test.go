@@ -78,11 +78,11 @@ items:
 	return f
 }
 
-func diffPreview(env *Env) (*Data, Outcome) { return diffPreviewOf(env, NewData(env.Flow)) }
+func diffPreview(env *Scope) (*Data, Outcome) { return diffPreviewOf(env, NewData(env.Flow)) }
 
-func diffPreviewOf(env *Env, data *Data) (*Data, Outcome) {
-	Discover{What: DiscoverCurrent | DiscoverGoal}.Run(context.Background(), env, data)
-	return data, Diff{}.Run(context.Background(), env, data)
+func diffPreviewOf(env *Scope, data *Data) (*Data, Outcome) {
+	Discover{States: DiscoverCurrent | DiscoverGoal}.Run(env, data)
+	return data, Diff{}.Run(env, data)
 }
 
 func TestPreviewKnownAfterApply(t *testing.T) {
@@ -114,7 +114,7 @@ func TestPreviewKnownAfterApply(t *testing.T) {
 
 	// A dry run says the same.
 	data = NewData(f)
-	out = Apply{Op: items.OpEnsure, DryRun: true}.Run(context.Background(), env, data)
+	out = Apply{Op: items.OpEnsure, DryRun: true}.Run(env, data)
 	if out.Failed() {
 		t.Fatalf("a dry run failed: %v", out.Errors)
 	}
@@ -136,7 +136,7 @@ func TestEnsureBuildsFromReachedState(t *testing.T) {
 	f := refFlow(t, w)
 	env, _, _ := newEnv(f, 4, FinishCurrent)
 	data := NewData(f)
-	out := Apply{Op: items.OpEnsure}.Run(context.Background(), env, data)
+	out := Apply{Op: items.OpEnsure}.Run(env, data)
 	if out.Failed() {
 		t.Fatalf("ensure failed: %v", out.Errors)
 	}

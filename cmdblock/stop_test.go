@@ -75,7 +75,7 @@ func TestStopFromAnItemsCompletionStartsNothing(t *testing.T) {
 		its["b"].apply = func(context.Context) error { <-release; return nil }
 		in := NewInterrupt(context.Background(), FinishCurrent)
 		rec := &stopOnEnd{item: "a", in: in}
-		env := &Env{Flow: f, Execution: "x1", Jobs: 2, Interrupt: in, Events: ev, Recorder: rec}
+		env := &Scope{Flow: f, Execution: "x1", Jobs: 2, Interrupt: in, Events: ev, Recorder: rec}
 		go func() { <-in.Stopped(); close(release) }()
 		data, out := ensure(env)
 		if slices.Contains(w.log, "start:after_a") || slices.Contains(w.log, "start:after_b") {
@@ -145,8 +145,8 @@ func TestDependencyOrderWithItemsThatTakeTime(t *testing.T) {
 			if op == items.OpClean {
 				what = DiscoverCurrent | DiscoverClean
 			}
-			Discover{What: what}.Run(context.Background(), env, data)
-			out := Apply{Op: op}.Run(context.Background(), env, data)
+			Discover{States: what}.Run(env, data)
+			out := Apply{Op: op}.Run(env, data)
 			if out.Failed() || out.Interrupted || len(out.Finished) != n {
 				t.Fatalf("round %d %s: outcome %+v", round, op, out)
 			}

@@ -98,7 +98,7 @@ func ensure() *cmdexecution.CmdExecution {
 	return &cmdexecution.CmdExecution{
 		Command: "ensure",
 		Blocks: []cmdblock.Block{
-			cmdblock.Discover{What: cmdblock.DiscoverCurrent | cmdblock.DiscoverGoal},
+			cmdblock.Discover{States: cmdblock.DiscoverCurrent | cmdblock.DiscoverGoal},
 			cmdblock.Apply{Op: items.OpEnsure},
 		},
 		Records: true,
@@ -179,8 +179,8 @@ func TestInterruptByID(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := res.CmdOutcome
-	if o.Result() != "interrupted" || o.Status[0] != progress.StatusInterrupted || o.Status[1] != progress.StatusNotStarted {
-		t.Errorf("outcome %v %v", o.Result(), o.Status)
+	if o.Verdict() != "interrupted" || o.Status[0] != progress.StatusInterrupted || o.Status[1] != progress.StatusNotStarted {
+		t.Errorf("outcome %v %v", o.Verdict(), o.Status)
 	}
 	stops := ev.of(progress.InterruptReceived)
 	if len(stops) != 1 || len(stops[0].InFlight) != 1 || stops[0].InFlight[0] != "a" {

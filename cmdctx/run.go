@@ -106,7 +106,7 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	}
 	c.restore(x.id, recorded, data)
 
-	env := &cmdblock.Env{
+	env := &cmdblock.Scope{
 		Flow: flow, Execution: x.id, Jobs: c.opts.Jobs, Slots: c.opts.Slots, KeepGoing: c.opts.KeepGoing, Interrupt: x.interrupt,
 		Events: c.emitter, Tracker: func(block, item string) progress.Tracker {
 			return c.emitter.ItemTracker(x.id, block, item)
@@ -122,7 +122,7 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 		env.Recorder = journal
 	}
 
-	outcome = e.Run(ctx, env, data)
+	outcome = e.Run(env, data)
 	res = &cmdexecution.Result{} // worked out in full by the deferred func
 
 	if !e.Recording() {
@@ -131,7 +131,7 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	// Recording must happen even when the execution was cancelled: nothing
 	// below takes the cancelled item context.
 	if journal != nil {
-		if err := journal.close(outcome.Result()); err != nil {
+		if err := journal.close(outcome.Verdict()); err != nil {
 			return res, fmt.Errorf("close journal: %w", err)
 		}
 	}

@@ -75,8 +75,8 @@ func TestManyItemsInterruptedUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := res.CmdOutcome
-	if o.Result() != "interrupted" {
-		t.Fatalf("outcome %s", o.Result())
+	if o.Verdict() != "interrupted" {
+		t.Fatalf("outcome %s", o.Verdict())
 	}
 	rec, err := cc.Store().Load()
 	if err != nil {

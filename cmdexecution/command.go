@@ -12,20 +12,20 @@ import (
 // Status discovers each item's current state and records it.
 func Status() *CmdExecution {
 	return &CmdExecution{Command: "status", View: ViewStates,
-		Blocks: []cmdblock.Block{cmdblock.Discover{What: cmdblock.DiscoverCurrent}}, Records: true}
+		Blocks: []cmdblock.Block{cmdblock.Discover{States: cmdblock.DiscoverCurrent}}, Records: true}
 }
 
 // Goal discovers each item's goal state and records it.
 func Goal() *CmdExecution {
 	return &CmdExecution{Command: "goal", View: ViewStates,
-		Blocks: []cmdblock.Block{cmdblock.Discover{What: cmdblock.DiscoverGoal}}, Records: true}
+		Blocks: []cmdblock.Block{cmdblock.Discover{States: cmdblock.DiscoverGoal}}, Records: true}
 }
 
 // Diff discovers each item's current and goal states and how they differ.
 // It changes and records nothing.
 func Diff() *CmdExecution {
 	return &CmdExecution{Command: "diff", View: ViewDiff, Blocks: []cmdblock.Block{
-		cmdblock.Discover{What: cmdblock.DiscoverCurrent | cmdblock.DiscoverGoal},
+		cmdblock.Discover{States: cmdblock.DiscoverCurrent | cmdblock.DiscoverGoal},
 		cmdblock.Diff{},
 	}}
 }

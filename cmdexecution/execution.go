@@ -1,8 +1,6 @@
 package cmdexecution
 
 import (
-	"context"
-
 	"github.com/peace-go/peace/cmdblock"
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/progress"
@@ -66,10 +64,10 @@ type CmdOutcome struct {
 	Errors map[items.ID]error
 }
 
-// Result is the word the JSON result and the exit code use:
+// Verdict is the word the JSON result and the exit code use:
 // "complete", "interrupted" or "failed". An interrupt wins over a failure:
 // the user asked to stop, and is told so.
-func (o CmdOutcome) Result() string {
+func (o CmdOutcome) Verdict() string {
 	switch o.Kind {
 	case BlockInterrupted, ExecutionInterrupted:
 		return "interrupted"
@@ -95,7 +93,7 @@ func (o CmdOutcome) IDs(flow *items.Flow, sts ...progress.Status) []items.ID {
 
 // Run runs the blocks in order over data. Once the interrupt has been
 // raised no further block starts.
-func (e *CmdExecution) Run(ctx context.Context, env *cmdblock.Env, data *cmdblock.Data) CmdOutcome {
+func (e *CmdExecution) Run(env *cmdblock.Scope, data *cmdblock.Data) CmdOutcome {
 	var o CmdOutcome
 	interrupted := false
 	for k, b := range e.Blocks {
@@ -111,7 +109,7 @@ func (e *CmdExecution) Run(ctx context.Context, env *cmdblock.Env, data *cmdbloc
 			}
 			break
 		}
-		bo := b.Run(ctx, env, data)
+		bo := b.Run(env, data)
 		o.Blocks = append(o.Blocks, bo)
 		if bo.Interrupted {
 			interrupted = true

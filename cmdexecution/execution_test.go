@@ -14,14 +14,14 @@ import (
 // scripted is a block whose effect on the data and the interrupt is given.
 type scripted struct {
 	name string
-	run  func(env *cmdblock.Env, data *cmdblock.Data) cmdblock.Outcome
+	run  func(env *cmdblock.Scope, data *cmdblock.Data) cmdblock.Outcome
 }
 
 func (s scripted) Name() string { return s.name }
 
 // Applies: a scripted block named ensure stands for an apply.
 func (s scripted) Applies() bool { return s.name == "ensure" }
-func (s scripted) Run(_ context.Context, env *cmdblock.Env, data *cmdblock.Data) cmdblock.Outcome {
+func (s scripted) Run(env *cmdblock.Scope, data *cmdblock.Data) cmdblock.Outcome {
 	return s.run(env, data)
 }
 
@@ -37,7 +37,7 @@ func (nopItem) ApplyCheck(context.Context, items.TypedFnCtx[int], int, int) (ite
 func (nopItem) Apply(context.Context, items.TypedFnCtx[int], int, int) (int, error)    { return 0, nil }
 func (nopItem) ApplyDry(context.Context, items.TypedFnCtx[int], int, int) (int, error) { return 0, nil }
 
-func setup(t *testing.T) (*cmdblock.Env, *cmdblock.Data) {
+func setup(t *testing.T) (*cmdblock.Scope, *cmdblock.Data) {
 	f := items.NewFlow("f")
 	for _, id := range []items.ID{"a", "b"} {
 		if err := f.Add(items.Typed[int](id, "nop", nopItem{})); err != nil {
@@ -47,12 +47,12 @@ func setup(t *testing.T) (*cmdblock.Env, *cmdblock.Data) {
 	if err := f.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	return &cmdblock.Env{Flow: f, Interrupt: cmdblock.NewInterrupt(context.Background(), cmdblock.FinishCurrent),
+	return &cmdblock.Scope{Flow: f, Interrupt: cmdblock.NewInterrupt(context.Background(), cmdblock.FinishCurrent),
 		Events: progress.Discard}, cmdblock.NewData(f)
 }
 
-func finish(st ...progress.Status) func(*cmdblock.Env, *cmdblock.Data) cmdblock.Outcome {
-	return func(env *cmdblock.Env, d *cmdblock.Data) cmdblock.Outcome {
+func finish(st ...progress.Status) func(*cmdblock.Scope, *cmdblock.Data) cmdblock.Outcome {
+	return func(env *cmdblock.Scope, d *cmdblock.Data) cmdblock.Outcome {
 		copy(d.Status, st)
 		return cmdblock.Outcome{}
 	}
@@ -70,13 +70,13 @@ func TestOutcomes(t *testing.T) {
 	}{
 		{"complete", []cmdblock.Block{scripted{"ensure", finish(progress.StatusApplied, progress.StatusUnchanged)}},
 			Complete, "complete", []progress.Status{progress.StatusApplied, progress.StatusUnchanged}, nil},
-		{"item error", []cmdblock.Block{scripted{"ensure", func(env *cmdblock.Env, d *cmdblock.Data) cmdblock.Outcome {
+		{"item error", []cmdblock.Block{scripted{"ensure", func(env *cmdblock.Scope, d *cmdblock.Data) cmdblock.Outcome {
 			d.Status[0], d.Err[0] = progress.StatusFailed, boom
 			d.Status[1] = progress.StatusNotStarted
 			return cmdblock.Outcome{Errors: map[items.ID]error{"a": boom}}
 		}}}, ItemError, "failed", []progress.Status{progress.StatusFailed, progress.StatusNotStarted}, nil},
 		{"stopped between blocks", []cmdblock.Block{
-			scripted{"discover", func(env *cmdblock.Env, d *cmdblock.Data) cmdblock.Outcome {
+			scripted{"discover", func(env *cmdblock.Scope, d *cmdblock.Data) cmdblock.Outcome {
 				finish(progress.StatusDiscovered, progress.StatusDiscovered)(env, d)
 				env.Interrupt.Advance()
 				return cmdblock.Outcome{}
@@ -84,7 +84,7 @@ func TestOutcomes(t *testing.T) {
 			scripted{"ensure", finish(progress.StatusApplied, progress.StatusApplied)},
 		}, ExecutionInterrupted, "interrupted", []progress.Status{progress.StatusNotStarted, progress.StatusNotStarted}, []string{"ensure"}},
 		{"stopped in a block", []cmdblock.Block{
-			scripted{"ensure", func(env *cmdblock.Env, d *cmdblock.Data) cmdblock.Outcome {
+			scripted{"ensure", func(env *cmdblock.Scope, d *cmdblock.Data) cmdblock.Outcome {
 				finish(progress.StatusApplied, progress.StatusNotStarted)(env, d)
 				env.Interrupt.Advance()
 				return cmdblock.Outcome{Interrupted: true, NotStarted: []items.ID{"b"}}
@@ -92,7 +92,7 @@ func TestOutcomes(t *testing.T) {
 			scripted{"after", finish()},
 		}, BlockInterrupted, "interrupted", []progress.Status{progress.StatusApplied, progress.StatusNotStarted}, []string{"after"}},
 		{"stopped after the last start", []cmdblock.Block{
-			scripted{"ensure", func(env *cmdblock.Env, d *cmdblock.Data) cmdblock.Outcome {
+			scripted{"ensure", func(env *cmdblock.Scope, d *cmdblock.Data) cmdblock.Outcome {
 				finish(progress.StatusApplied, progress.StatusApplied)(env, d)
 				env.Interrupt.Advance()
 				return cmdblock.Outcome{}
@@ -102,10 +102,10 @@ func TestOutcomes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env, data := setup(t)
 			e := &CmdExecution{Command: "ensure", Blocks: tc.blocks}
-			o := e.Run(context.Background(), env, data)
-			if o.Kind != tc.kind || o.Result() != tc.result || !slices.Equal(o.Status, tc.status) || !slices.Equal(o.BlocksNotRun, tc.notRun) {
+			o := e.Run(env, data)
+			if o.Kind != tc.kind || o.Verdict() != tc.result || !slices.Equal(o.Status, tc.status) || !slices.Equal(o.BlocksNotRun, tc.notRun) {
 				t.Errorf("got %s/%s %v not run %v; want %s/%s %v not run %v",
-					o.Kind, o.Result(), o.Status, o.BlocksNotRun, tc.kind, tc.result, tc.status, tc.notRun)
+					o.Kind, o.Verdict(), o.Status, o.BlocksNotRun, tc.kind, tc.result, tc.status, tc.notRun)
 			}
 		})
 	}
@@ -115,12 +115,12 @@ func TestUnknownStaysUnknownUntilDiscovered(t *testing.T) {
 	env, data := setup(t)
 	data.Unknown[0], data.Unknown[1] = true, true
 	e := &CmdExecution{Command: "ensure", Blocks: []cmdblock.Block{scripted{"ensure",
-		func(env *cmdblock.Env, d *cmdblock.Data) cmdblock.Outcome {
+		func(env *cmdblock.Scope, d *cmdblock.Data) cmdblock.Outcome {
 			d.Unknown[1] = false // b was rediscovered, a never reached
 			d.Status[1] = progress.StatusApplied
 			return cmdblock.Outcome{}
 		}}}}
-	o := e.Run(context.Background(), env, data)
+	o := e.Run(env, data)
 	if !slices.Equal(o.Status, []progress.Status{progress.StatusUnknown, progress.StatusApplied}) {
 		t.Errorf("status %v", o.Status)
 	}

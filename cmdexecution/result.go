@@ -127,7 +127,7 @@ func (r *Result) With(sts ...progress.Status) []string {
 // Result works out what became of each item from what the blocks left in
 // data and the combined outcome.
 func (e *CmdExecution) Result(id string, flow *items.Flow, data *cmdblock.Data, o CmdOutcome) *Result {
-	r := &Result{Execution: id, Command: e.Command, View: e.View, Outcome: o.Result(),
+	r := &Result{Execution: id, Command: e.Command, View: e.View, Outcome: o.Verdict(),
 		BlocksNotRun: o.BlocksNotRun, CmdOutcome: o, Data: data}
 	if r.View == "" {
 		r.View = ViewOutcome
@@ -191,7 +191,7 @@ func (e *CmdExecution) Result(id string, flow *items.Flow, data *cmdblock.Data, 
 
 func isGoalOnly(b cmdblock.Block) bool {
 	d, ok := b.(cmdblock.Discover)
-	return ok && d.What == cmdblock.DiscoverGoal
+	return ok && d.States == cmdblock.DiscoverGoal
 }
 
 // OutcomeItem is one item of the outcome document.
