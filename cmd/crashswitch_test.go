@@ -6,17 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 )
 
 // A peace built as users build it has no crash switch: PEACE_CRASH_AT
 // names a point the run passes, and the run carries on to its end.
 func TestProductionBuildIgnoresCrashPoints(t *testing.T) {
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
+	goCmd := goTool()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "peace")
 	if out, err := exec.Command(goCmd, "build", "-o", bin, "github.com/peace-go/peace").CombinedOutput(); err != nil {

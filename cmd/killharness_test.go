@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,12 +27,22 @@ import (
 
 // buildPeace builds the real binary into dir: the kill tests stop a whole
 // process, not code running inside the test.
+//
+// goTool is the go command that runs these tests: on the PATH, or beside
+// the toolchain's root as go env reports it.
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
+		return filepath.Join(strings.TrimSpace(string(out)), "bin", "go")
+	}
+	return "go"
+}
+
 func buildPeace(t *testing.T, dir string) string {
 	t.Helper()
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
+	goCmd := goTool()
 	bin := filepath.Join(dir, "peace")
 	out, err := exec.Command(goCmd, "build", "-tags", "crashpoints", "-o", bin, "github.com/peace-go/peace").CombinedOutput()
 	if err != nil {

@@ -25,7 +25,6 @@ type procItem struct {
 	mu     sync.Mutex
 	left   []int // the background children, Current's then Apply's
 	pgids  []int
-	setErr error
 }
 
 func (p *procItem) run(fc items.FnCtx) error {

@@ -124,12 +124,6 @@ func (rs *recorders) Emit(ev progress.Event) {
 	}
 }
 
-func (rs *recorders) get(id string) *recording {
-	rs.mu.RLock()
-	defer rs.mu.RUnlock()
-	return rs.by[id]
-}
-
 func (rs *recorders) add(r *recording) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()

@@ -284,7 +284,6 @@ type messenger struct {
 	mu     sync.Mutex
 	queue  []string
 	room   *sync.Cond // signalled when the queue shrinks
-	closed bool
 }
 
 // maxQueued is how many lines may wait for a slow view.
