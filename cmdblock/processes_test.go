@@ -22,9 +22,9 @@ import (
 // procItem runs a shell command, gated, in Current and in Apply, the way
 // sh_cmd does: each leaves a background `sleep 30` and prints its pid.
 type procItem struct {
-	mu     sync.Mutex
-	left   []int // the background children, Current's then Apply's
-	pgids  []int
+	mu    sync.Mutex
+	left  []int // the background children, Current's then Apply's
+	pgids []int
 }
 
 func (p *procItem) run(fc items.FnCtx) error {

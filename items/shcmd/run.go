@@ -281,9 +281,9 @@ type messenger struct {
 	wake chan struct{}
 	done chan struct{}
 
-	mu     sync.Mutex
-	queue  []string
-	room   *sync.Cond // signalled when the queue shrinks
+	mu    sync.Mutex
+	queue []string
+	room  *sync.Cond // signalled when the queue shrinks
 }
 
 // maxQueued is how many lines may wait for a slow view.
