@@ -228,11 +228,23 @@ func (v *view) ItemUnknown(ev progress.Event) {
 }
 
 func (v *view) InterruptReceived(ev progress.Event) {
+	// In CI the stop names what stopped it (ev.Message: the signal, an
+	// interrupt by ID) and how to go on to the next stage from there.
+	on, next := "", "press Ctrl-C again to cancel them"
+	switch from := ev.Message; {
+	case from == "" || from == "Ctrl-C":
+	case from == "SIGINT":
+		on = " on SIGINT"
+	case strings.HasPrefix(from, "SIG"):
+		on, next = " on "+from, "a second "+from+" cancels them"
+	default:
+		on, next = " on "+from, "an interrupt with --cancel cancels them"
+	}
 	if len(ev.InFlight) == 0 {
-		v.line(ev.Time, "stop: no items in flight; no new items will start")
+		v.line(ev.Time, "stop%s: no items in flight; no new items will start", on)
 	} else {
-		v.line(ev.Time, "stop: finishing %d %s in flight (%s) — press Ctrl-C again to cancel them",
-			len(ev.InFlight), plural(len(ev.InFlight), "item", "items"), strings.Join(ev.InFlight, ", "))
+		v.line(ev.Time, "stop: finishing %d %s in flight (%s)%s — %s",
+			len(ev.InFlight), plural(len(ev.InFlight), "item", "items"), strings.Join(ev.InFlight, ", "), on, next)
 	}
 }
 
