@@ -27,6 +27,9 @@ type Flow struct {
 
 	order      []Item // topological, declaration order breaking ties; set by Validate
 	dependents map[ID][]ID
+
+	specs map[ID]Spec // each item's type and params as the loader resolved them
+	whole *Flow       // the flow a Subset was cut from; nil for a whole flow
 }
 
 // NewFlow returns an empty flow.

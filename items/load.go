@@ -104,6 +104,7 @@ type decl struct {
 	deps     []*yaml.Node
 	params   *yaml.Node
 	refs     []itemRef // references to other items' states, in its params
+	spec     *Spec     // its type and params after interpolation, once built
 }
 
 // label names the item in messages: by its ID when it has one, else by its
@@ -270,6 +271,8 @@ func (l *loader) load() *Flow {
 		}
 		if err := f.Add(it, deps[i]...); err != nil {
 			l.add(err, d.idNode)
+		} else if d.spec != nil {
+			f.setSpec(d.id, *d.spec)
 		}
 	}
 	if !graphOK || len(decls) == 0 {
@@ -538,6 +541,7 @@ func (l *loader) build(d *decl) Item {
 	in := l.interpolate(d, t, params)
 	params = in.params
 	d.refs = in.refs
+	d.spec = &Spec{Type: t.Name, Params: in.params}
 	if in.segs != nil {
 		return l.deferred(d, t, id, in)
 	}

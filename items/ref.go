@@ -51,37 +51,9 @@ func (d *Deferred) Refs() []ID { return d.refs }
 // type refuses once the values are in, are errors naming the file, line
 // and column of the reference.
 func (d *Deferred) Build(state func(ID) State) (Item, error) {
-	values := map[string]State{}
-	for _, id := range d.refs {
-		values[string(id)] = state(id)
-	}
-	memo := map[*yaml.Node]*yaml.Node{}
-	params := copyNode(d.params, memo)
-	var errs []error
-	for orig, segs := range d.segs {
-		n := memo[orig]
-		if n == nil {
-			continue
-		}
-		var sb strings.Builder
-		for _, s := range segs {
-			if s.ref == nil {
-				sb.WriteString(s.lit)
-				continue
-			}
-			v, err := stateValue(values[s.ref.Name], s.ref.Field, s.ref.typed)
-			if err != nil {
-				line, col := refPosition(orig, s.ref.Offset)
-				errs = append(errs, &InputError{File: d.file, Line: line, Col: col,
-					Msg: fmt.Sprintf("item %s: %s: %v", d.id, s.ref.Text, err)})
-				continue
-			}
-			sb.WriteString(v)
-		}
-		n.Value = sb.String()
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	params, err := d.Params(state)
+	if err != nil {
+		return nil, err
 	}
 	it, err := d.typ.New(d.id, params, d.env)
 	switch {
