@@ -33,12 +33,16 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	data := cmdblock.NewData(flow)
 	var outcome cmdexecution.CmdOutcome
 	var recorded *state.Recorded
+	var rm *removed    // recorded items no longer in the flow
 	var rcd *recording // the record of an execution that applies
 	defer func() {
 		end := progress.Event{Type: progress.ExecutionEnd, Execution: x.id}
 		if res != nil {
 			res = e.Result(x.id, flow, data, outcome)
 			res.Notices = recorded.Notices
+			if rm != nil {
+				res.Removed = rm.results()
+			}
 			if rcd != nil {
 				rcd.annotate(res)
 			}
@@ -48,6 +52,11 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 			end.Statuses = map[string]progress.Status{}
 			for _, it := range res.Items {
 				end.Statuses[it.ID] = it.Status
+			}
+			for _, it := range res.Removed {
+				if it.Status != "" {
+					end.Statuses[it.ID] = it.Status
+				}
 			}
 		} else {
 			end.Outcome = "failed"
@@ -104,7 +113,12 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 			return nil, err
 		}
 	}
+	specs, err := c.loadSpecs(x.id, e.Recording())
+	if err != nil {
+		return nil, err
+	}
 	c.restore(x.id, recorded, data)
+	rm = c.findRemoved(recorded, specs)
 
 	env := &cmdblock.Scope{
 		Flow: flow, Execution: x.id, Jobs: c.opts.Jobs, Slots: c.opts.Slots, KeepGoing: c.opts.KeepGoing, Interrupt: x.interrupt,
@@ -122,7 +136,13 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 		env.Recorder = journal
 	}
 
-	outcome = e.Run(env, data)
+	// The items that left the flow are cleaned first, dependents first,
+	// by an execution of the whole flow that applies; a stop during their
+	// clean leaves the flow's items not started.
+	if op, dry, ok := applyOp(e); ok && flow == flow.Whole() && (op == items.OpEnsure || op == items.OpClean) {
+		rm.clean(*env, dry)
+	}
+	outcome = rm.combine(e.Run(env, data))
 	res = &cmdexecution.Result{} // worked out in full by the deferred func
 
 	if !e.Recording() {
@@ -139,10 +159,35 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	if err != nil {
 		return res, err
 	}
+	// The specs first, so that every state the fold records has one; the
+	// records of the removed items cleaned go with the fold, their specs
+	// after it (a kill in between leaves a spec to clean again, a no-op).
+	cleaned := rm.cleaned()
+	if err := c.store.WriteItemSpecs(specUpdates(flow, data, recorded, specs, nil)); err != nil {
+		return res, fmt.Errorf("record item specs: %w", err)
+	}
+	for _, id := range cleaned {
+		current[id], goal[id] = nil, nil
+	}
 	if err := c.store.Fold(current, goal); err != nil {
 		return res, fmt.Errorf("record states: %w", err)
 	}
+	if len(cleaned) > 0 {
+		if err := c.store.WriteItemSpecs(specUpdates(flow, data, recorded, specs, cleaned)); err != nil {
+			return res, fmt.Errorf("record item specs: %w", err)
+		}
+	}
 	return res, nil
+}
+
+// applyOp is the op of e's apply block, and whether it is a dry run.
+func applyOp(e *cmdexecution.CmdExecution) (op items.Op, dry, ok bool) {
+	for _, b := range e.Blocks {
+		if a, isApply := b.(cmdblock.Apply); isApply {
+			return a.Op, a.DryRun, true
+		}
+	}
+	return "", false, false
 }
 
 func (c *CmdCtx) lock(ctx context.Context, x *execution) (*state.Lock, error) {

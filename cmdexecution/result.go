@@ -39,6 +39,9 @@ type Result struct {
 	// Notices are what the user should be told about the recorded state
 	// (a torn journal tail, a run that did not finish).
 	Notices []string `json:"notices,omitempty"`
+	// Removed are the recorded items no longer in the flow, by ID: what
+	// status and diff list, and what ensure and clean cleaned first.
+	Removed []ItemResult `json:"removed,omitempty"`
 
 	// Outcome and Data are the raw material, for programs that build their
 	// own blocks.
@@ -78,6 +81,10 @@ type ItemResult struct {
 	// that failed or was interrupted; Log is the file that has them all.
 	Output []string `json:"output,omitempty"`
 	Log    string   `json:"log,omitempty"`
+	// Removed: the item is recorded but no longer in the flow;
+	// RemovedNote says so, and why it cannot be cleaned if it cannot.
+	Removed     bool   `json:"removed,omitempty"`
+	RemovedNote string `json:"removed_note,omitempty"`
 }
 
 // KnownAfterApply is the summary of a state that is known only after
@@ -97,6 +104,11 @@ func (r *Result) Changes() (would, may int) {
 			may++
 		}
 	}
+	for _, it := range r.Removed {
+		if it.Status == "" || it.Status == progress.StatusWouldApply {
+			would++ // ensure would clean it
+		}
+	}
 	return would, may
 }
 
@@ -105,6 +117,11 @@ func (r *Result) Counts() map[progress.Status]int {
 	c := map[progress.Status]int{}
 	for _, it := range r.Items {
 		c[it.Status]++
+	}
+	for _, it := range r.Removed {
+		if it.Status != "" {
+			c[it.Status]++
+		}
 	}
 	return c
 }
@@ -208,6 +225,9 @@ type OutcomeItem struct {
 	// lines its commands printed and the log that has them all.
 	Output []string `json:"output,omitempty"`
 	Log    string   `json:"log,omitempty"`
+	// Removed: the item was no longer in the flow; this execution cleaned
+	// it (status removed), or tried to.
+	Removed bool `json:"removed,omitempty"`
 }
 
 // OutcomeDoc is the result of ensure and clean as the command line's
@@ -225,9 +245,9 @@ type OutcomeDoc struct {
 func (r *Result) Doc() OutcomeDoc {
 	d := OutcomeDoc{Command: r.Command, Execution: r.Execution, Outcome: r.Outcome,
 		Items: make(map[string]OutcomeItem, len(r.Items))}
-	for _, it := range r.Items {
+	for _, it := range slices.Concat(r.Items, r.Removed) {
 		oi := OutcomeItem{Status: it.Status, Target: it.Target, KnownAfterApply: it.AfterApply, MayChange: it.MayChange,
-			Output: it.Output, Log: it.Log}
+			Output: it.Output, Log: it.Log, Removed: it.Removed}
 		if it.Known {
 			oi.State = it.State
 		}

@@ -30,6 +30,7 @@ type Flow struct {
 
 	specs map[ID]Spec // each item's type and params as the loader resolved them
 	whole *Flow       // the flow a Subset was cut from; nil for a whole flow
+	reg   *Registry   // the types the loader built the items with
 }
 
 // NewFlow returns an empty flow.

@@ -250,6 +250,7 @@ func (l *loader) load() *Flow {
 		fid = "flow"
 	}
 	f := NewFlow(fid)
+	f.reg = l.reg
 	built := make([]Item, len(decls))
 	for i, d := range decls {
 		built[i] = l.build(d)

@@ -41,6 +41,10 @@ func (f *Flow) Whole() *Flow {
 	return f
 }
 
+// Registry is the item types the flow file's items were built with, nil
+// for a flow built in Go.
+func (f *Flow) Registry() *Registry { return f.reg }
+
 // Env is the environment the flow's items were built with.
 func (f *Flow) Env() Env {
 	return Env{Dir: f.Dir, Flow: f.ID, Profile: f.Profile, Params: f.Params}

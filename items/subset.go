@@ -60,7 +60,7 @@ func (f *Flow) Subset(ids []ID, dependents bool) (*Flow, error) {
 	}
 	sub := NewFlow(f.ID)
 	sub.File, sub.Dir, sub.Profile, sub.Params = f.File, f.Dir, f.Profile, f.Params
-	sub.specs, sub.whole = f.specs, f.Whole()
+	sub.specs, sub.whole, sub.reg = f.specs, f.Whole(), f.reg
 	for _, it := range f.added {
 		if !keep[it.ID()] {
 			continue

@@ -102,6 +102,7 @@ const (
 	StatusInterrupted Status = "interrupted" // in flight when the execution was cancelled
 	StatusNotStarted  Status = "not_started" // never started: stopped, or an earlier error
 	StatusUnknown     Status = "unknown"     // begun in an earlier run that died before it ended
+	StatusRemoved     Status = "removed"     // recorded, no longer in the flow, cleaned by this execution
 )
 
 // Sink receives events. Implementations are safe for concurrent use and

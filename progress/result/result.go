@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -103,6 +104,9 @@ func (p *Printer) states(r *cmdexecution.Result) {
 	if len(afterApply) > 0 {
 		v["known_after_apply"] = afterApply
 	}
+	if len(r.Removed) > 0 {
+		v["removed"] = removedJSON(r.Removed)
+	}
 	if p.Structured(v) {
 		return
 	}
@@ -125,7 +129,35 @@ func (p *Printer) states(r *cmdexecution.Result) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", it.ID, it.Type, text)
 	}
+	for _, it := range r.Removed {
+		text := "-"
+		if it.Known {
+			text = it.Summary
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s  %s\n", it.ID, it.Type, text, p.style.warn("("+it.RemovedNote+")"))
+	}
 	_ = tw.Flush()
+}
+
+// removedItemJSON is a recorded item no longer in the flow, in the JSON
+// of status and diff: its type, recorded state, and why it cannot be
+// cleaned if it cannot.
+type removedItemJSON struct {
+	Type  string `json:"type"`
+	State any    `json:"state"`
+	Note  string `json:"note"`
+}
+
+func removedJSON(rs []cmdexecution.ItemResult) map[string]removedItemJSON {
+	m := make(map[string]removedItemJSON, len(rs))
+	for _, it := range rs {
+		ri := removedItemJSON{Type: it.Type, Note: it.RemovedNote}
+		if it.Known {
+			ri.State = it.State
+		}
+		m[it.ID] = ri
+	}
+	return m
 }
 
 type diffJSON struct {
@@ -155,7 +187,11 @@ func (p *Printer) diff(r *cmdexecution.Result) {
 		}
 		m[it.ID] = d
 	}
-	if p.Structured(map[string]any{"items": m}) {
+	doc := map[string]any{"items": m}
+	if len(r.Removed) > 0 {
+		doc["removed"] = removedJSON(r.Removed)
+	}
+	if p.Structured(doc) {
 		return
 	}
 	for _, it := range r.Items {
@@ -179,8 +215,12 @@ func (p *Printer) diff(r *cmdexecution.Result) {
 			fmt.Fprintf(p.w, "\n  %s\n  %s\n", p.style.del("- "+it.Summary), p.style.add("+ "+it.TargetSummary))
 		}
 	}
+	for _, it := range r.Removed {
+		fmt.Fprintf(p.w, "%s %s  %s\n  %s\n", it.ID, p.style.dim("("+it.Type+")"), p.style.warn(it.RemovedNote+": ensure cleans it"),
+			p.style.del("- "+it.Summary))
+	}
 	would, may := r.Changes()
-	fmt.Fprintf(p.w, "%d of %d items would change", would, len(r.Items))
+	fmt.Fprintf(p.w, "%d of %d items would change", would, len(r.Items)+len(r.Removed))
 	if may > 0 {
 		fmt.Fprintf(p.w, ", %d may change", may)
 	}
@@ -209,6 +249,23 @@ func (p *Printer) outcome(r *cmdexecution.Result) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", it.ID, status, text)
 	}
+	for _, it := range r.Removed {
+		text := "-"
+		if it.Known {
+			text = it.Summary
+		}
+		status := words(it.Status)
+		switch it.Status {
+		case progress.StatusWouldApply:
+			status = "would remove"
+			if it.TargetSummary != "" {
+				text += " → " + it.TargetSummary
+			}
+		case progress.StatusRemoved:
+			text = "(removed from the flow; cleaned and forgotten)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", it.ID, status, text)
+	}
 	_ = tw.Flush()
 
 	counts := r.Counts()
@@ -221,7 +278,7 @@ func (p *Printer) outcome(r *cmdexecution.Result) {
 		}
 	}
 	var parts []string
-	for _, st := range []progress.Status{progress.StatusApplied, progress.StatusWouldApply, progress.StatusUnchanged,
+	for _, st := range []progress.Status{progress.StatusApplied, progress.StatusRemoved, progress.StatusWouldApply, progress.StatusUnchanged,
 		progress.StatusFailed, progress.StatusInterrupted, progress.StatusNotStarted, progress.StatusUnknown} {
 		if counts[st] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[st], words(st)))
@@ -240,7 +297,7 @@ func (p *Printer) outcome(r *cmdexecution.Result) {
 		parts = append(parts, fmt.Sprintf("%d may change", may))
 	}
 	fmt.Fprintf(p.w, "%s: %s\n", head, strings.Join(parts, ", "))
-	for _, it := range r.Items {
+	for _, it := range slices.Concat(r.Items, r.Removed) {
 		if it.Error != "" && it.Status == progress.StatusFailed {
 			fmt.Fprintf(p.w, "  %s %s: %s\n", p.style.del("failed"), it.ID, it.Error)
 			if len(it.Output) > 0 {
