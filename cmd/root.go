@@ -152,7 +152,7 @@ given; NO_COLOR turns colours off.`,
 		newApplyCmd(g, "ensure"), newApplyCmd(g, "clean"),
 		newInitCmd(g), newVersionCmd(g), newUnlockCmd(g),
 		newTypesCmd(g), newExecutionsCmd(g), newWaitCmd(g, false), newWaitCmd(g, true), newInterruptCmd(g), newLogsCmd(g),
-		newServeCmd(g), newGraphCmd(g),
+		newServeCmd(g), newGraphCmd(g), newForgetCmd(g),
 	)
 	addCompletions(root, g)
 	for _, c := range append(root.Commands(), root) {

@@ -246,8 +246,12 @@ func (r *removed) results() []cmdexecution.ItemResult {
 				ir.State, ir.Known = v, true
 			}
 		}
-		if ir.Known {
+		switch {
+		case ir.Known && i >= 0:
 			ir.Summary = items.Summary(ir.State)
+		case ir.Known:
+			// Not decoded by its item: no summary to trust but that it is recorded.
+			ir.Summary = "recorded"
 		}
 		if r.ran {
 			st, err := r.status(id)
