@@ -3,11 +3,13 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/spf13/cobra"
 
 	"github.com/peace-go/peace/cmdctx"
+	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/server"
 )
 
@@ -53,8 +55,18 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		defer mu.Unlock()
 		fmt.Fprintf(opts.IO.ErrOut, "peace serve: "+format+"\n", args...)
 	}
+	// Each profile's executions load the flow with that profile's values,
+	// then the command line's --param, then the request's params.
+	load := func(profile string, params map[string]string) (*items.Flow, error) {
+		values := maps.Clone(opts.ParamValues)
+		if values == nil {
+			values = map[string]string{}
+		}
+		maps.Copy(values, params)
+		return cmdctx.LoadFlow(opts.FlowFile, opts.Types, items.WithProfile(profile), items.WithParams(values))
+	}
 	srv, err := server.New(server.Options{
-		Flow: flow, Workspace: opts.workspace(), Listen: opts.Listen, Jobs: opts.Jobs, Logf: logf,
+		Flow: flow, Workspace: opts.workspace(), Listen: opts.Listen, Jobs: opts.Jobs, Logf: logf, Load: load,
 	})
 	if err != nil {
 		return inputError{err}
