@@ -276,7 +276,9 @@ func TestInterruptStages(t *testing.T) {
 		t.Fatalf("cancel: %d %+v", code, ir)
 	}
 	ts.do("POST", "/api/v1/executions/"+e.ID+"/interrupt", `{"stage": "kill"}`, nil)
-	x = ts.waitState(e.ID, "interrupted")
+	if x = ts.waitState(e.ID, "interrupted"); x.State != "interrupted" {
+		t.Fatalf("after kill: %s", x.State)
+	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("cancel took %s", d)
 	}
