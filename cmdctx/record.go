@@ -1,6 +1,7 @@
 package cmdctx
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +19,12 @@ import (
 // its items' statuses; the event stream has them at once.
 const flushEvery = time.Second
 
+// flushEvents is the longest an event waits in memory before it is in
+// events.jsonl: one write per batch, not per event, on a busy run. A
+// process death loses at most that much of the stream, never a recorded
+// state (the journal has those).
+const flushEvents = 50 * time.Millisecond
+
 // recording is what an execution that applies leaves on disk while it runs
 // (DESIGN §10): its record, fed with the execution's events, and its
 // control channel, through which any process interrupts it by ID.
@@ -28,6 +35,7 @@ type recording struct {
 
 	mu     sync.Mutex
 	events progress.View // the json view over the record's events.jsonl
+	buf    *bufio.Writer // events are written in batches (flushEvents)
 	logs   map[string]logFile
 	tails  map[string][]string // the last tailLines of each item's output
 	done   chan struct{}
@@ -59,7 +67,8 @@ func (c *CmdCtx) startRecording(x *execution) (*recording, error) {
 	if err != nil {
 		return nil, fmt.Errorf("execution record: %w", err)
 	}
-	r := &recording{c: c, x: x, rec: rec, events: progress.NewJSON(rec.EventWriter()),
+	buf := bufio.NewWriterSize(rec.EventWriter(), 64<<10)
+	r := &recording{c: c, x: x, rec: rec, buf: buf, events: progress.NewJSON(buf),
 		logs: map[string]logFile{}, tails: map[string][]string{}, done: make(chan struct{})}
 	stages, stop, err := state.ListenControl(dir, x.id)
 	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
@@ -93,6 +102,13 @@ func (r *recording) Emit(ev progress.Event) {
 	}
 	ev.Seq = 0 // numbered per record, so a follower sees no gap
 	r.events.Emit(ev)
+	switch ev.Type {
+	case progress.ExecutionStart, progress.ExecutionEnd, progress.InterruptReceived, progress.CancelRequested,
+		progress.Notice, progress.LockWait:
+		// What a follower waits for goes out at once; the rest within
+		// flushEvents.
+		_ = r.buf.Flush()
+	}
 	switch ev.Type {
 	case progress.ItemStart:
 		if ev.Block != "discover" {
@@ -222,14 +238,21 @@ func (r *recording) cancel() {
 }
 
 func (r *recording) flushLoop() {
-	t := time.NewTicker(flushEvery)
+	t := time.NewTicker(flushEvents)
 	defer t.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-r.done:
 			return
-		case <-t.C:
-			_ = r.rec.Flush()
+		case now := <-t.C:
+			r.mu.Lock()
+			_ = r.buf.Flush()
+			r.mu.Unlock()
+			if now.Sub(last) >= flushEvery {
+				last = now
+				_ = r.rec.Flush()
+			}
 		}
 	}
 }
@@ -242,6 +265,7 @@ func (r *recording) finish(res *cmdexecution.Result, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_ = r.events.Close()
+	_ = r.buf.Flush()
 	for _, f := range r.logs {
 		_ = f.Close()
 	}

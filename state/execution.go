@@ -572,6 +572,12 @@ func (w eventWriter) Write(p []byte) (int, error) {
 	r := w.r
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.finished {
+		return 0, ErrExecutionFinished
+	}
+	// Every complete line of p goes out in one write: a writer that
+	// batches events (a buffered json view) pays one syscall per batch.
+	batch := r.buf[:0]
 	off := 0 // bytes of p taken
 	for {
 		i := bytes.IndexByte(p[off:], '\n')
@@ -584,16 +590,21 @@ func (w eventWriter) Write(p []byte) (int, error) {
 			r.partial = nil
 		}
 		if len(line) > 0 {
-			if err := r.appendEvent(line); err != nil {
-				return off, err
+			batch = append(append(batch, line...), '\n')
+			if seq, ok := parseSeq(line); ok && seq > r.e.LastSeq {
+				r.e.LastSeq = seq
+				r.dirty = true
 			}
 		}
 		off += i + 1
 	}
-	if off < len(p) {
-		if r.finished {
-			return off, ErrExecutionFinished
+	r.buf = batch
+	if len(batch) > 0 {
+		if _, err := r.events.Write(batch); err != nil {
+			return 0, fmt.Errorf("append event to execution %s: %w", r.e.ID, err)
 		}
+	}
+	if off < len(p) {
 		r.partial = append(r.partial, p[off:]...)
 	}
 	return len(p), nil

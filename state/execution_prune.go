@@ -40,6 +40,12 @@ func PruneExecutions(dir string, keep int, maxAge time.Duration, now time.Time) 
 	}
 	var errs []error
 	sweepStaleRecordTemps(parent, entries, now, &errs)
+	if nothingToPrune(entries, keep, maxAge, now) {
+		if len(errs) > 0 {
+			return nil, fmt.Errorf("prune executions: %w", errors.Join(errs...))
+		}
+		return nil, nil
+	}
 
 	execs, _, err := ListExecutions(dir)
 	if err != nil {
@@ -110,4 +116,35 @@ func sweepStaleRecordTemps(parent string, entries []os.DirEntry, now time.Time, 
 			*errs = append(*errs, err)
 		}
 	}
+}
+
+// nothingToPrune tells from the directory listing alone — without reading
+// a record — that no record is beyond keep or older than maxAge: there are
+// at most keep of them, and the oldest ID's time (IDs begin with their
+// UTC start, to the second) is within maxAge. Every run that records asks,
+// so the usual answer must cost one directory read.
+func nothingToPrune(entries []os.DirEntry, keep int, maxAge time.Duration, now time.Time) bool {
+	n := 0
+	oldest := ""
+	for _, e := range entries {
+		if !e.IsDir() || !ValidExecutionID(e.Name()) {
+			continue
+		}
+		n++
+		if oldest == "" || e.Name() < oldest {
+			oldest = e.Name()
+		}
+	}
+	if n > keep {
+		return false
+	}
+	if maxAge <= 0 || oldest == "" {
+		return true
+	}
+	started, err := time.Parse("20060102-150405", oldest[:min(len(oldest), 15)])
+	if err != nil {
+		return false // not a time-stamped ID: read the records
+	}
+	// A second of slack for the ID's truncation.
+	return now.Sub(started) <= maxAge-time.Second
 }
