@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -273,6 +274,9 @@ func updates(flow *items.Flow, data *cmdblock.Data) (current, goal map[string]js
 		switch {
 		case data.Lost[i]:
 			current[id] = nil
+		case !data.Applied[i] && data.Found[i] && data.Stored[i] != nil && reflect.DeepEqual(data.Current[i], data.Stored[i]):
+			// Found as recorded: the record stays as it is, and is not
+			// encoded again only to be compared (a no-op run's cost).
 		case data.Found[i] || data.Applied[i]:
 			if current[id], err = json.Marshal(data.Current[i]); err != nil {
 				return nil, nil, fmt.Errorf("encode state of %s: %w", id, err)
