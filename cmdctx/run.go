@@ -156,7 +156,7 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 			return res, fmt.Errorf("close journal: %w", err)
 		}
 	}
-	current, goal, err := updates(flow, data)
+	current, goal, err := updates(flow, data, recorded.Unknown)
 	if err != nil {
 		return res, err
 	}
@@ -266,7 +266,7 @@ func (c *CmdCtx) restore(id string, rec *state.Recorded, data *cmdblock.Data) {
 
 // updates is what an execution tells the snapshots: every state it
 // discovered or applied, nil for the items whose state it lost.
-func updates(flow *items.Flow, data *cmdblock.Data) (current, goal map[string]json.RawMessage, err error) {
+func updates(flow *items.Flow, data *cmdblock.Data, unknown []string) (current, goal map[string]json.RawMessage, err error) {
 	current = map[string]json.RawMessage{}
 	goal = map[string]json.RawMessage{}
 	for i, it := range flow.Items() {
@@ -274,9 +274,11 @@ func updates(flow *items.Flow, data *cmdblock.Data) (current, goal map[string]js
 		switch {
 		case data.Lost[i]:
 			current[id] = nil
-		case !data.Applied[i] && data.Found[i] && data.Stored[i] != nil && reflect.DeepEqual(data.Current[i], data.Stored[i]):
+		case !data.Applied[i] && data.Found[i] && data.Stored[i] != nil && !slices.Contains(unknown, id) &&
+			reflect.DeepEqual(data.Current[i], data.Stored[i]):
 			// Found as recorded: the record stays as it is, and is not
-			// encoded again only to be compared (a no-op run's cost).
+			// encoded again only to be compared (a no-op run's cost). An
+			// item recorded unknown is recorded again: that clears it.
 		case data.Found[i] || data.Applied[i]:
 			if current[id], err = json.Marshal(data.Current[i]); err != nil {
 				return nil, nil, fmt.Errorf("encode state of %s: %w", id, err)
