@@ -29,6 +29,8 @@ type Options struct {
 	// with InterruptReceived or CancelRequested, which the footer shows.
 	// A press while cancelling quits the view first (restoring the
 	// terminal) and then calls OnInterrupt, as the process exits at once.
+	// Nil: a press is sent to this process as the SIGINT a terminal not in
+	// raw mode would have sent, so Ctrl-C is never lost.
 	OnInterrupt func()
 	// Width and Height pin the view's size (for tests); 0 means the
 	// terminal's.
@@ -75,12 +77,26 @@ var _ progress.View = (*view)(nil)
 // New starts the tui view on out (stderr), reading keys from opts.In.
 // It returns once the terminal is set up, or the error that stopped it.
 // Close must be called to restore the terminal.
+// interruptSelf sends this process the SIGINT a cooked terminal would have.
+func interruptSelf() {
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		_ = p.Signal(os.Interrupt)
+	}
+}
+
 func New(out io.Writer, opts Options) (progress.View, error) {
 	if out == nil {
 		return nil, errors.New("tui view: no output")
 	}
 	if opts.now == nil {
 		opts.now = time.Now
+	}
+	if opts.OnInterrupt == nil {
+		// The terminal is in raw mode, so Ctrl-C is a key, not a signal.
+		// Unless told otherwise it becomes the SIGINT it would have been:
+		// a program that handles signals (cmdctx's interrupt source does)
+		// gets its stages, and one that does not stops as it would have.
+		opts.OnInterrupt = interruptSelf
 	}
 	v := &view{
 		onInterrupt: opts.OnInterrupt,

@@ -1,0 +1,35 @@
+package tui
+
+import (
+	"io"
+	"os"
+	"os/signal"
+	"testing"
+	"time"
+
+	"github.com/peace-go/peace/progress"
+)
+
+// A program that shows the terminal view without wiring Ctrl-C still gets
+// it: the key becomes the SIGINT the terminal would have sent.
+func TestCtrlCWithoutHandlerIsSIGINT(t *testing.T) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt)
+	defer signal.Stop(sigs)
+	r, w := io.Pipe()
+	defer w.Close()
+	v, err := New(io.Discard, Options{In: r, Width: 80, Height: 24, NoColor: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Emit(progress.Event{Type: progress.ExecutionStart, Execution: "x", Command: "ensure", Items: []string{"a"}})
+	if _, err := w.Write([]byte{0x03}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sigs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Ctrl-C in the view did not reach the process")
+	}
+	_ = v.Close()
+}
