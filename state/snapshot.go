@@ -107,22 +107,9 @@ func migrateSnapshotV0(root *yaml.Node) (*yaml.Node, error) {
 	}}, nil
 }
 
-// readSnapshot reads the snapshot at path. A missing file is an empty
-// snapshot; a file that does not parse is moved aside (*CorruptError); a newer
-// version is refused (*VersionError) and left alone.
-func readSnapshot(path string) (snapshot, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return snapshot{states: map[string]json.RawMessage{}, from: FormatVersion}, nil
-	}
-	if err != nil {
-		return snapshot{}, fmt.Errorf("read state: %w", err)
-	}
-	return parseSnapshot(path, data)
-}
-
-// readSnapshot is the package's readSnapshot remembering the last parse of
-// each file: a command reads both snapshots when it recovers and again when
+// readSnapshot reads the snapshot at path, remembering the last parse of
+// each file (a missing file is an empty snapshot; one that does not parse
+// is a *CorruptError; a newer version a *VersionError, left alone): a command reads both snapshots when it recovers and again when
 // it folds, and they have rarely changed in between. A file whose bytes
 // differ is parsed again. With shared, the states map returned is the
 // cache's own, to be read only (cloned before any change); otherwise it is
