@@ -276,12 +276,7 @@ func (r *recording) finish(res *cmdexecution.Result, err error) {
 		}
 		outcome, _ = res.MarshalOutcome()
 		code = res.ExitCode()
-		switch res.Outcome {
-		case "complete":
-			final = state.ExecComplete
-		case "interrupted":
-			final = state.ExecInterrupted
-		}
+		final = state.EndedState(res.Outcome)
 		if err != nil {
 			final, code = state.ExecFailed, 1
 		}

@@ -52,9 +52,9 @@ func (l Limit) Amount(done int64) string {
 		return fmt.Sprintf("%d steps", done)
 	case LimitBytes:
 		if l.Total > 0 {
-			return humanBytes(done) + " / " + humanBytes(l.Total)
+			return HumanBytes(done) + " / " + HumanBytes(l.Total)
 		}
-		return humanBytes(done)
+		return HumanBytes(done)
 	default:
 		if done != 0 {
 			return fmt.Sprintf("%d", done)
@@ -63,8 +63,9 @@ func (l Limit) Amount(done int64) string {
 	}
 }
 
-// humanBytes renders n in binary units: "512 B", "3.2 MiB".
-func humanBytes(n int64) string {
+// HumanBytes renders n in binary units: "512 B", "3.2 MiB". Views and
+// state summaries say sizes the same way.
+func HumanBytes(n int64) string {
 	const unit = 1024
 	if n < unit && n > -unit {
 		return fmt.Sprintf("%d B", n)

@@ -100,6 +100,18 @@ func (s ExecState) Actions() Actions {
 	}
 }
 
+// EndedState is the state in which an execution with this outcome
+// (complete, interrupted, failed: a result's outcome word) is recorded.
+func EndedState(outcome string) ExecState {
+	switch outcome {
+	case "complete":
+		return ExecComplete
+	case "interrupted":
+		return ExecInterrupted
+	}
+	return ExecFailed
+}
+
 // Actions are the interrupts that make sense now; see ExecState.Actions.
 type Actions struct {
 	Stop   bool `json:"stop"`

@@ -317,7 +317,7 @@ func (d *Download) save(ctx context.Context, tr progress.Tracker, resp *http.Res
 		if errors.As(rerr, &werr) || trickled || !resumable || resumes == maxResumes {
 			return State{}, fmt.Errorf("GET %s: body cut short after %d bytes%s: %w", d.URL, n, ofTotal(total), rerr)
 		}
-		tr.Message(fmt.Sprintf("connection lost after %s, resuming", formatBytes(n)))
+		tr.Message(fmt.Sprintf("connection lost after %s, resuming", progress.HumanBytes(n)))
 		if body, err = d.resume(ctx, n, ifRange); err != nil {
 			return State{}, fmt.Errorf("%w (resuming after: %v)", err, rerr)
 		}

@@ -310,7 +310,7 @@ func sameValidators(a, b State) bool {
 func describe(s State) string {
 	var b strings.Builder
 	if s.Size > 0 {
-		b.WriteString(formatBytes(s.Size))
+		b.WriteString(progress.HumanBytes(s.Size))
 	} else {
 		b.WriteString("a file")
 	}
@@ -337,19 +337,6 @@ func short(sum string) string {
 		return "unknown"
 	}
 	return sum[:min(12, len(sum))]
-}
-
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // hashFile returns the hex SHA-256 of the file at path, stopping early when

@@ -113,21 +113,7 @@ func (s State) String() string {
 	if len(s.Entries) == 1 {
 		noun = "entry"
 	}
-	return fmt.Sprintf("%d %s, %s", len(s.Entries), noun, formatBytes(size))
-}
-
-// formatBytes writes n in binary units: "512 B", "19.5 MiB".
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	return fmt.Sprintf("%d %s, %s", len(s.Entries), noun, progress.HumanBytes(size))
 }
 
 // Extract is the tar_x implementation, an items.TypedItem[State].
