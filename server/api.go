@@ -224,16 +224,6 @@ func (s *Server) recipe(req *StartRequest) (*cmdexecution.CmdExecution, error) {
 	if !items.ID(req.Profile).Valid() {
 		return nil, fieldError("profile", "%q is malformed: want [a-z][a-z0-9_]*", req.Profile)
 	}
-	for i, id := range req.Items {
-		if s.flow.Item(items.ID(id)) == nil {
-			return nil, fieldError(fmt.Sprintf("items[%d]", i), "flow %q has no item %q", s.flow.ID, id)
-		}
-	}
-	if len(req.Items) > 0 {
-		e := fieldError("items", "acting on some items only is not supported yet: leave it out to act on every item")
-		e.Code = "unsupported"
-		return nil, e
-	}
 	switch req.Command {
 	case "ensure":
 		return cmdexecution.Ensure(req.DryRun), nil
@@ -251,6 +241,29 @@ func (s *Server) recipe(req *StartRequest) (*cmdexecution.CmdExecution, error) {
 	return nil, fieldError("command", "%q: want one of %s", req.Command, strings.Join(commands, ", "))
 }
 
+// selectItems is flow cut down to ids and what they need, and for a clean
+// also what needs them, as --item does on the command line; no ids: the
+// whole flow. An ID not in the flow is an error naming items[i].
+func selectItems(flow *items.Flow, ids []string, command string) (*items.Flow, error) {
+	if len(ids) == 0 {
+		return flow, nil
+	}
+	sel := make([]items.ID, len(ids))
+	for i, id := range ids {
+		if flow.Item(items.ID(id)) == nil {
+			return nil, fieldError(fmt.Sprintf("items[%d]", i), "flow %q has no item %q%s", flow.ID, id,
+				items.DidYouMean(id, idStrings(flow)))
+		}
+		sel[i] = items.ID(id)
+	}
+	// A clean of an item first cleans what stands on it.
+	sub, err := flow.Subset(sel, command == "clean")
+	if err != nil {
+		return nil, fieldError("items", "%v", err)
+	}
+	return sub, nil
+}
+
 // startExecution queues the execution and answers once it runs (it holds
 // the lock: 202) or could not (409 with the holder's ID).
 func (s *Server) startExecution(r *http.Request) (int, any, error) {
@@ -266,10 +279,22 @@ func (s *Server) startExecution(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, fieldError("profile", "%v", err)
 	}
-	cc := p.cc
+	// An execution with params or items of its own runs in a CmdCtx of its
+	// own over the flow so loaded and cut; it shares the profile's
+	// workspace (its lock and records), the server's slots and the
+	// profile's events.
+	flow, cc := p.flow, p.cc
 	if len(req.Params) > 0 {
-		if _, cc, err = s.newCmdCtx(p, req.Params); err != nil {
+		if flow, err = s.loadFlow(p, req.Params); err != nil {
 			return 0, nil, fieldError("params", "%v", err)
+		}
+	}
+	if flow, err = selectItems(flow, req.Items, req.Command); err != nil {
+		return 0, nil, err
+	}
+	if flow != p.flow {
+		if cc, err = s.ccOver(p, flow, req.Params); err != nil {
+			return 0, nil, err
 		}
 	}
 	s.mu.Lock()
@@ -303,7 +328,7 @@ func (s *Server) startExecution(r *http.Request) (int, any, error) {
 	id := cc.Queue(s.base, e)
 	var mem *memExec
 	if !e.Applies() {
-		mem = newMemExec(id, e.Command, string(s.flow.ID), p.name, p.ccWorkspace(s), idStrings(s.flow))
+		mem = newMemExec(id, e.Command, string(s.flow.ID), p.name, p.ccWorkspace(s), idStrings(flow))
 		for k, v := range req.Params {
 			mem.e.Params[k] = v
 		}

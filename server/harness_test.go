@@ -19,6 +19,7 @@ import (
 
 	"github.com/peace-go/peace/cmd"
 	"github.com/peace-go/peace/cmdctx"
+	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/items/builtin"
 	"github.com/peace-go/peace/server"
 )
@@ -87,14 +88,20 @@ type testServer struct {
 	done  chan error
 }
 
-func startServer(t testing.TB, dir string) *testServer {
+// startServer starts a server of the flow in dir; each of with may change
+// its options before it starts.
+func startServer(t testing.TB, dir string, with ...func(*server.Options)) *testServer {
 	t.Helper()
 	flow, err := cmdctx.LoadFlow(filepath.Join(dir, "flow.yaml"), builtin.Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Options{Flow: flow, Workspace: filepath.Join(dir, ".peace"), Listen: "127.0.0.1:0",
-		Logf: func(f string, a ...any) { t.Logf("server: "+f, a...) }})
+	opts := server.Options{Flow: flow, Workspace: filepath.Join(dir, ".peace"), Listen: "127.0.0.1:0",
+		Logf: func(f string, a ...any) { t.Logf("server: "+f, a...) }}
+	for _, w := range with {
+		w(&opts)
+	}
+	srv, err := server.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +122,17 @@ func startServer(t testing.TB, dir string) *testServer {
 		}
 	})
 	return ts
+}
+
+// withLoad makes the server load the flow in dir for each profile and
+// params, as peace serve does.
+func withLoad(dir string) func(*server.Options) {
+	return func(o *server.Options) {
+		o.Load = func(profile string, params map[string]string) (*items.Flow, error) {
+			return cmdctx.LoadFlow(filepath.Join(dir, "flow.yaml"), builtin.Registry(),
+				items.WithProfile(profile), items.WithParams(params))
+		}
+	}
 }
 
 // do sends a request with the token and decodes a JSON answer into out
@@ -163,6 +181,7 @@ type execution struct {
 	Profile string            `json:"profile"`
 	State   string            `json:"state"`
 	Items   map[string]string `json:"items"`
+	Params  map[string]string `json:"params"`
 	Actions map[string]bool   `json:"actions"`
 	LastSeq int64             `json:"last_seq"`
 	PID     int               `json:"pid"`
@@ -173,6 +192,16 @@ func (ts *testServer) start(command string) execution {
 	var e execution
 	if code := ts.do("POST", "/api/v1/executions", map[string]any{"command": command}, &e); code != http.StatusAccepted {
 		ts.t.Fatalf("start %s: status %d, want 202", command, code)
+	}
+	return e
+}
+
+// post starts an execution with body and expects 202.
+func (ts *testServer) post(body map[string]any) execution {
+	ts.t.Helper()
+	var e execution
+	if code := ts.do("POST", "/api/v1/executions", body, &e); code != http.StatusAccepted {
+		ts.t.Fatalf("start %v: status %d, want 202", body, code)
 	}
 	return e
 }

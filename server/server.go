@@ -289,28 +289,49 @@ func (s *Server) profile(name string) (*profile, error) {
 }
 
 // newCmdCtx loads the flow for p with params and makes a CmdCtx over it
-// whose items share the server's slots: the items in flight across every
-// execution stay within Jobs.
+// (see ccOver).
 func (s *Server) newCmdCtx(p *profile, params map[string]string) (*items.Flow, *cmdctx.CmdCtx, error) {
+	flow, err := s.loadFlow(p, params)
+	if err != nil {
+		return nil, nil, err
+	}
+	cc, err := s.ccOver(p, flow, params)
+	if err != nil {
+		return nil, nil, err
+	}
+	return flow, cc, nil
+}
+
+// loadFlow loads the flow for p with params.
+func (s *Server) loadFlow(p *profile, params map[string]string) (*items.Flow, error) {
 	flow := s.flow
 	if s.opts.Load != nil {
 		var err error
 		if flow, err = s.opts.Load(p.name, params); err != nil {
-			return nil, nil, &loadError{err}
+			return nil, &loadError{err}
 		}
 	} else if len(params) > 0 {
 		for _, name := range slices.Sorted(maps.Keys(params)) {
-			return nil, nil, &loadError{fmt.Errorf("flow %q has no param %q", flow.ID, name)}
+			return nil, &loadError{fmt.Errorf("flow %q has no param %q", flow.ID, name)}
 		}
 	}
+	return flow, nil
+}
+
+// ccOver makes a CmdCtx of p over flow (the profile's, or one loaded for
+// an execution's params, or a subset of either) whose items share the
+// server's slots, so the items in flight across every execution stay
+// within Jobs, and whose events go to p. Every CmdCtx of a profile shares
+// its workspace, so its lock and records too.
+func (s *Server) ccOver(p *profile, flow *items.Flow, params map[string]string) (*cmdctx.CmdCtx, error) {
 	cc, err := cmdctx.New(cmdctx.Options{
 		Workspace: s.opts.Workspace, Profile: p.name, Flow: flow, Jobs: s.opts.Jobs,
 		Events: p, Strategy: cmdblock.FinishCurrent, Params: params, Slots: s.slots,
 	})
 	if err != nil {
-		return nil, nil, &loadError{err}
+		return nil, &loadError{err}
 	}
-	return flow, cc, nil
+	return cc, nil
 }
 
 // loadError: the flow could not be loaded for a profile and its params.
