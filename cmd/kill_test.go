@@ -7,6 +7,7 @@ package cmd_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -72,7 +74,7 @@ func chaosConfigFromEnv(t *testing.T) chaosConfig {
 func TestKill(t *testing.T) {
 	cfg := chaosConfigFromEnv(t)
 	bin := buildPeace(t, t.TempDir())
-	t.Logf("seed %d, %d SIGKILL points, %d interrupt points", cfg.seed, cfg.points, interruptPoints(cfg))
+	t.Logf("seed %d, %d SIGKILL points, %d interrupt points, %d detached points", cfg.seed, cfg.points, interruptPoints(cfg), detachedPoints(cfg))
 	t.Run("sigkill", func(t *testing.T) {
 		t.Parallel()
 		testKillRandom(t, bin, cfg)
@@ -85,6 +87,10 @@ func TestKill(t *testing.T) {
 		t.Parallel()
 		testKillCrashPoints(t, bin, cfg)
 	})
+	t.Run("detached", func(t *testing.T) {
+		t.Parallel()
+		testKillDetached(t, bin, cfg)
+	})
 }
 
 // replay is the command that tries test again with the same choices.
@@ -93,6 +99,10 @@ func (cfg chaosConfig) replay(test string) string {
 }
 
 func interruptPoints(cfg chaosConfig) int { return max(cfg.points/4, 1) }
+
+// detachedPoints is how many detached runners TestKill/detached kills: each
+// point costs two runs and a few reads of the records.
+func detachedPoints(cfg chaosConfig) int { return max(cfg.points/4, 1) }
 
 // The random points run on a flow of chaosItems items, chaosJobs at once.
 const (
@@ -338,6 +348,266 @@ func (c *chaosDir) slowWork() string {
 		}
 	}
 	return "clean"
+}
+
+// detached is a run started with `peace ensure|clean --detach`: its runner,
+// a process of its own in a session of its own, and proc, which follows
+// the execution with `peace wait ID` and so sees what a foreground run
+// would show (JSON progress, then the JSON result).
+type detached struct {
+	*proc
+	id       string
+	pid      int
+	pidStart string // the runner's start time, so that a reused pid is not taken for it
+}
+
+// startDetached runs `peace op --detach` as run N (its runner inherits the
+// run's mark) and, once it has printed the execution, follows it.
+func (c *chaosDir) startDetached(op string) *detached {
+	c.t.Helper()
+	c.runs++
+	n := c.runs
+	cmd := exec.Command(c.bin, "--format", "json", "-j", strconv.Itoa(c.jobs), op, "--detach")
+	cmd.Dir = c.dir
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s:%d", runEnv, c.token, n))
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		c.fail("peace %s --detach: %v", op, err)
+	}
+	var e execution
+	if code := cmd.ProcessState.ExitCode(); code != 0 || json.Unmarshal(out.Bytes(), &e) != nil || e.ID == "" || e.PID <= 0 {
+		c.fail("peace %s --detach: exit %d, want 0 and the execution\nstdout:\n%s\nstderr:\n%s", op, code, out.Bytes(), errOut.Bytes())
+	}
+	if e.State != "running" || e.Command != op {
+		c.violated("peace %s --detach printed execution %s %s, state %q: want %s, running", op, e.ID, e.Command, e.State, op)
+	}
+	// The runner holds the lock: from now on no process of an earlier
+	// run may change the world (DESIGN §5). A killed runner's watchdog
+	// has had the time this run took to start; its recovery, which would
+	// kill what is left, has not run yet.
+	c.checkEarlier(n, op, "held the lock (its ID was printed)")
+	d := &detached{id: e.ID, pid: e.PID}
+	var state string
+	state, _, d.pidStart = procStat(e.PID)
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", e.PID))
+	if state == "" || !bytes.Contains(cmdline, []byte("--detached-runner")) {
+		// It may have run to its end already; its record says so.
+		d.pidStart = ""
+	}
+
+	w := exec.Command(c.bin, "--progress", "json", "--format", "json", "wait", e.ID)
+	w.Dir = c.dir // not marked: it is no process of the run
+	p := &proc{c: c, n: n, cmd: w, op: op, began: make(chan struct{}), applies: make(chan struct{}),
+		slow: c.slow, slowGo: make(chan struct{}), ended: make(chan struct{}), gone: make(chan struct{}),
+		started: time.Now()}
+	w.Stdout = &p.stdout
+	errPipe, err := w.StderrPipe()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	go p.read(errPipe)
+	d.proc = p
+	return d
+}
+
+// kill sends SIGKILL to the runner, unless it has ended, and returns once
+// it is gone: a killed process is not gone the moment the signal is sent,
+// and the next run may start as soon as it is.
+func (d *detached) kill() bool {
+	c := d.c
+	if d.pidStart == "" || !running(d.pid, d.pidStart) {
+		return false
+	}
+	d.watchdogs = map[int]string{}
+	for _, e := range c.ps() {
+		if e.ppid == d.pid && e.run == "" {
+			d.watchdogs[e.pid] = e.start
+		}
+	}
+	if syscall.Kill(d.pid, syscall.SIGKILL) != nil {
+		return false
+	}
+	d.killedAt = time.Now()
+	d.sent = append(d.sent, fmt.Sprintf("SIGKILL of its runner at %v", time.Since(d.started).Round(time.Millisecond)))
+	for running(d.pid, d.pidStart) {
+		if time.Since(d.killedAt) > bgExitsIn {
+			c.fail("runner %d of execution %s survived SIGKILL", d.pid, d.id)
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	// From now on, a watcher follows what it left.
+	c.watchers.Go(func() { c.watch(d.proc) })
+	return true
+}
+
+// waitDetached waits for the follower of d to end, and returns the run as
+// it saw it. A follower of an execution whose runner was killed must exit
+// 1 saying it is lost; the run then counts as killed by SIGKILL, as a
+// foreground one would.
+func (c *chaosDir) waitDetached(d *detached) *run {
+	c.t.Helper()
+	select {
+	case <-d.gone:
+	case <-time.After(2 * time.Minute):
+		_ = d.cmd.Process.Kill()
+		c.fail("peace wait %s (%s) did not end within 2 minutes", d.id, d.op)
+	}
+	err := d.cmd.Wait()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		c.fail("peace wait %s: %v", d.id, err)
+	}
+	r := &run{op: d.op, stdout: d.stdout.Bytes(), sent: d.sent, code: d.cmd.ProcessState.ExitCode()}
+	lost := false
+	for i, line := range d.lines {
+		var e event
+		if err := json.Unmarshal(line, &e); err != nil {
+			if i == len(d.lines)-1 && bytes.HasPrefix(line, []byte("peace: execution "+d.id+" is lost")) {
+				lost = true
+				break
+			}
+			c.fail("wait %s (%s): progress line %d is not JSON: %v\n%s", d.id, r, i+1, err, line)
+		}
+		if e.Type == "execution_start" && e.Command != d.op {
+			c.fail("ran %s, which says it runs %q", d.op, e.Command)
+		}
+		r.events = append(r.events, e)
+	}
+	c.st.runs++
+	switch {
+	case lost && d.killedAt.IsZero():
+		c.violated("wait %s (%s): the execution is lost, but its runner was not killed\n%s", d.id, r, bytes.Join(d.lines, nil))
+	case lost && r.code != 1:
+		c.violated("wait %s on the lost execution (%s): exit %d, want 1", d.id, r, r.code)
+	case lost:
+		r.code, r.signal = -1, syscall.SIGKILL
+	}
+	return r
+}
+
+// peace runs a read-only command to its end, unmarked.
+func (c *chaosDir) peace(args ...string) (code int, stdout, stderr []byte) {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, args...)
+	cmd.Dir = c.dir
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		c.fail("peace %v: %v", args, err)
+	}
+	return cmd.ProcessState.ExitCode(), out.Bytes(), errOut.Bytes()
+}
+
+// checkLost holds the record of execution id, whose runner was killed, to
+// what DESIGN §10 says of it: `executions` reads it lost, with no exit
+// code, and `wait` on it exits 1, however often it is read.
+func (c *chaosDir) checkLost(id string) {
+	c.t.Helper()
+	code, out, errOut := c.peace("executions", "--format", "json")
+	var list struct{ Executions []execution }
+	if err := json.Unmarshal(out, &list); code != 0 || err != nil {
+		c.fail("executions --format json: exit %d, %v\n%s\n%s", code, err, out, errOut)
+	}
+	i := slices.IndexFunc(list.Executions, func(e execution) bool { return e.ID == id })
+	switch {
+	case i < 0:
+		c.violated("executions does not list %s, whose runner was killed:\n%s", id, out)
+	case list.Executions[i].State != "lost" || list.Executions[i].ExitCode != nil:
+		c.violated("executions lists %s, whose runner was killed, as %s with exit code %v: want lost, none",
+			id, list.Executions[i].State, list.Executions[i].ExitCode)
+	default:
+		c.st.lost++
+	}
+	if code, _, errOut := c.peace("wait", id); code != 1 || !bytes.Contains(errOut, []byte("execution "+id+" is lost")) {
+		c.violated("wait %s, whose runner was killed: exit %d, want 1 and lost\n%s", id, code, errOut)
+	}
+}
+
+// calibrateDetached runs a detached ensure and clean to their end and
+// returns their windows, from the printed ID (the runner holds the lock)
+// to the apply block as its follower sees it, and from there to the end.
+func calibrateDetached(c *chaosDir) map[string]window {
+	c.t.Helper()
+	w := map[string]window{}
+	for _, op := range []string{"ensure", "clean"} {
+		d := c.startDetached(op)
+		r := c.waitDetached(d)
+		c.checkHandled(r)
+		if r.code != 0 {
+			c.fail("calibration %s", r)
+		}
+		w[op] = window{early: d.applyAt.Sub(d.started), apply: d.goneAt.Sub(d.applyAt)}
+		c.t.Logf("detached %s takes %v to its apply block, %v from there", op,
+			w[op].early.Round(time.Millisecond), w[op].apply.Round(time.Millisecond))
+	}
+	return w
+}
+
+// testKillDetached kills the runners of detached ensures and cleans with
+// SIGKILL at seeded instants: after the ID is printed (the runner holds the
+// lock), mostly in the apply block. The next detached run starts at once,
+// as soon as the runner is gone, and runs to its end; then the pair is
+// checked like any chain of runs (no process of the killed run left, what
+// is recorded is the world, orphans accounted for, with the items the next
+// run found unknown counted as in flight), and the killed execution must
+// read lost in `executions` and make `wait` exit 1.
+func testKillDetached(t *testing.T, bin string, cfg chaosConfig) {
+	c := newChaosDir(t, bin, chaosItems, chaosJobs)
+	c.replay, c.keepGoing = cfg.replay("TestKill/detached"), cfg.thorough
+	windows := calibrateDetached(c)
+	points := detachedPoints(cfg)
+	for i := range points {
+		rng := pointRand(cfg, 4, i)
+		op := c.chaosOp(rng)
+		at := drawInstant(rng, windows[op], c.work(op))
+		c.point = fmt.Sprintf("detached point %d: the runner of %s killed %v (from the printed ID)", i, op, at)
+		d := c.startDetached(op)
+		killed := d.await(at, closed) && d.kill()
+		if !killed {
+			c.checkHandled(c.waitDetached(d))
+			continue
+		}
+		// The next run starts now, while the follower of the killed one
+		// finds it lost.
+		c.st.immediate++
+		next := c.startDetached(c.chaosOp(rng))
+		r := c.waitDetached(d)
+		if !r.killed() {
+			// The kill raced the end of the execution: it had recorded
+			// everything, and the follower read it finished.
+			nr := c.waitDetached(next)
+			c.checkHandled(r)
+			c.checkHandled(nr)
+			continue
+		}
+		nr := c.waitDetached(next)
+		for _, e := range nr.events {
+			if e.Type == "item_unknown" {
+				r.foundUnknown = append(r.foundUnknown, e.Item)
+			}
+			if e.Type == "notice" && strings.Contains(e.Message, "left running by a run that did not finish") {
+				c.st.recoveryKills++
+			}
+		}
+		c.checkHandled(r, nr)
+		c.checkLost(d.id)
+	}
+	c.point = fmt.Sprintf("after %d detached points", points)
+	c.settle()
+	n, p50, longest := c.deathTimes()
+	t.Log(c.st)
+	t.Logf("%d detached runners killed: %d read lost in executions and wait, %d process groups the next run's recovery had to kill",
+		n, c.st.lost, c.st.recoveryKills)
+	t.Logf("SIGKILL of a runner to the end of its last process (commands and watchdog), over %d kills: p50 %v, max %v",
+		n, p50.Round(100*time.Microsecond), longest.Round(100*time.Microsecond))
 }
 
 // The crash points run on a smaller flow, two items at once: each starts

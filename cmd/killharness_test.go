@@ -194,6 +194,8 @@ type chaosStats struct {
 	orphansMax                        int // most orphans in the world at once
 	unknownSeen                       int // items reported unknown after a kill, summed
 	violations                        int // broken invariants
+	lost                              int // executions read lost after their runner was killed
+	recoveryKills                     int // groups of a killed run that the next run's recovery killed
 }
 
 func (s chaosStats) String() string {
@@ -262,6 +264,7 @@ type event struct {
 	Block   string `json:"block"`
 	Item    string `json:"item"`
 	Status  string `json:"status"`
+	Message string `json:"message"`
 }
 
 // run is one finished run of peace ensure or clean.
@@ -272,6 +275,11 @@ type run struct {
 	stdout []byte
 	events []event
 	sent   []string // signals sent to it, with when, for failure messages
+	// foundUnknown are the items a later run found left unknown by this
+	// one: in flight when it died, whatever its events say. A detached
+	// runner's events reach its record in batches, so a kill loses the
+	// last of them, item starts included.
+	foundUnknown []string
 }
 
 func (r *run) killed() bool { return r.code < 0 && r.signal == syscall.SIGKILL }
@@ -312,6 +320,9 @@ func (r *run) inFlight() map[string]bool {
 		case "item_done", "item_failed", "item_interrupted":
 			delete(open, e.Item)
 		}
+	}
+	for _, id := range r.foundUnknown {
+		open[id] = true
 	}
 	return open
 }
@@ -674,6 +685,12 @@ func (c *chaosDir) quiet() {
 // names before anything is discovered (P2, P5). Discovery commands of a
 // killed run are not recorded and only read: they have killBudget.
 func (c *chaosDir) checkEarlierApplies(p *proc) {
+	c.checkEarlier(p.n, p.op, "started its apply block")
+}
+
+// checkEarlier reports the commands of an earlier run's applies alive now,
+// when run n has reached the point when: none may be.
+func (c *chaosDir) checkEarlier(n int, op, when string) {
 	procs := c.ps()
 	byPid := map[int]psEntry{}
 	for _, e := range procs {
@@ -683,13 +700,13 @@ func (c *chaosDir) checkEarlierApplies(p *proc) {
 		return strings.Contains(e.cmdline, "sh/ensure.sh") || strings.Contains(e.cmdline, "sh/clean.sh")
 	}
 	for _, e := range procs {
-		n, err := strconv.Atoi(e.run)
-		if err != nil || n >= p.n {
+		earlier, err := strconv.Atoi(e.run)
+		if err != nil || earlier >= n {
 			continue
 		}
 		if parent, ok := byPid[e.ppid]; isApply(e) || (ok && isApply(parent)) {
 			c.pmu.Lock()
-			c.earlyLeft = append(c.earlyLeft, fmt.Sprintf("run %d (%s) started its apply block while a command of run %d's apply was alive: %v", p.n, p.op, n, e))
+			c.earlyLeft = append(c.earlyLeft, fmt.Sprintf("run %d (%s) %s while a command of run %d's apply was alive: %v", n, op, when, earlier, e))
 			c.pmu.Unlock()
 		}
 	}
