@@ -134,12 +134,7 @@ func (m *memExec) finish(res *cmdexecution.Result, err error) {
 	if res != nil && res.Items != nil {
 		_ = result.New(&out, result.Options{Format: "json"}).Write(res)
 		code = res.ExitCode()
-		switch res.Outcome {
-		case "complete":
-			final = state.ExecComplete
-		case "interrupted":
-			final = state.ExecInterrupted
-		}
+		final = state.EndedState(res.Outcome)
 	}
 	if err != nil {
 		final, code = state.ExecFailed, 1
