@@ -68,7 +68,7 @@ func TestProtocol(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expectLine(t, lines, "+"+strconv.Itoa(done.Process.Pid))
+	expectLine(t, lines, "+"+strconv.Itoa(done.Process.Pid)+":"+startTicks(done.Process.Pid))
 	if err := done.Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestProtocol(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expectLine(t, lines, "+"+strconv.Itoa(pgid))
+	expectLine(t, lines, "+"+strconv.Itoa(pgid)+":"+startTicks(pgid))
 	if err := lingering.Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestProtocol(t *testing.T) {
 	if _, err := d.Register(next.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
-	expectLine(t, lines, "+"+strconv.Itoa(next.Process.Pid))
+	expectLine(t, lines, "+"+strconv.Itoa(next.Process.Pid)+":"+startTicks(next.Process.Pid))
 
 	// Once the background child is gone, the next Register takes the
 	// group off first.
@@ -109,7 +109,7 @@ func TestProtocol(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectLine(t, lines, "-"+strconv.Itoa(pgid))
-	expectLine(t, lines, "+"+strconv.Itoa(last.Process.Pid))
+	expectLine(t, lines, "+"+strconv.Itoa(last.Process.Pid)+":"+startTicks(last.Process.Pid))
 }
 
 // groupHasLive reports whether a process of group pgid is alive, from
@@ -131,4 +131,44 @@ func groupHasLive(pgid int) bool {
 		}
 	}
 	return false
+}
+
+// A registered group number that now belongs to another group (its leader
+// started at another time: the system gave the number again) is not killed
+// when the watchdog fires.
+func TestReusedNumberIsSpared(t *testing.T) {
+	var d Watchdog
+	other := startGroup(t, "echo up; exec sleep 30")
+	pgid := other.Process.Pid
+	defer func() { _ = syscall.Kill(-pgid, syscall.SIGKILL); _ = other.Wait() }()
+	d.mu.Lock()
+	if err := d.start(); err != nil {
+		d.mu.Unlock()
+		t.Fatal(err)
+	}
+	// As if an earlier group of that number had been registered.
+	if err := d.sendLine("+" + strconv.Itoa(pgid) + ":1"); err != nil {
+		d.mu.Unlock()
+		t.Fatal(err)
+	}
+	d.mu.Unlock()
+	if err := d.Close(); err != nil {
+		t.Logf("watchdog: %v", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if !groupHasLive(pgid) {
+		t.Fatal("the watchdog killed a group whose number it had for another")
+	}
+	// The same number with its own start is killed.
+	var d2 Watchdog
+	if _, err := d2.Register(pgid); err != nil {
+		t.Fatal(err)
+	}
+	_ = d2.Close()
+	for deadline := time.Now().Add(5 * time.Second); groupHasLive(pgid); {
+		if time.Now().After(deadline) {
+			t.Fatal("the watchdog spared its own group")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

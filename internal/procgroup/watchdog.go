@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -17,16 +18,28 @@ import (
 
 // script is the watchdog itself. It ignores the stops meant for peace
 // (a terminal's Ctrl-C, a closed terminal, a CI runner's SIGTERM), reads
-// "+PGID" and "-PGID" lines until end of file, then kills what is left.
+// "+PGID:START" and "-PGID" lines until end of file, then kills what is
+// left — but not a group whose leader is alive with another start time
+// (field 22 of /proc/PGID/stat): pid numbers are reused, sometimes within
+// seconds, and that number now belongs to someone else.
 const script = `trap '' INT TERM HUP PIPE QUIT
 gs=
 while IFS= read -r l; do
 	case $l in
 	+*) gs="$gs ${l#+}" ;;
-	-*) n=${l#-}; k=; for g in $gs; do [ "$g" = "$n" ] || k="$k $g"; done; gs=$k ;;
+	-*) n=${l#-}; k=; for e in $gs; do [ "${e%%:*}" = "$n" ] || k="$k $e"; done; gs=$k ;;
 	esac
 done
-for g in $gs; do kill -s KILL -- "-$g" 2>/dev/null; done
+for e in $gs; do
+	g=${e%%:*} want=${e#*:} line=
+	{ read -r line < "/proc/$g/stat"; } 2>/dev/null
+	if [ -n "$line" ] && [ -n "$want" ]; then
+		set -- ${line##*) }
+		shift 19
+		[ "$1" = "$want" ] || continue
+	fi
+	kill -s KILL -- "-$g" 2>/dev/null
+done
 `
 
 // Watchdog kills the registered process groups when its owner dies. The
@@ -34,10 +47,11 @@ for g in $gs; do kill -s KILL -- "-$g" 2>/dev/null; done
 // process starts on the first Register.
 type Watchdog struct {
 	mu      sync.Mutex
-	w       *os.File     // the pipe to the watchdog; closing it fires it
-	cmd     *exec.Cmd    // the watchdog process
-	groups  map[int]bool // registered; true: its command has ended but processes of it remain
-	killing bool         // Kill was called: no new group may run
+	w       *os.File       // the pipe to the watchdog; closing it fires it
+	cmd     *exec.Cmd      // the watchdog process
+	groups  map[int]bool   // registered; true: its command has ended but processes of it remain
+	starts  map[int]string // each registered group's leader start (startTicks)
+	killing bool           // Kill was called: no new group may run
 }
 
 // ErrKilled is returned by Register once Kill has been called: the group
@@ -60,6 +74,7 @@ func (d *Watchdog) Register(pgid int) (ended func(), err error) {
 	for g, lingering := range d.groups {
 		if lingering && !proc.GroupAlive(g) {
 			delete(d.groups, g)
+			delete(d.starts, g)
 			d.forget(g)
 		}
 	}
@@ -68,13 +83,16 @@ func (d *Watchdog) Register(pgid int) (ended func(), err error) {
 			return nil, err
 		}
 	}
-	if err := d.send('+', pgid); err != nil {
+	start := startTicks(pgid)
+	if err := d.sendLine("+" + strconv.Itoa(pgid) + ":" + start); err != nil {
 		return nil, err
 	}
 	if d.groups == nil {
 		d.groups = make(map[int]bool)
+		d.starts = make(map[int]string)
 	}
 	d.groups[pgid] = false
+	d.starts[pgid] = start
 	var once sync.Once
 	return func() { once.Do(func() { d.ended(pgid) }) }, nil
 }
@@ -91,6 +109,7 @@ func (d *Watchdog) ended(pgid int) {
 		return
 	}
 	delete(d.groups, pgid)
+	delete(d.starts, pgid)
 	d.forget(pgid)
 }
 
@@ -102,17 +121,25 @@ func (d *Watchdog) forget(pgid int) {
 		// the line must get there; an error here means the watchdog is
 		// gone and nothing is covered any more, which the next Register
 		// reports.
-		_ = d.send('-', pgid)
+		_ = d.sendLine("-" + strconv.Itoa(pgid))
 	}
 }
 
-func (d *Watchdog) send(op byte, pgid int) error {
-	line := append([]byte{op}, strconv.Itoa(pgid)...)
-	line = append(line, '\n')
-	if _, err := d.w.Write(line); err != nil {
+func (d *Watchdog) sendLine(line string) error {
+	if _, err := d.w.Write([]byte(line + "\n")); err != nil {
 		return fmt.Errorf("watchdog: %w", err)
 	}
 	return nil
+}
+
+// startTicks is the start time of pgid's leader in clock ticks since boot
+// (field 22 of /proc/PID/stat), "" where the system does not say.
+func startTicks(pgid int) string {
+	st := proc.Start(pgid)
+	if i := strings.LastIndexByte(st, ':'); i >= 0 {
+		return st[i+1:]
+	}
+	return st
 }
 
 // start runs the watchdog in a process group of its own, so that signals
@@ -143,6 +170,9 @@ func (d *Watchdog) Kill() {
 	defer d.mu.Unlock()
 	d.killing = true
 	for g := range d.groups {
+		if now := startTicks(g); now != "" && d.starts[g] != "" && now != d.starts[g] {
+			continue // the number is another group's now
+		}
 		_ = syscall.Kill(-g, syscall.SIGKILL)
 	}
 }
