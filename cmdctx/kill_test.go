@@ -54,7 +54,12 @@ items:
 	cc.KillAll()
 	wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	defer syscall.Kill(-pid, syscall.SIGKILL)
+	pidStart := proc.Start(pid)
+	defer func() {
+		if proc.Same(pid, pidStart) { // once reaped, the number may be another's
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	}()
 	res, err := cc.Wait(wctx, id)
 	if err != nil {
 		t.Fatalf("the execution did not end after KillAll: %v", err)

@@ -28,7 +28,14 @@ func TestRecoveryKillsRecordedGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	pgid := left.Process.Pid
-	defer syscall.Kill(-pgid, syscall.SIGKILL)
+	start := proc.Start(pgid)
+	defer func() {
+		// Only while the number is still its: once reaped, it may be
+		// another test's process group.
+		if proc.Same(pgid, start) {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+	}()
 	reaped := make(chan struct{})
 	go func() { left.Wait(); close(reaped) }()
 

@@ -4,6 +4,7 @@ package procgroup
 
 import (
 	"bufio"
+	"github.com/peace-go/peace/internal/proc"
 	"os"
 	"os/exec"
 	"strconv"
@@ -46,7 +47,14 @@ func startGroup(t *testing.T, script string) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	// Cleaned up only while the number is still this group's: a group
+	// reaped meanwhile may have given its number to another process's.
+	pgid, start := cmd.Process.Pid, proc.Start(cmd.Process.Pid)
+	t.Cleanup(func() {
+		if proc.Same(pgid, start) {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+	})
 	line, _ := bufio.NewReader(out).ReadString('\n')
 	if strings.TrimSpace(line) != "up" {
 		t.Fatalf("%s said %q", script, line)

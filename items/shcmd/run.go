@@ -197,6 +197,10 @@ func stop(pgid int, exited <-chan error) error {
 				return errors.New("stopped with SIGTERM")
 			}
 		case <-grace.C:
+			if leaderDone && !proc.GroupAlive(pgid) {
+				// Gone, and its number free for another group to take.
+				return errors.New("stopped with SIGTERM")
+			}
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			if !leaderDone {
 				<-exited
