@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"os/signal"
@@ -30,6 +31,30 @@ func TestCtrlCWithoutHandlerIsSIGINT(t *testing.T) {
 	case <-sigs:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Ctrl-C in the view did not reach the process")
+	}
+	_ = v.Close()
+}
+
+// Output lines, blank ones among them, never hold up the view: each Emit
+// returns, and the newest line is the row's message.
+func TestOutputLinesDoNotBlock(t *testing.T) {
+	var out bytes.Buffer
+	v, err := New(&out, Options{Width: 80, Height: 24, NoColor: true, OnInterrupt: func() {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		v.Emit(progress.Event{Type: progress.ExecutionStart, Execution: "x", Command: "ensure", Items: []string{"a"}})
+		for _, line := range []string{"step 1", "", "   ", "step 2"} {
+			v.Emit(progress.Event{Type: progress.ItemOutput, Execution: "x", Block: "ensure", Item: "a", Line: line})
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Emit blocked on an output line")
 	}
 	_ = v.Close()
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -74,9 +73,6 @@ type coalesceKey struct {
 
 var _ progress.View = (*view)(nil)
 
-// New starts the tui view on out (stderr), reading keys from opts.In.
-// It returns once the terminal is set up, or the error that stopped it.
-// Close must be called to restore the terminal.
 // interruptSelf sends this process the SIGINT a cooked terminal would have.
 func interruptSelf() {
 	if p, err := os.FindProcess(os.Getpid()); err == nil {
@@ -84,6 +80,9 @@ func interruptSelf() {
 	}
 }
 
+// New starts the tui view on out (stderr), reading keys from opts.In.
+// It returns once the terminal is set up, or the error that stopped it.
+// Close must be called to restore the terminal.
 func New(out io.Writer, opts Options) (progress.View, error) {
 	if out == nil {
 		return nil, errors.New("tui view: no output")
@@ -227,16 +226,10 @@ func (v *view) Emit(ev progress.Event) {
 		v.mu.Unlock()
 		return
 	}
-	if ev.Type == progress.ItemOutput {
-		// On a live frame an output line is the item's latest news; the
-		// log keeps every line.
-		if strings.TrimSpace(ev.Line) == "" {
-			return
-		}
-		ev.Type, ev.Message = progress.ItemMessage, ev.Line
-	}
 	switch ev.Type {
-	case progress.ItemProgress, progress.ItemMessage, progress.ItemLimit:
+	case progress.ItemProgress, progress.ItemMessage, progress.ItemOutput, progress.ItemLimit:
+		// On a live frame an output line is the item's latest news (the
+		// Ledger makes it the row's message; the log keeps every line).
 		// Only the newest of these counts for a row (Done is a running
 		// total), so a pending one is replaced rather than queued again.
 		k := coalesceKey{ev.Item, ev.Type}
@@ -253,7 +246,7 @@ func (v *view) Emit(ev progress.Event) {
 		if ev.Item == "" {
 			clear(v.latest)
 		} else {
-			for _, typ := range []progress.Type{progress.ItemProgress, progress.ItemMessage, progress.ItemLimit} {
+			for _, typ := range []progress.Type{progress.ItemProgress, progress.ItemMessage, progress.ItemOutput, progress.ItemLimit} {
 				delete(v.latest, coalesceKey{ev.Item, typ})
 			}
 		}
