@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -140,7 +141,7 @@ func runWait(ctx context.Context, opts *WaitOptions) error {
 	}
 	keys := make(chan struct{}, 4)
 	view := opts.newView(keys)
-	closeView := sync1(func() {
+	closeView := sync.OnceFunc(func() {
 		if err := view.Close(); err != nil {
 			fmt.Fprintf(opts.IO.ErrOut, "peace: progress view: %v\n", err)
 		}
@@ -215,8 +216,8 @@ func printFinished(cc *cmdctx.CmdCtx, g *GlobalOptions, e *cmdctx.Execution) err
 	if err := json.Unmarshal(doc, &od); err != nil {
 		return fmt.Errorf("execution %s: outcome: %w", e.ID, err)
 	}
+	// The outcome document has a failed item's last lines and log path.
 	res := cmdexecution.ResultFromDoc(od, cc.Flow())
-	cc.AnnotateFromLogs(e.ID, res)
 	if err := g.printer().Write(res); err != nil {
 		return err
 	}
@@ -432,16 +433,5 @@ func maxArgs(n int) cobra.PositionalArgs {
 			return usageError{err}
 		}
 		return nil
-	}
-}
-
-// sync1 makes f safe to call more than once; it runs once.
-func sync1(f func()) func() {
-	done := false
-	return func() {
-		if !done {
-			done = true
-			f()
-		}
 	}
 }

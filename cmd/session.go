@@ -189,11 +189,8 @@ func (s *session) closeWithin(d time.Duration) {
 
 // outcomeCode is the exit code of an execution that ran.
 func outcomeCode(r *cmdexecution.Result) error {
-	switch r.Outcome {
-	case "interrupted":
-		return outcomeError{ExitInterrupted}
-	case "failed":
-		return outcomeError{ExitItemFailed}
+	if c := r.ExitCode(); c != 0 {
+		return outcomeError{ExitCode(c)}
 	}
 	return nil
 }

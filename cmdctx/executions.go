@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
-	"github.com/peace-go/peace/cmdexecution"
 	"github.com/peace-go/peace/progress"
 	"github.com/peace-go/peace/state"
 )
@@ -83,26 +81,6 @@ func (c *CmdCtx) LogItems(id string) ([]string, error) { return state.LogItems(c
 
 // Log is what item's commands printed in execution id.
 func (c *CmdCtx) Log(id, item string) ([]byte, error) { return state.ReadLog(c.store.Path(), id, item) }
-
-// AnnotateFromLogs gives each item of res, the result of execution id read
-// back from its record, that failed or was interrupted the last lines its
-// commands printed and the log that has them all, as the process that ran
-// it showed them.
-func (c *CmdCtx) AnnotateFromLogs(id string, res *cmdexecution.Result) {
-	for i := range res.Items {
-		it := &res.Items[i]
-		if it.Status != progress.StatusFailed && it.Status != progress.StatusInterrupted {
-			continue
-		}
-		data, err := c.Log(id, it.ID)
-		if err != nil || len(data) == 0 {
-			continue
-		}
-		lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
-		it.Output = lines[max(len(lines)-tailLines, 0):]
-		it.Log = state.LogPath(c.store.Path(), id, it.ID)
-	}
-}
 
 // InterruptByID delivers a stage to the process running execution id,
 // wherever it runs. It returns the execution as read just before: a

@@ -333,18 +333,17 @@ func ResultFromDoc(d OutcomeDoc, flow *items.Flow) *Result {
 // profiles, say): each item's state in a against its state in b.
 func CompareStored(flow *items.Flow, a, b *Result) *Result {
 	r := &Result{Command: "diff", View: ViewDiff, Outcome: "complete", Stored: true}
-	in := func(res *Result, id string) (ItemResult, bool) {
+	byID := func(res *Result) map[string]ItemResult {
+		m := make(map[string]ItemResult, len(res.Items))
 		for _, it := range res.Items {
-			if it.ID == id {
-				return it, true
-			}
+			m[it.ID] = it
 		}
-		return ItemResult{}, false
+		return m
 	}
+	as, bs := byID(a), byID(b)
 	for _, it := range flow.Items() {
 		id := string(it.ID())
-		x, _ := in(a, id)
-		y, _ := in(b, id)
+		x, y := as[id], bs[id]
 		ir := ItemResult{ID: id, Type: it.Type(), Status: progress.StatusDiscovered, Known: x.Known,
 			State: x.State, Summary: x.Summary, Target: y.State, TargetSummary: y.Summary}
 		if !x.Known {

@@ -189,7 +189,7 @@ func (s *Server) Serve(ctx context.Context) error {
 // Stop is the first stage of stopping the server: no new execution
 // starts, and each running one is stopped (its items in flight finish).
 // Serve returns once they have ended.
-func (s *Server) Stop(string) {
+func (s *Server) Stop(from string) {
 	s.mu.Lock()
 	first := !s.stopping
 	s.stopping = true
@@ -200,17 +200,17 @@ func (s *Server) Stop(string) {
 		s.opts.Logf("stopping: no new execution starts; executions running finish their items in flight (again to cancel them)")
 	}
 	for _, cc := range ps {
-		cc.InterruptAll()
+		cc.InterruptAllFrom(from)
 	}
 }
 
 // Cancel is the second stage: the items in flight are cancelled.
-func (s *Server) Cancel(string) {
+func (s *Server) Cancel(from string) {
 	s.mu.Lock()
 	ps := s.profileList()
 	s.mu.Unlock()
 	for _, cc := range ps {
-		cc.InterruptAll()
+		cc.InterruptAllFrom(from)
 	}
 }
 

@@ -316,7 +316,7 @@ func CreateExecution(dir string, e Execution) (*ExecutionRecord, error) {
 		e.Host = hostname()
 	}
 	if e.ProcStart == "" {
-		e.ProcStart = execProcStart(e.PID)
+		e.ProcStart = procStart(e.PID)
 	}
 	if e.Started.IsZero() {
 		e.Started = time.Now()

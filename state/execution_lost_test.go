@@ -41,7 +41,7 @@ func TestExecutionLostWhenRunnerKilled(t *testing.T) {
 	e.PID = runner.Process.Pid
 	e.State = ExecRunning
 	r := mustCreate(t, dir, e)
-	if got := r.Execution(); got.ProcStart == "" || got.ProcStart == execProcStart(os.Getpid()) {
+	if got := r.Execution(); got.ProcStart == "" || got.ProcStart == procStart(os.Getpid()) {
 		t.Fatalf("proc_start %q not the runner's", got.ProcStart)
 	}
 	mustOK(t, r.SetState(ExecStopping))
@@ -74,7 +74,7 @@ func TestExecutionLostWhenPIDReused(t *testing.T) {
 	e.State = ExecRunning
 	e.ProcStart = "0b0e0f00-boot:12345"
 	r := mustCreate(t, dir, e)
-	if execProcStart(e.PID) == "" {
+	if procStart(e.PID) == "" {
 		t.Skip("this system does not tell process start times")
 	}
 	if got := mustRead(t, dir, r.ID()); got.State != ExecLost {

@@ -7,13 +7,6 @@ import (
 	"fmt"
 )
 
-// Without a portable way to check on another process, a recorded process
-// counts as alive: an execution is then never read as lost.
-var (
-	execProcessAlive = func(pid int) (alive bool, start string) { return true, "" }
-	execProcStart    = func(pid int) string { return "" }
-)
-
 var errNotEmpty = errors.New("directory not empty")
 
 // ListenControl needs FIFOs, which this system lacks.

@@ -111,14 +111,7 @@ func decodeExecution(path, id string, data []byte) (*Execution, error) {
 // no longer does: it ran on this host, and its pid is gone (or a zombie),
 // or now belongs to a process started at another time.
 func processGone(e *Execution) bool {
-	if e.Host != hostname() {
-		return false
-	}
-	alive, start := execProcessAlive(e.PID)
-	if !alive {
-		return true
-	}
-	return e.ProcStart != "" && start != "" && start != e.ProcStart
+	return processDead(e.Host, e.PID, e.ProcStart)
 }
 
 // lastEventSeq returns the seq of the last complete line of the events

@@ -85,7 +85,7 @@ func TestExecutionRoundTrip(t *testing.T) {
 	if e.State != ExecQueued || e.PID != os.Getpid() || e.Host != hostname() || e.Version != ExecutionFormatVersion {
 		t.Errorf("read back %+v", e)
 	}
-	if e.ProcStart == "" && execProcStart(os.Getpid()) != "" {
+	if e.ProcStart == "" && procStart(os.Getpid()) != "" {
 		t.Errorf("no proc_start recorded")
 	}
 	if e.Ended != nil || e.ExitCode != nil || e.Actions != (Actions{Stop: true}) {

@@ -12,16 +12,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-
-	"github.com/peace-go/peace/internal/proc"
-)
-
-// execProcessAlive and execProcStart tell whether the process recorded as
-// running an execution is still the one that started it; see package proc.
-// Tests replace them.
-var (
-	execProcessAlive = proc.Alive
-	execProcStart    = proc.Start
 )
 
 // errNotEmpty is what rename(2) says when the target is a directory that is

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"gopkg.in/yaml.v3"
 
@@ -33,10 +31,7 @@ const (
 	itemSpecsFile = "items.yaml"
 	// ItemSpecsVersion is the format version of items.yaml.
 	ItemSpecsVersion = 1
-	specSumPrefix    = "checksum: crc32c-"
 )
-
-var specTable = crc32.MakeTable(crc32.Castagnoli)
 
 // ItemSpec is what builds a recorded item again: its type, its params as
 // resolved when it was last recorded, and the items it depended on.
@@ -120,27 +115,17 @@ func encodeItemSpecs(specs map[string]ItemSpec) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode item specs: %w", err)
 	}
-	sum := crc32.Checksum(body, specTable)
-	return fmt.Appendf(body, "%s%08x\n", specSumPrefix, sum), nil
+	return appendChecksum(body), nil
 }
 
 func decodeItemSpecs(path string, data []byte) (map[string]ItemSpec, error) {
-	if len(data) == 0 || data[len(data)-1] != '\n' {
-		return nil, corrupt(path, "it was cut short: its checksum line is missing")
+	// The snapshots' checksum line, the same way.
+	body, summed, err := checkSum(data)
+	if err != nil {
+		return nil, corrupt(path, err.Error())
 	}
-	start := bytes.LastIndexByte(data[:len(data)-1], '\n') + 1
-	line := data[start : len(data)-1]
-	hex, ok := bytes.CutPrefix(line, []byte(specSumPrefix))
-	if !ok {
+	if !summed {
 		return nil, corrupt(path, "its checksum line is missing: it was cut short or edited")
-	}
-	want, perr := strconv.ParseUint(string(hex), 16, 32)
-	if len(hex) != 8 || perr != nil {
-		return nil, corrupt(path, fmt.Sprintf("its checksum line %q is not one peace writes", line))
-	}
-	body := data[:start]
-	if got := crc32.Checksum(body, specTable); got != uint32(want) {
-		return nil, corrupt(path, fmt.Sprintf("its content does not match its checksum (crc32c %08x, recorded %08x)", got, want))
 	}
 	var doc itemSpecsDoc
 	if err := yaml.Unmarshal(body, &doc); err != nil {

@@ -136,9 +136,9 @@ func TestItemSpecsNewerVersionRefused(t *testing.T) {
 // mustSum ends body with the checksum line a valid file has.
 func mustSum(t *testing.T, body string) []byte {
 	t.Helper()
-	return []byte(body + specSumPrefix + sum8(body) + "\n")
+	return []byte(body + checksumPrefix + sum8(body) + "\n")
 }
 
 func sum8(body string) string {
-	return fmt.Sprintf("%08x", crc32.Checksum([]byte(body), specTable))
+	return fmt.Sprintf("%08x", crc32.Checksum([]byte(body), castagnoli))
 }

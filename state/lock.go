@@ -402,15 +402,21 @@ func parseLock(raw []byte) (LockInfo, error) {
 // provablyDead reports whether the holder certainly no longer runs: it ran
 // on this host, and its pid is gone (or a zombie), or now belongs to a
 // process started at another time.
-func provablyDead(h LockInfo) bool {
-	if h.Host != hostname() {
+func provablyDead(h LockInfo) bool { return processDead(h.Host, h.PID, h.ProcStart) }
+
+// processDead reports whether the process pid of host, whose start
+// identity was start, is provably gone: on this host, and not running, or
+// running with another start (its pid was given again). A lock holder and
+// an execution's runner are judged alike.
+func processDead(host string, pid int, start string) bool {
+	if host != hostname() {
 		return false
 	}
-	alive, start := processAlive(h.PID)
+	alive, now := processAlive(pid)
 	if !alive {
 		return true
 	}
-	return h.ProcStart != "" && start != "" && start != h.ProcStart
+	return start != "" && now != "" && now != start
 }
 
 var hostname = sync.OnceValue(func() string {

@@ -178,6 +178,7 @@ func (c command) run(ctx context.Context, tr progress.Tracker) (string, error) {
 // then SIGKILL once Grace has passed if any process of the group is left.
 // It returns what happened, for the error message.
 func stop(pgid int, exited <-chan error) error {
+	start := proc.Start(pgid) // the leader runs: it has not been waited for
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	grace := time.NewTimer(Grace)
 	defer grace.Stop()
@@ -197,7 +198,7 @@ func stop(pgid int, exited <-chan error) error {
 				return errors.New("stopped with SIGTERM")
 			}
 		case <-grace.C:
-			if leaderDone && !proc.GroupAlive(pgid) {
+			if leaderDone && !proc.Same(pgid, start) {
 				// Gone, and its number free for another group to take.
 				return errors.New("stopped with SIGTERM")
 			}

@@ -243,7 +243,7 @@ func (p *Printer) outcome(r *cmdexecution.Result) {
 			// What it is, and what the apply would bring it to, as diff shows.
 			text += " → " + it.TargetSummary
 		}
-		status := words(it.Status)
+		status := it.Status.Text()
 		if it.MayChange && r.DryRun {
 			status += ", may change"
 		}
@@ -254,7 +254,7 @@ func (p *Printer) outcome(r *cmdexecution.Result) {
 		if it.Known {
 			text = it.Summary
 		}
-		status := words(it.Status)
+		status := it.Status.Text()
 		switch it.Status {
 		case progress.StatusWouldApply:
 			status = "would remove"
@@ -281,7 +281,7 @@ func (p *Printer) outcome(r *cmdexecution.Result) {
 	for _, st := range []progress.Status{progress.StatusApplied, progress.StatusRemoved, progress.StatusWouldApply, progress.StatusUnchanged,
 		progress.StatusFailed, progress.StatusInterrupted, progress.StatusNotStarted, progress.StatusUnknown} {
 		if counts[st] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[st], words(st)))
+			parts = append(parts, fmt.Sprintf("%d %s", counts[st], st.Text()))
 		}
 	}
 	head := fmt.Sprintf("%s %s", r.Command, r.Outcome)
@@ -331,8 +331,6 @@ func (p *Printer) outcome(r *cmdexecution.Result) {
 		fmt.Fprintf(p.w, "  not run: %s\n", strings.Join(r.BlocksNotRun, ", "))
 	}
 }
-
-func words(st progress.Status) string { return strings.ReplaceAll(string(st), "_", " ") }
 
 // JoinIDs lists ids for a person: the first ten, then how many more (the
 // JSON result has them all).
