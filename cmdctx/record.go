@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -43,9 +44,19 @@ type recording struct {
 	stopCh func() error // stops listening for control
 }
 
-type logFile interface {
-	Write([]byte) (int, error)
-	Close() error
+// logFile is an item's log, written in batches as events are: one write
+// per flush, not per output line.
+type logFile struct {
+	*bufio.Writer
+	f io.Closer
+}
+
+func (l logFile) Close() error {
+	err := l.Flush()
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // startRecording makes the record of x (queued: the lock is not held yet)
@@ -168,13 +179,15 @@ func (r *recording) logLine(item, line string) {
 	r.tails[item] = append(t, line)
 	f, ok := r.logs[item]
 	if !ok {
-		var err error
-		if f, err = r.rec.Log(item); err != nil {
+		w, err := r.rec.Log(item)
+		if err != nil {
 			return // the events keep the line
 		}
+		f = logFile{bufio.NewWriter(w), w}
 		r.logs[item] = f
 	}
-	_, _ = f.Write(append([]byte(line), '\n'))
+	_, _ = f.WriteString(line)
+	_ = f.WriteByte('\n')
 }
 
 // annotate gives each item of res that failed or was interrupted the last
@@ -248,6 +261,9 @@ func (r *recording) flushLoop() {
 		case now := <-t.C:
 			r.mu.Lock()
 			_ = r.buf.Flush()
+			for _, f := range r.logs {
+				_ = f.Flush()
+			}
 			r.mu.Unlock()
 			if now.Sub(last) >= flushEvery {
 				last = now
