@@ -190,72 +190,90 @@ func dirNames(t *testing.T, dir string) []string {
 
 // Callers syncing one directory together share fsyncs, and a caller never
 // rides on an fsync that started before it called: its entry might not be
-// in it.
+// in it. The first caller returns after its own fsync, without waiting for
+// the one shared by those that came later.
 func TestSyncDirGroupCommit(t *testing.T) {
 	dir := t.TempDir()
 	var mu sync.Mutex
-	calls := 0
-	release := make(chan struct{})
+	started, finished := 0, 0
+	release := make(chan struct{})   // ends the first, slow fsync
+	firstBack := make(chan struct{}) // the first caller has returned
 	real := fsyncDir
 	t.Cleanup(func() { fsyncDir = real })
 	fsyncDir = func(d string) error {
 		mu.Lock()
-		calls++
-		first := calls == 1
+		started++
+		n := started
 		mu.Unlock()
-		if first {
-			<-release // the first fsync is slow: the others queue meanwhile
+		switch n {
+		case 1:
+			<-release // the others queue meanwhile
+		case 2:
+			// Held until the first caller is back, so its return cannot
+			// depend on this fsync; bounded so a bug fails, not hangs.
+			select {
+			case <-firstBack:
+			case <-time.After(5 * time.Second):
+			}
 		}
-		return real(d)
+		err := real(d)
+		mu.Lock()
+		finished++
+		mu.Unlock()
+		return err
 	}
-	count := func() int { mu.Lock(); defer mu.Unlock(); return calls }
+	count := func() (int, int) { mu.Lock(); defer mu.Unlock(); return started, finished }
+	done := func() int { _, f := count(); return f }
 
 	const late = 7
-	done := make(chan int, late+1)
+	first := make(chan int, 1)
 	go func() {
 		if err := SyncDir(dir); err != nil {
 			t.Error(err)
 		}
-		done <- count()
+		first <- done()
+		close(firstBack)
 	}()
-	for count() == 0 {
+	for s, _ := count(); s == 0; s, _ = count() {
 		time.Sleep(time.Millisecond)
 	}
+	others := make(chan int, late)
 	for range late {
 		go func() {
 			if err := SyncDir(dir); err != nil {
 				t.Error(err)
 			}
-			done <- count()
+			others <- done()
 		}()
 	}
 	time.Sleep(50 * time.Millisecond) // let them queue behind the slow fsync
 	select {
-	case n := <-done:
-		t.Fatalf("a caller returned during the first fsync (fsyncs %d)", n)
+	case n := <-first:
+		t.Fatalf("the first caller returned during its fsync (%d finished)", n)
+	case n := <-others:
+		t.Fatalf("a caller returned during the first fsync (%d finished)", n)
 	default:
 	}
 	close(release)
-	var seen []int
-	for range late + 1 {
-		seen = append(seen, <-done)
+	select {
+	case n := <-first:
+		if n != 1 {
+			t.Errorf("the first caller returned after %d finished fsyncs, want 1", n)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("the first caller waited for the fsync of those that came after it")
 	}
-	slices.Sort(seen)
-	if seen[0] != 1 {
-		t.Errorf("the first caller returned after %d fsyncs", seen[0])
-	}
-	for _, n := range seen[1:] {
-		if n < 2 {
-			t.Errorf("a caller that came during the first fsync returned after it alone: %v", seen)
-			break
+	for range late {
+		if n := <-others; n < 2 {
+			t.Errorf("a caller that came during the first fsync returned after it alone (%d finished)", n)
 		}
 	}
-	if n := count(); n != 2 {
-		t.Errorf("%d fsyncs for %d callers, want 2: one for the first, one shared by those that waited", n, late+1)
+	if s, _ := count(); s != 2 {
+		t.Errorf("%d fsyncs for %d callers, want 2: one for the first, one shared by those that waited", s, late+1)
 	}
 	// Alone, a caller still gets its own fsync.
-	if err := SyncDir(dir); err != nil || count() != 3 {
-		t.Errorf("a lone SyncDir: %v, %d fsyncs", err, count())
+	if err := SyncDir(dir); err != nil || done() != 3 {
+		t.Errorf("a lone SyncDir: %v, %d fsyncs", err, done())
 	}
 	if err := SyncDir(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing directory: %v", err)
