@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +21,9 @@ type counter struct {
 	mu    sync.Mutex
 	value int
 	gate  chan struct{} // when set, Apply waits for it (or the context)
+	// applying counts the Apply calls entered: an item whose start event
+	// was sent may still be waiting for its begin record.
+	applying atomic.Int32
 }
 
 func (c *counter) get() int { c.mu.Lock(); defer c.mu.Unlock(); return c.value }
@@ -35,6 +39,7 @@ func (c *counter) ApplyCheck(_ context.Context, _ items.TypedFnCtx[int], a, b in
 	return items.Required(progress.Steps(1)), nil
 }
 func (c *counter) Apply(ctx context.Context, _ items.TypedFnCtx[int], _, b int) (int, error) {
+	c.applying.Add(1)
 	if c.gate != nil {
 		select {
 		case <-c.gate:

@@ -28,14 +28,7 @@ func TestInterruptSourceStages(t *testing.T) {
 	src := cc.Interrupts(cmdctx.InterruptOptions{OnKill: func() { close(killed) }})
 	defer src.Close()
 	id := cc.Queue(context.Background(), ensure())
-	waitFor(t, "a to start", func() bool {
-		for _, e := range ev.of(progress.ItemStart) {
-			if e.Item == "a" && e.Block == "ensure" {
-				return true
-			}
-		}
-		return false
-	})
+	waitFor(t, "a to apply", func() bool { return a.applying.Load() > 0 })
 
 	// Two presses closer than the repeat window are one: a stop.
 	src.Press("test")
@@ -74,7 +67,7 @@ func TestInterruptSourceStopTimeout(t *testing.T) {
 	src := cc.Interrupts(cmdctx.InterruptOptions{StopTimeout: 50 * time.Millisecond})
 	defer src.Close()
 	id := cc.Queue(context.Background(), ensure())
-	waitFor(t, "a to start", func() bool { return len(ev.of(progress.ItemStart)) > 0 })
+	waitFor(t, "a to apply", func() bool { return a.applying.Load() > 0 })
 	src.Press("test")
 	// The item waits on its gate forever: only a cancel ends it.
 	res, err := cc.Wait(context.Background(), id)

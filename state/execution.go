@@ -174,10 +174,31 @@ func NewExecutionID() string {
 	return newExecutionIDAt(time.Now())
 }
 
+// issued remembers the IDs this process gave out in the current second:
+// 24 random bits repeat within a thousand IDs about once in thirty, and
+// two executions queued in one process must never share an ID.
+var issued struct {
+	sync.Mutex
+	second string
+	ids    map[string]bool
+}
+
 func newExecutionIDAt(t time.Time) string {
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	return t.UTC().Format("20060102-150405-") + hex.EncodeToString(b[:])
+	second := t.UTC().Format("20060102-150405-")
+	issued.Lock()
+	defer issued.Unlock()
+	if issued.second != second {
+		issued.second, issued.ids = second, map[string]bool{}
+	}
+	for {
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		id := second + hex.EncodeToString(b[:])
+		if !issued.ids[id] {
+			issued.ids[id] = true
+			return id
+		}
+	}
 }
 
 // ValidExecutionID reports whether id can name an execution record: 1 to
