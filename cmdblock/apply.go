@@ -38,7 +38,7 @@ func (b Apply) Run(env *Scope, data *Data) Outcome {
 	if b.DryRun {
 		pv = &preview{goal: !clean}
 	}
-	return env.run(p, data, func(ctx context.Context, i int) (progress.Status, error) {
+	return env.run(p, data, func(ctx context.Context, i int, slot *jobSlot) (progress.Status, error) {
 		id := all[i].ID()
 		if pv != nil && pv.goal {
 			data.MayChange[i] = env.upstreamChanges(data, i, *pv)
@@ -86,16 +86,21 @@ func (b Apply) Run(env *Scope, data *Data) Outcome {
 			}
 			return progress.StatusWouldApply, nil
 		}
-		return env.apply(ctx, it, fc, data, i, target[i])
+		return env.apply(ctx, it, fc, data, i, target[i], slot)
 	})
 }
 
-// apply runs one item's apply between its begin and end records.
-func (env *Scope) apply(ctx context.Context, it items.Item, fc items.FnCtx, data *Data, i int, target items.State) (progress.Status, error) {
+// apply runs one item's apply between its begin and end records. Once the
+// item's own apply has returned, its job slot goes back: waiting for the
+// end record to be durable needs none, and the item is reported done (its
+// dependents start) only once it is.
+func (env *Scope) apply(ctx context.Context, it items.Item, fc items.FnCtx, data *Data, i int, target items.State, slot *jobSlot) (progress.Status, error) {
 	id := string(it.ID())
 	rec := env.Recorder
 	if rec != nil {
-		if err := rec.Begin(id); err != nil {
+		// The begin record's fsync is shared with the items that get that
+		// far meanwhile: the slot is free while it waits.
+		if err := slot.waitFree(func() error { return rec.Begin(id) }); err != nil {
 			return progress.StatusFailed, fmt.Errorf("record begin: %w", err)
 		}
 	}
@@ -103,6 +108,11 @@ func (env *Scope) apply(ctx context.Context, it items.Item, fc items.FnCtx, data
 	// From here on, a group the item starts is named in the journal too.
 	fc.Processes = groups{env: env, item: id, rec: rec}
 	s, err := it.Apply(ctx, fc, data.Current[i], target)
+	if err == nil {
+		// A failure keeps its slot until the block has seen it, so that
+		// it stops new starts first.
+		slot.releaseEarly()
+	}
 	env.crash("apply:" + id)
 	if err != nil {
 		data.Lost[i] = true

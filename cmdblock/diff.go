@@ -24,7 +24,7 @@ func (b Diff) Run(env *Scope, data *Data) Outcome {
 	if b.Clean {
 		target = data.Clean
 	}
-	return env.run(pass{name: b.Name()}, data, func(ctx context.Context, i int) (progress.Status, error) {
+	return env.run(pass{name: b.Name()}, data, func(ctx context.Context, i int, _ *jobSlot) (progress.Status, error) {
 		if err := data.Err[i]; err != nil {
 			return "", err // discovery failed: its error, not a diff of nothing
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/progress"
@@ -17,8 +18,106 @@ import (
 const slotRetry = 5 * time.Millisecond
 
 // itemWork does one item's part of a pass and says how it ended. A nil error
-// with an empty status means StatusDiscovered.
-type itemWork func(ctx context.Context, i int) (progress.Status, error)
+// with an empty status means StatusDiscovered. The item holds a job slot
+// while it works; it may give it back while it only waits (see jobSlot).
+type itemWork func(ctx context.Context, i int, slot *jobSlot) (progress.Status, error)
+
+// jobSlots are a block's job slots (Scope.Jobs, and Scope.Slots when set),
+// shared by the scheduler, which takes one for each item it starts, and the
+// items, which give theirs back while they wait for a record to be durable
+// and take one again to go on. An item taking a slot again goes before any
+// item not started yet.
+type jobSlots struct {
+	local  *semaphore.Weighted
+	shared *semaphore.Weighted // Scope.Slots; nil when none
+	// waiting bounds the items that gave their slot back while they wait
+	// for their begin record: an item begun that way holds no slot yet, and
+	// the next command reports each such item unknown if this one dies.
+	waiting *semaphore.Weighted
+	kick    chan struct{} // capacity 1: a slot came back
+	// early is false for one job at a time: items then run one after the
+	// other, start to end, as asked, and no slot is given back early.
+	early bool
+}
+
+func newJobSlots(jobs int, shared *semaphore.Weighted) *jobSlots {
+	return &jobSlots{
+		local: semaphore.NewWeighted(int64(jobs)), shared: shared,
+		waiting: semaphore.NewWeighted(int64(jobs)), kick: make(chan struct{}, 1),
+		early: jobs > 1,
+	}
+}
+
+// tryAcquire takes a slot for an item to start, if one is free; starved
+// says that only another execution's items (Scope.Slots) hold them.
+func (s *jobSlots) tryAcquire() (ok, starved bool) {
+	if !s.local.TryAcquire(1) {
+		return false, false
+	}
+	if s.shared != nil && !s.shared.TryAcquire(1) {
+		s.local.Release(1)
+		return false, true
+	}
+	return true, false
+}
+
+func (s *jobSlots) acquire() {
+	s.local.Acquire(context.Background(), 1)
+	if s.shared != nil {
+		s.shared.Acquire(context.Background(), 1)
+	}
+}
+
+func (s *jobSlots) release() {
+	if s.shared != nil {
+		s.shared.Release(1)
+	}
+	s.local.Release(1)
+	select {
+	case s.kick <- struct{}{}:
+	default: // the scheduler is already due to look
+	}
+}
+
+// jobSlot is the slot one item's work holds. The item's goroutine uses it
+// until it hands in its result; the block then gives back what is held.
+type jobSlot struct {
+	slots *jobSlots
+	held  bool
+}
+
+// releaseEarly gives the slot back before the item's work returns, for
+// work that is left only waiting (for its end record to be durable): the
+// next item starts meanwhile, and items finishing together share the
+// journal's fsyncs with the ones starting.
+func (s *jobSlot) releaseEarly() {
+	if s != nil && s.slots.early {
+		s.release()
+	}
+}
+
+func (s *jobSlot) release() {
+	if s.held {
+		s.held = false
+		s.slots.release()
+	}
+}
+
+// waitFree runs wait — a wait for a record to be durable — without holding
+// the slot when few enough items do so already, and holds the slot again
+// when it returns. Meanwhile more items get as far as their begin record,
+// and their records share one fsync.
+func (s *jobSlot) waitFree(wait func() error) error {
+	if s == nil || !s.held || !s.slots.early || !s.slots.waiting.TryAcquire(1) {
+		return wait()
+	}
+	s.release()
+	err := wait()
+	s.slots.acquire()
+	s.held = true
+	s.slots.waiting.Release(1)
+	return err
+}
 
 // pass describes how a block walks the graph.
 type pass struct {
@@ -34,6 +133,7 @@ type itemResult struct {
 	i      int
 	status progress.Status
 	err    error
+	slot   *jobSlot // still held unless given back early; the block's now
 }
 
 // run is the scheduler every block shares. An item starts the moment its
@@ -86,7 +186,8 @@ func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 	blockedBy := make([]items.ID, n)
 	started := make([]bool, n)
 	results := make(chan itemResult, jobs)
-	running := 0
+	slots := newJobSlots(jobs, env.Slots)
+	running := 0 // items whose result is still to come
 	// Every item goroutine is the group's; the block waits for them all.
 	var g errgroup.Group
 	defer g.Wait()
@@ -96,7 +197,7 @@ func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 
 	for {
 		starved = false
-		for len(ready) > 0 && running < jobs && !failed {
+		for len(ready) > 0 && !failed {
 			if !stopped {
 				select {
 				case <-stop:
@@ -107,8 +208,9 @@ func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 			if stopped && budget == 0 {
 				break
 			}
-			if env.Slots != nil && !env.Slots.TryAcquire(1) {
-				starved = true
+			ok, short := slots.tryAcquire()
+			if !ok {
+				starved = short
 				break
 			}
 			if stopped {
@@ -122,12 +224,13 @@ func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 			in.started(string(id), i)
 			env.emit(progress.Event{Type: progress.ItemStart, Block: p.name, Item: string(id)})
 			g.Go(func() error {
-				st, err := work(ctx, i)
+				slot := &jobSlot{slots: slots, held: true}
+				st, err := work(ctx, i, slot)
 				st = settle(st, err, ctx)
 				data.Status[i], data.Err[i] = st, err
 				in.finished(string(id))
 				env.emitResult(p.name, id, st, err)
-				results <- itemResult{i, st, err}
+				results <- itemResult{i, st, err, slot}
 				return nil
 			})
 		}
@@ -140,11 +243,12 @@ func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 		}
 		select {
 		case <-retry:
+		case <-slots.kick:
 		case r := <-results:
 			running--
-			if env.Slots != nil {
-				env.Slots.Release(1)
-			}
+			// Given back only now, so that what the result says (a
+			// failure stops new starts) comes before the next start.
+			r.slot.release()
 			out.Finished = append(out.Finished, all[r.i].ID())
 			itemFailed := r.status == progress.StatusFailed
 			if r.err != nil {
