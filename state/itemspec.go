@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -243,11 +241,11 @@ const sumPrefix = "sha256-"
 func SumItemIDs(ids []string) string {
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
-	h := sha256.New()
+	var b []byte
 	for _, id := range ids {
-		writeString(h, id)
+		b = appendString(b, id)
 	}
-	return sumPrefix + hex.EncodeToString(h.Sum(nil))
+	return sumOf(b)
 }
 
 // SumItemSpecs is the digest of specs' IDs (SumItemIDs) and of all that
@@ -255,47 +253,48 @@ func SumItemIDs(ids []string) string {
 // resolved tag, value; not the style or comments they are written in).
 func SumItemSpecs(specs map[string]ItemSpec) (ids, content string) {
 	keys := slices.Sorted(maps.Keys(specs))
-	h := sha256.New()
+	var b []byte
 	for _, id := range keys {
 		sp := specs[id]
-		writeString(h, id)
-		writeString(h, sp.Type)
-		writeInt(h, len(sp.DependsOn))
+		b = appendString(b, id)
+		b = appendString(b, sp.Type)
+		b = appendInt(b, len(sp.DependsOn))
 		for _, d := range sp.DependsOn {
-			writeString(h, d)
+			b = appendString(b, d)
 		}
-		writeNode(h, sp.Params, 0)
+		b = appendNode(b, sp.Params, 0)
 	}
-	return SumItemIDs(keys), sumPrefix + hex.EncodeToString(h.Sum(nil))
+	return SumItemIDs(keys), sumOf(b)
 }
 
-func writeInt(h hash.Hash, n int) {
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], uint64(n))
-	h.Write(b[:])
+func sumOf(b []byte) string {
+	h := sha256.Sum256(b)
+	return sumPrefix + hex.EncodeToString(h[:])
 }
 
-func writeString(h hash.Hash, s string) {
-	writeInt(h, len(s))
-	io.WriteString(h, s)
+func appendInt(b []byte, n int) []byte {
+	return binary.LittleEndian.AppendUint64(b, uint64(n))
 }
 
-// writeNode feeds n to h; an alias is followed (to a bounded depth, as
+func appendString(b []byte, s string) []byte {
+	return append(appendInt(b, len(s)), s...)
+}
+
+// appendNode appends n; an alias is followed (to a bounded depth, as
 // params that alias themselves never build an item).
-func writeNode(h hash.Hash, n *yaml.Node, depth int) {
+func appendNode(b []byte, n *yaml.Node, depth int) []byte {
 	if n == nil || depth > 100 {
-		writeInt(h, -1)
-		return
+		return appendInt(b, -1)
 	}
 	if n.Kind == yaml.AliasNode {
-		writeNode(h, n.Alias, depth+1)
-		return
+		return appendNode(b, n.Alias, depth+1)
 	}
-	writeInt(h, int(n.Kind))
-	writeString(h, n.ShortTag())
-	writeString(h, n.Value)
-	writeInt(h, len(n.Content))
+	b = appendInt(b, int(n.Kind))
+	b = appendString(b, n.ShortTag())
+	b = appendString(b, n.Value)
+	b = appendInt(b, len(n.Content))
 	for _, c := range n.Content {
-		writeNode(h, c, depth+1)
+		b = appendNode(b, c, depth+1)
 	}
+	return b
 }
