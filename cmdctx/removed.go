@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 
 	"gopkg.in/yaml.v3"
@@ -49,6 +48,55 @@ func (c *CmdCtx) loadSpecs(id string, writer bool) (map[string]state.ItemSpec, e
 		return map[string]state.ItemSpec{}, nil
 	}
 	return specs, err
+}
+
+// recordedSpecs is items.yaml as an execution uses it. It is decoded only
+// when it may name an item that is not in the flow: when its digest of IDs
+// (state.ItemSpecsSums) is that of the whole flow's items, or there is no
+// file, it names none, and specs stays nil until something needs the
+// specs of items this execution does not build anew.
+type recordedSpecs struct {
+	c      *CmdCtx
+	id     string
+	writer bool
+	// flowOnly: the file names exactly the whole flow's items (or there
+	// is no file, empty); specs is nil until read.
+	flowOnly, missing bool
+	specs             map[string]state.ItemSpec
+}
+
+func (c *CmdCtx) openSpecs(id string, writer bool) (*recordedSpecs, error) {
+	r := &recordedSpecs{c: c, id: id, writer: writer}
+	sums := c.store.ItemSpecsSums()
+	switch {
+	case sums.Missing:
+		r.flowOnly, r.missing = true, true
+		r.specs = map[string]state.ItemSpec{}
+		return r, nil
+	case sums.IDs != "" && sums.IDs == state.SumItemIDs(idStrings(c.opts.Flow.Whole())):
+		r.flowOnly = true
+		return r, nil
+	}
+	return r, r.read()
+}
+
+// read decodes the file, once.
+func (r *recordedSpecs) read() error {
+	if r.specs != nil {
+		return nil
+	}
+	specs, err := r.c.loadSpecs(r.id, r.writer)
+	if err != nil {
+		return err
+	}
+	r.specs = specs
+	return nil
+}
+
+// ofRemoved are the specs of items not in the whole flow: all of them when
+// the file was decoded; none when it names only the flow's items.
+func (r *recordedSpecs) ofRemoved() map[string]state.ItemSpec {
+	return r.specs // nil when flowOnly: the file has none of them
 }
 
 // findRemoved lists the recorded items that are not in the flow (the whole
@@ -269,14 +317,36 @@ func (r *removed) results() []cmdexecution.ItemResult {
 	return out
 }
 
-// specUpdates is items.yaml after this execution: the spec of every item
-// of the flow that is recorded, as this execution built it, and those of
-// the removed items still recorded.
-func specUpdates(flow *items.Flow, data *cmdblock.Data, rec *state.Recorded, specs map[string]state.ItemSpec, drop []string) map[string]state.ItemSpec {
-	out := maps.Clone(specs)
-	if out == nil {
-		out = map[string]state.ItemSpec{}
+// updates is items.yaml after this execution: the spec of
+// every item of the flow that is recorded, as this execution built it, and
+// those of the other items the file holds (removed items, and those an
+// execution of some items did not touch). The file is decoded for that
+// only when this execution did not give every item it names a spec anew.
+func (r *recordedSpecs) updates(flow *items.Flow, data *cmdblock.Data, rec *state.Recorded) (map[string]state.ItemSpec, error) {
+	fresh, complete := flowSpecs(flow, data, rec)
+	// The file names only the whole flow's items: when each of them has a
+	// spec from this execution, none of the file's is kept.
+	if r.specs == nil && !(r.flowOnly && complete && flow == flow.Whole() && len(fresh) == flow.Len()) {
+		if err := r.read(); err != nil {
+			return nil, err
+		}
 	}
+	out := make(map[string]state.ItemSpec, max(len(r.specs), len(fresh)))
+	for id, sp := range r.specs {
+		out[id] = sp
+	}
+	for id, sp := range fresh {
+		out[id] = sp
+	}
+	return out, nil
+}
+
+// flowSpecs are the specs this execution gives the items of flow that are
+// recorded, and complete is false when one of them kept the spec it had
+// (its references did not resolve).
+func flowSpecs(flow *items.Flow, data *cmdblock.Data, rec *state.Recorded) (fresh map[string]state.ItemSpec, complete bool) {
+	fresh = make(map[string]state.ItemSpec, flow.Len())
+	complete = true
 	stateOf := func(id items.ID) items.State {
 		i := flow.Index(id)
 		if i < 0 {
@@ -291,6 +361,7 @@ func specUpdates(flow *items.Flow, data *cmdblock.Data, rec *state.Recorded, spe
 		id := it.ID()
 		sp, ok := flow.Spec(id)
 		if !ok {
+			complete = false // built in Go: the file never names it, so it cannot be told by IDs
 			continue
 		}
 		_, recorded := rec.Current[string(id)]
@@ -301,21 +372,17 @@ func specUpdates(flow *items.Flow, data *cmdblock.Data, rec *state.Recorded, spe
 		if d, ok := it.(*items.Deferred); ok {
 			p, err := d.Params(stateOf)
 			if err != nil {
-				if _, had := out[string(id)]; had {
-					continue // keep what was resolved last
-				}
-			} else {
-				params = p
+				// Keep what was resolved last, if anything was.
+				complete = false
+				continue
 			}
+			params = p
 		}
 		var deps []string
 		for _, d := range flow.Deps(id) {
 			deps = append(deps, string(d))
 		}
-		out[string(id)] = state.ItemSpec{Type: sp.Type, Params: params, DependsOn: deps}
+		fresh[string(id)] = state.ItemSpec{Type: sp.Type, Params: params, DependsOn: deps}
 	}
-	for _, id := range drop {
-		delete(out, id)
-	}
-	return out
+	return fresh, complete
 }

@@ -114,12 +114,12 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 			return nil, err
 		}
 	}
-	specs, err := c.loadSpecs(x.id, e.Recording())
+	specs, err := c.openSpecs(x.id, e.Recording())
 	if err != nil {
 		return nil, err
 	}
 	c.restore(x.id, recorded, data)
-	rm = c.findRemoved(recorded, specs)
+	rm = c.findRemoved(recorded, specs.ofRemoved())
 
 	env := &cmdblock.Scope{
 		Flow: flow, Execution: x.id, Jobs: c.opts.Jobs, Slots: c.opts.Slots, KeepGoing: c.opts.KeepGoing, Interrupt: x.interrupt,
@@ -164,7 +164,11 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	// records of the removed items cleaned go with the fold, their specs
 	// after it (a kill in between leaves a spec to clean again, a no-op).
 	cleaned := rm.cleaned()
-	if err := c.store.WriteItemSpecs(specUpdates(flow, data, recorded, specs, nil)); err != nil {
+	newSpecs, err := specs.updates(flow, data, recorded)
+	if err != nil {
+		return res, fmt.Errorf("record item specs: %w", err)
+	}
+	if err := c.store.WriteItemSpecs(newSpecs); err != nil {
 		return res, fmt.Errorf("record item specs: %w", err)
 	}
 	for _, id := range cleaned {
@@ -174,7 +178,10 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 		return res, fmt.Errorf("record states: %w", err)
 	}
 	if len(cleaned) > 0 {
-		if err := c.store.WriteItemSpecs(specUpdates(flow, data, recorded, specs, cleaned)); err != nil {
+		for _, id := range cleaned {
+			delete(newSpecs, id)
+		}
+		if err := c.store.WriteItemSpecs(newSpecs); err != nil {
 			return res, fmt.Errorf("record item specs: %w", err)
 		}
 	}

@@ -272,9 +272,11 @@ func (r *Result) ExitCode() int {
 	return 0
 }
 
-// MarshalOutcome is r's outcome document as indented JSON.
+// MarshalOutcome is r's outcome document as JSON, on one line: it is
+// written at the end of every execution, however little it did, and
+// whoever shows it to a person decodes it first.
 func (r *Result) MarshalOutcome() ([]byte, error) {
-	return json.MarshalIndent(r.Doc(), "", "  ")
+	return json.Marshal(r.Doc())
 }
 
 // ResultFromDoc is the Result an outcome document describes, for showing

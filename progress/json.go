@@ -23,6 +23,7 @@ type jsonView struct {
 	seq    uint64 // the last seq written
 	err    error
 	closed bool
+	buf    []byte // the line being written, kept for the next
 }
 
 var _ View = (*jsonView)(nil)
@@ -74,7 +75,14 @@ func (v *jsonView) Emit(ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = v.now()
 	}
-	v.write(ev)
+	if v.err != nil {
+		return
+	}
+	v.buf, v.err = appendEvent(v.buf[:0], &ev)
+	if v.err != nil {
+		return
+	}
+	_, v.err = v.w.Write(append(v.buf, '\n'))
 }
 
 // Close returns the first write error; every line is already written.

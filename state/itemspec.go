@@ -2,10 +2,15 @@ package state
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"gopkg.in/yaml.v3"
 
@@ -17,6 +22,8 @@ import (
 // item which left the flow can still be built and cleaned:
 //
 //	version: 1
+//	ids_sum: sha256-…
+//	specs_sum: sha256-…
 //	items:
 //	  greeting:
 //	    type: file
@@ -27,6 +34,13 @@ import (
 // Like the snapshots, it ends in the CRC-32C of every byte before its
 // checksum line; a file cut short or edited is corrupt (P7), and one
 // without its version line is corrupt too, not old (P6).
+//
+// Its first lines carry two digests, of its item IDs and of all it says
+// of them (SumItemSpecs): a run reads them, not the items, to tell that the
+// file names only the flow's items and that it would not change, so a run
+// with nothing new neither decodes nor encodes it. They are optional: a
+// file written without them (by an older peace) is decoded as before and
+// gets them when next written, and an older peace reading one ignores them.
 const (
 	itemSpecsFile = "items.yaml"
 	// ItemSpecsVersion is the format version of items.yaml.
@@ -43,8 +57,10 @@ type ItemSpec struct {
 
 // itemSpecsDoc is items.yaml as YAML.
 type itemSpecsDoc struct {
-	Version *int                   `yaml:"version"`
-	Items   map[string]itemSpecDoc `yaml:"items"`
+	Version  *int                   `yaml:"version"`
+	IDsSum   string                 `yaml:"ids_sum,omitempty"`
+	SpecsSum string                 `yaml:"specs_sum,omitempty"`
+	Items    map[string]itemSpecDoc `yaml:"items"`
 }
 
 type itemSpecDoc struct {
@@ -80,16 +96,78 @@ func (s *Store) ItemSpecs(writer bool) (map[string]ItemSpec, error) {
 	return specs, nil
 }
 
+// ItemSpecsSums is what items.yaml says of itself in its first lines,
+// read without decoding its items.
+type ItemSpecsSums struct {
+	// Missing: there is no items.yaml, so no specs.
+	Missing bool
+	// IDs and Specs are the file's digests (SumItemSpecs); both are empty
+	// when it has none, or when it fails its checksum or is of another
+	// version: then only ItemSpecs can say what it holds.
+	IDs, Specs string
+}
+
+// ItemSpecsSums reads the digests at the head of items.yaml, after checking
+// the whole file against its checksum. It never fails: a file it cannot
+// vouch for has no sums, and ItemSpecs tells what is wrong with it.
+func (s *Store) ItemSpecsSums() ItemSpecsSums {
+	data, err := os.ReadFile(s.itemSpecsPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return ItemSpecsSums{Missing: true}
+	}
+	if err != nil {
+		return ItemSpecsSums{}
+	}
+	return headSums(data)
+}
+
+// headSums reads the sums from the first lines of an items.yaml that passes
+// its checksum and is of this version, written the way WriteItemSpecs
+// writes it.
+func headSums(data []byte) ItemSpecsSums {
+	body, summed, err := checkSum(data)
+	if err != nil || !summed {
+		return ItemSpecsSums{}
+	}
+	rest, ok := bytes.CutPrefix(body, []byte(fmt.Sprintf("version: %d\n", ItemSpecsVersion)))
+	if !ok {
+		return ItemSpecsSums{}
+	}
+	line := func(key string) string {
+		l, r, found := bytes.Cut(rest, []byte{'\n'})
+		v, ok := bytes.CutPrefix(l, []byte(key+": "+sumPrefix))
+		if !found || !ok {
+			return ""
+		}
+		rest = r
+		return sumPrefix + string(v)
+	}
+	ids := line("ids_sum")
+	specs := line("specs_sum")
+	if ids == "" || specs == "" {
+		return ItemSpecsSums{}
+	}
+	return ItemSpecsSums{IDs: ids, Specs: specs}
+}
+
 // WriteItemSpecs replaces items.yaml with specs, atomically (temp file,
 // fsync, rename, directory fsync). A file that would not change is not
-// rewritten. Call it only while holding the lock.
+// rewritten, and is told by its digests without encoding specs. Call it
+// only while holding the lock.
 func (s *Store) WriteItemSpecs(specs map[string]ItemSpec) error {
+	path := s.itemSpecsPath()
+	ids, sum := SumItemSpecs(specs)
+	old, err := os.ReadFile(path)
+	if err == nil {
+		if h := headSums(old); h.IDs == ids && h.Specs == sum {
+			return nil
+		}
+	}
 	data, err := encodeItemSpecs(specs)
 	if err != nil {
 		return err
 	}
-	path := s.itemSpecsPath()
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+	if bytes.Equal(old, data) {
 		return nil
 	}
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
@@ -104,6 +182,7 @@ func (s *Store) WriteItemSpecs(specs map[string]ItemSpec) error {
 func encodeItemSpecs(specs map[string]ItemSpec) ([]byte, error) {
 	v := ItemSpecsVersion
 	doc := itemSpecsDoc{Version: &v, Items: make(map[string]itemSpecDoc, len(specs))}
+	doc.IDsSum, doc.SpecsSum = SumItemSpecs(specs)
 	for id, sp := range specs {
 		d := itemSpecDoc{Type: sp.Type, DependsOn: sp.DependsOn}
 		if sp.Params != nil {
@@ -152,4 +231,70 @@ func decodeItemSpecs(path string, data []byte) (map[string]ItemSpec, error) {
 		specs[id] = sp
 	}
 	return specs, nil
+}
+
+// sumPrefix starts every digest items.yaml carries.
+const sumPrefix = "sha256-"
+
+// SumItemIDs is the digest of a set of item IDs, in any order: the ids_sum
+// of an items.yaml that holds the specs of exactly these items.
+func SumItemIDs(ids []string) string {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	var b []byte
+	for _, id := range ids {
+		b = appendString(b, id)
+	}
+	return sumOf(b)
+}
+
+// SumItemSpecs is the digest of specs' IDs (SumItemIDs) and of all that
+// specs say: each item's type, dependencies and params, node by node (kind,
+// resolved tag, value; not the style or comments they are written in).
+func SumItemSpecs(specs map[string]ItemSpec) (ids, content string) {
+	keys := slices.Sorted(maps.Keys(specs))
+	var b []byte
+	for _, id := range keys {
+		sp := specs[id]
+		b = appendString(b, id)
+		b = appendString(b, sp.Type)
+		b = appendInt(b, len(sp.DependsOn))
+		for _, d := range sp.DependsOn {
+			b = appendString(b, d)
+		}
+		b = appendNode(b, sp.Params, 0)
+	}
+	return SumItemIDs(keys), sumOf(b)
+}
+
+func sumOf(b []byte) string {
+	h := sha256.Sum256(b)
+	return sumPrefix + hex.EncodeToString(h[:])
+}
+
+func appendInt(b []byte, n int) []byte {
+	return binary.LittleEndian.AppendUint64(b, uint64(n))
+}
+
+func appendString(b []byte, s string) []byte {
+	return append(appendInt(b, len(s)), s...)
+}
+
+// appendNode appends n; an alias is followed (to a bounded depth, as
+// params that alias themselves never build an item).
+func appendNode(b []byte, n *yaml.Node, depth int) []byte {
+	if n == nil || depth > 100 {
+		return appendInt(b, -1)
+	}
+	if n.Kind == yaml.AliasNode {
+		return appendNode(b, n.Alias, depth+1)
+	}
+	b = appendInt(b, int(n.Kind))
+	b = appendString(b, n.ShortTag())
+	b = appendString(b, n.Value)
+	b = appendInt(b, len(n.Content))
+	for _, c := range n.Content {
+		b = appendNode(b, c, depth+1)
+	}
+	return b
 }

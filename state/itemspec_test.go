@@ -142,3 +142,80 @@ func mustSum(t *testing.T, body string) []byte {
 func sum8(body string) string {
 	return fmt.Sprintf("%08x", crc32.Checksum([]byte(body), castagnoli))
 }
+
+func TestItemSpecsSums(t *testing.T) {
+	s := Open(t.TempDir())
+	path := filepath.Join(s.Path(), itemSpecsFile)
+	if got := s.ItemSpecsSums(); !got.Missing {
+		t.Fatalf("no file: got %+v, want missing", got)
+	}
+	a := map[string]ItemSpec{"a": {Type: "file", Params: specParams(t, "{path: a.txt, content: x}"), DependsOn: []string{"d"}}}
+	if err := s.WriteItemSpecs(a); err != nil {
+		t.Fatal(err)
+	}
+	ids, sum := SumItemSpecs(a)
+	if got := s.ItemSpecsSums(); got.Missing || got.IDs != ids || got.Specs != sum || ids != SumItemIDs([]string{"a"}) {
+		t.Fatalf("sums read back as %+v, want %s %s", got, ids, sum)
+	}
+
+	// Anything a spec says changes its sum, and the file is rewritten;
+	// how a param is written (its style) does not.
+	changed := map[string]map[string]ItemSpec{
+		"param value": {"a": {Type: "file", Params: specParams(t, "{path: a.txt, content: y}"), DependsOn: []string{"d"}}},
+		"param tag":   {"a": {Type: "file", Params: specParams(t, "{path: a.txt, content: 1}"), DependsOn: []string{"d"}}},
+		"type":        {"a": {Type: "dir", Params: specParams(t, "{path: a.txt, content: x}"), DependsOn: []string{"d"}}},
+		"depends_on":  {"a": {Type: "file", Params: specParams(t, "{path: a.txt, content: x}")}},
+		"no params":   {"a": {Type: "file", DependsOn: []string{"d"}}},
+	}
+	for name, b := range changed {
+		if _, bsum := SumItemSpecs(b); bsum == sum {
+			t.Errorf("%s: the sum did not change", name)
+		}
+	}
+	same := map[string]ItemSpec{"a": {Type: "file", Params: specParams(t, "path: \"a.txt\"\ncontent: 'x'\n"), DependsOn: []string{"d"}}}
+	if _, ssum := SumItemSpecs(same); ssum != sum {
+		t.Error("the same params written in another style changed the sum")
+	}
+	b := changed["param value"]
+	if err := s.WriteItemSpecs(b); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ItemSpecs(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct{ Content string }
+	if err := got["a"].Params.Decode(&p); err != nil || p.Content != "y" {
+		t.Fatalf("a changed spec was not written: %+v, %v", p, err)
+	}
+
+	// A file written without sums (an older peace) is read as before, has
+	// no sums, and gets them when written again, though its specs are the
+	// same.
+	old := mustSum(t, "version: 1\nitems:\n    a:\n        type: file\n        params: {path: a.txt, content: x}\n        depends_on: [d]\n")
+	if err := os.WriteFile(path, old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.ItemSpecsSums(); got.Missing || got.IDs != "" || got.Specs != "" {
+		t.Fatalf("a file without sums: got %+v, want none", got)
+	}
+	specs, err := s.ItemSpecs(true)
+	if err != nil || specs["a"].Type != "file" {
+		t.Fatalf("a file without sums read as %+v, %v", specs, err)
+	}
+	if err := s.WriteItemSpecs(specs); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.ItemSpecsSums(); got.IDs != ids || got.Specs != sum {
+		t.Fatalf("rewritten with sums %+v, want %s %s", got, ids, sum)
+	}
+
+	// Sums are not trusted in a file that fails its checksum.
+	data, _ := os.ReadFile(path)
+	if err := os.WriteFile(path, []byte(strings.Replace(string(data), "a.txt", "b.txt", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.ItemSpecsSums(); got.IDs != "" || got.Specs != "" {
+		t.Fatalf("a corrupt file's sums were trusted: %+v", got)
+	}
+}
