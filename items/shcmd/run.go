@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -99,12 +100,10 @@ func (c command) run(ctx context.Context, tr progress.Tracker) (string, error) {
 			return "", fmt.Errorf("%s: %w", c.name, err)
 		}
 	}
-	if err := g.Open(); err != nil {
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		_ = cmd.Wait()
-		ended()
-		return "", fmt.Errorf("%s: %w", c.name, err)
-	}
+	// A gate that cannot be opened runs nothing: its shell has exited (its
+	// first line did not parse) or exits with status 125. Its exit status
+	// and what it printed say which, below.
+	openErr := g.Open()
 	defer ended()
 
 	msgs := newMessenger(tr)
@@ -160,6 +159,9 @@ func (c command) run(ctx context.Context, tr progress.Tracker) (string, error) {
 		return "", fmt.Errorf("%s: %s: %w", c.name, stopErr, ctx.Err())
 	}
 	if waitErr != nil {
+		if ee := (*exec.ExitError)(nil); openErr != nil && errors.As(waitErr, &ee) && ee.ExitCode() == 125 {
+			return "", fmt.Errorf("%s: %w (%w)", c.name, waitErr, openErr)
+		}
 		tail := stderr.tail
 		if len(tail) == 0 {
 			tail = stdout.tail

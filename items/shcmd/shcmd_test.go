@@ -456,6 +456,11 @@ func TestExitError(t *testing.T) {
 		{`echo only stdout; exit 2`, "ensure: exit status 2: only stdout"},
 		{`exit 4`, "ensure: exit status 4"},
 		{`no_such_command_here`, "ensure: exit status 127: sh: 1: no_such_command_here: not found"},
+		// A first line that does not parse fails before the gate opens:
+		// the shell's own message, not one about the gate.
+		{`if then`, `ensure: exit status 2: sh: 1: Syntax error: "then" unexpected`},
+		{"echo one\nno_such_command_here", "ensure: exit status 127: one | sh: 2: no_such_command_here: not found"},
+		{`echo "$0 $#"; exit 1`, "ensure: exit status 1: sh 0"},
 	} {
 		it := mustBuild(t, dir, yamlOf(t, map[string]string{"current": "echo a", "goal": "echo b", "ensure": tc.ensure}))
 		_, err := it.Apply(ctx, fc(items.OpEnsure, progress.NoTracker, nil), "a", "b")
