@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 )
 
@@ -28,12 +29,26 @@ type Gated struct {
 }
 
 // Shell prepares the shell command script, gated. Set Cmd's Dir, Env and
-// output before Start.
+// output before Start. Its input is /dev/null.
 func Shell(script string) *Gated {
 	cmd := exec.Command(shell(), "-c", gate+script)
 	cmd.Args[0] = "sh"
+	if f := devNull(); f != nil {
+		cmd.Stdin = f
+	}
 	return &Gated{Cmd: cmd}
 }
+
+// devNull is /dev/null opened once for every command's input, rather than
+// by os/exec on every start; nil if it cannot be opened (os/exec then
+// tries).
+var devNull = sync.OnceValue(func() *os.File {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil
+	}
+	return f
+})
 
 // Start starts the command in a new process group whose ID is the returned
 // pgid. It runs nothing yet: call Open, or Abort.

@@ -110,10 +110,25 @@ func (c command) run(ctx context.Context, tr progress.Tracker) (string, error) {
 	defer msgs.close()
 	stdout := &lines{keep: !c.log, msgs: msgs}
 	stderr := &lines{msgs: msgs}
-	var readers sync.WaitGroup
-	readers.Go(func() { stdout.readFrom(outR) })
+	readers := make(chan struct{}, 2) // one value per reader done
+	left := 1
+	go func() { stdout.readFrom(outR); readers <- struct{}{} }()
 	if !c.log {
-		readers.Go(func() { stderr.readFrom(errR) })
+		left++
+		go func() { stderr.readFrom(errR); readers <- struct{}{} }()
+	}
+	// drained waits up to d for every reader to be done.
+	drained := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		for ; left > 0; left-- {
+			select {
+			case <-readers:
+			case <-t.C:
+				return false
+			}
+		}
+		return true
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -136,23 +151,14 @@ func (c command) run(ctx context.Context, tr progress.Tracker) (string, error) {
 	// loaded or paused machine): wait for it, so no output is lost, up to
 	// orphanWait for a writer that left the group (a daemon that called
 	// setsid) and kept the pipe.
-	drained := make(chan struct{})
-	go func() { readers.Wait(); close(drained) }()
-	select {
-	case <-drained:
-	case <-time.After(Grace):
-		if proc.GroupAlive(pgid) {
+	if !drained(Grace) {
+		if proc.GroupAlive(pgid) || !drained(orphanWait) {
 			outR.Close()
 			errR.Close()
-		} else {
-			select {
-			case <-drained:
-			case <-time.After(orphanWait):
-				outR.Close()
-				errR.Close()
-			}
 		}
-		<-drained
+		for ; left > 0; left-- {
+			<-readers
+		}
 	}
 
 	if stopErr != nil {
@@ -297,6 +303,9 @@ type messenger struct {
 const maxQueued = 1 << 16
 
 func newMessenger(tr progress.Tracker) *messenger {
+	if tr == progress.NoTracker {
+		return nil // the lines go nowhere: no goroutine to carry them
+	}
 	m := &messenger{tr: tr, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	m.room = sync.NewCond(&m.mu)
 	go m.loop()
@@ -305,6 +314,9 @@ func newMessenger(tr progress.Tracker) *messenger {
 
 // send queues one output line.
 func (m *messenger) send(line string) {
+	if m == nil {
+		return
+	}
 	m.mu.Lock()
 	for len(m.queue) >= maxQueued {
 		m.room.Wait()
@@ -341,8 +353,11 @@ func (m *messenger) deliver() {
 }
 
 // close delivers what is queued and stops the goroutine. No send may come
-// after it.
+// after it. A nil *messenger (no tracker) drops every line.
 func (m *messenger) close() {
+	if m == nil {
+		return
+	}
 	close(m.wake)
 	<-m.done
 	m.deliver()
