@@ -38,24 +38,21 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	var rm *removed    // recorded items no longer in the flow
 	var rcd *recording // the record of an execution that applies
 	defer func() {
+		// The end event goes out before the result is worked out: for a
+		// big flow, its statuses and their encoding are not in memory
+		// together with the result.
 		end := progress.Event{Type: progress.ExecutionEnd, Execution: x.id}
-		if res != nil {
-			res = e.Result(x.id, flow, data, outcome)
-			res.Notices = recorded.Notices
-			if rm != nil {
-				res.Removed = rm.results()
-			}
-			if rcd != nil {
-				rcd.annotate(res)
-			}
+		var removedResults []cmdexecution.ItemResult
+		if res != nil && rm != nil {
+			removedResults = rm.results()
 		}
 		if err == nil {
-			end.Outcome = res.Outcome
-			end.Statuses = map[string]progress.Status{}
-			for _, it := range res.Items {
-				end.Statuses[it.ID] = it.Status
+			end.Outcome = outcome.Verdict()
+			end.Statuses = make(map[string]progress.Status, flow.Len()+len(removedResults))
+			for i, it := range flow.Items() {
+				end.Statuses[string(it.ID())] = outcome.Status[i]
 			}
-			for _, it := range res.Removed {
+			for _, it := range removedResults {
 				if it.Status != "" {
 					end.Statuses[it.ID] = it.Status
 				}
@@ -65,6 +62,14 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 			end.Error = err.Error()
 		}
 		c.emitter.Emit(end)
+		if res != nil {
+			res = e.Result(x.id, flow, data, outcome)
+			res.Notices = recorded.Notices
+			res.Removed = removedResults
+			if rcd != nil {
+				rcd.annotate(res)
+			}
+		}
 		if rcd != nil {
 			c.recorders.remove(rcd)
 			if recorded == nil {
@@ -340,12 +345,27 @@ func idStrings(flow *items.Flow) []string {
 	return ids
 }
 
+// depStrings is each item's dependencies, for items that have some: one
+// allocation for all the lists, none growing.
 func depStrings(flow *items.Flow) map[string][]string {
-	deps := map[string][]string{}
+	n, with := 0, 0
 	for _, it := range flow.Items() {
-		for _, d := range flow.Deps(it.ID()) {
-			deps[string(it.ID())] = append(deps[string(it.ID())], string(d))
+		if k := len(flow.Deps(it.ID())); k > 0 {
+			n, with = n+k, with+1
 		}
+	}
+	deps := make(map[string][]string, with)
+	all := make([]string, 0, n)
+	for _, it := range flow.Items() {
+		ds := flow.Deps(it.ID())
+		if len(ds) == 0 {
+			continue
+		}
+		start := len(all)
+		for _, d := range ds {
+			all = append(all, string(d))
+		}
+		deps[string(it.ID())] = all[start:len(all):len(all)]
 	}
 	return deps
 }
