@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -697,6 +698,23 @@ func (l *recordLog) Close() error {
 // events.jsonl once it sees an ended state, and AppendEvent refuses lines
 // after Finish.
 func (r *ExecutionRecord) Finish(s ExecState, exitCode int, outcome []byte) error {
+	if outcome == nil {
+		return r.FinishWith(s, exitCode, nil)
+	}
+	if !json.Valid(outcome) {
+		return fmt.Errorf("finish execution %s: outcome is not JSON", r.e.ID)
+	}
+	return r.FinishWith(s, exitCode, func(w io.Writer) error {
+		_, err := w.Write(outcome)
+		return err
+	})
+}
+
+// FinishWith is Finish with outcome.json written by writeOutcome (one JSON
+// document; nil writes none), streamed to the file rather than held whole
+// in memory: a big flow's outcome is megabytes. The file is replaced as
+// atomically and durably as by Finish.
+func (r *ExecutionRecord) FinishWith(s ExecState, exitCode int, writeOutcome func(io.Writer) error) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.finished {
@@ -705,14 +723,8 @@ func (r *ExecutionRecord) Finish(s ExecState, exitCode int, outcome []byte) erro
 	if !r.e.State.CanMoveTo(s) || !s.Ended() {
 		return &TransitionError{ID: r.e.ID, From: r.e.State, To: s}
 	}
-	if outcome != nil {
-		if !json.Valid(outcome) {
-			return fmt.Errorf("finish execution %s: outcome is not JSON", r.e.ID)
-		}
-		if !bytes.HasSuffix(outcome, []byte{'\n'}) {
-			outcome = append(outcome[:len(outcome):len(outcome)], '\n')
-		}
-		if err := durable.WriteFile(filepath.Join(r.dir, outcomeFile), outcome, 0o644); err != nil {
+	if writeOutcome != nil {
+		if err := writeFileStreamed(filepath.Join(r.dir, outcomeFile), writeOutcome); err != nil {
 			return fmt.Errorf("write outcome of execution %s: %w", r.e.ID, err)
 		}
 	}
@@ -779,4 +791,58 @@ func parseSeq(line []byte) (int64, bool) {
 		return 0, false
 	}
 	return *v.Seq, true
+}
+
+// writeFileStreamed replaces path, as durable.WriteFile does (temp, fsync,
+// rename, directory fsync), with what write writes, then a newline if it
+// did not end with one.
+func writeFileStreamed(path string, write func(io.Writer) error) (err error) {
+	f, err := durable.CreateTemp(path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	w := &lastByteWriter{w: bufio.NewWriterSize(f, 64<<10)}
+	if err := write(w); err != nil {
+		return err
+	}
+	if w.last != '\n' {
+		if _, err := w.Write([]byte{'\n'}); err != nil {
+			return err
+		}
+	}
+	if err := w.w.Flush(); err != nil {
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return durable.SyncDir(filepath.Dir(path))
+}
+
+// lastByteWriter remembers the last byte written through it.
+type lastByteWriter struct {
+	w    *bufio.Writer
+	last byte
+}
+
+func (l *lastByteWriter) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		l.last = p[len(p)-1]
+	}
+	return l.w.Write(p)
 }
