@@ -39,6 +39,8 @@ func (p *Params) Validate() error {
 }
 
 // State is what a file is. SHA256, Size and Mode are only set when it exists.
+// A clean does not read a file it removes: the state it finds of a file
+// whose content was not read has no SHA256 (see Item.Current).
 type State struct {
 	Path   string `json:"path" yaml:"path"`
 	Exists bool   `json:"exists" yaml:"exists"`
@@ -62,6 +64,9 @@ func (s State) Content() State {
 func (s State) String() string {
 	if !s.Exists {
 		return "absent"
+	}
+	if s.SHA256 == "" {
+		return fmt.Sprintf("%d bytes, content not read, %s", s.Size, s.Mode)
 	}
 	return fmt.Sprintf("%d bytes, sha256 %.8s…, %s", s.Size, s.SHA256, s.Mode)
 }
@@ -107,7 +112,14 @@ type item struct {
 
 var _ items.TypedItem[State] = (*item)(nil)
 
+// Current is the file as it is. For a clean, whose target is the file's
+// absence, a file whose recorded look cannot vouch for it is not read: the
+// state found says it exists, its size and mode, and no content (no
+// SHA256), which is all that the removal needs and all that was seen.
 func (it *item) Current(ctx context.Context, fc items.TypedFnCtx[State]) (State, error) {
+	if fc.Op == items.OpClean {
+		return discoverPresence(it.goal.Path, fc.Stored)
+	}
 	return discover(ctx, it.goal.Path, fc.Stored)
 }
 
@@ -149,6 +161,9 @@ func describe(s State) string {
 	unit := "bytes"
 	if s.Size == 1 {
 		unit = "byte"
+	}
+	if s.SHA256 == "" {
+		return fmt.Sprintf("%d %s, content not read", s.Size, unit)
 	}
 	return fmt.Sprintf("%d %s, sha256 %s", s.Size, unit, short(s.SHA256))
 }
@@ -255,6 +270,28 @@ func discover(ctx context.Context, path string, stored *State) (State, error) {
 		return *stored, nil
 	}
 	return read(ctx, path, stored, at)
+}
+
+// discoverPresence is discover without reading the file: when the
+// recorded state vouches for the file it is the answer, as in discover;
+// otherwise the state says whether the file exists, and its size and mode,
+// with no SHA256 and nothing seen to vouch for it later.
+func discoverPresence(path string, stored *State) (State, error) {
+	at := now()
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return State{Path: path}, nil
+	}
+	if err != nil {
+		return State{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return State{}, fmt.Errorf("%s is not a regular file (%s)", path, kind(fi.Mode()))
+	}
+	if stored != nil && stored.Exists && stored.Path == path && stored.Seen.unchanged(seenOf(path, fi, at)) {
+		return *stored, nil
+	}
+	return State{Path: path, Exists: true, Size: fi.Size(), Mode: FormatMode(fi.Mode())}, nil
 }
 
 // read is discover when the file must be read: apart, so that the stack
