@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -363,13 +364,18 @@ type Journal struct {
 	syncs   atomic.Int64 // fsyncs completed by the writer; group commit keeps it below the records
 	// sync is (*os.File).Sync; tests replace it to see what each fsync covers.
 	sync func(*os.File) error
+	// fsyncDirs is durable.SyncDirs; tests replace it likewise.
+	fsyncDirs func(dirs []string) (failed []string, err error)
 }
 
 // pending is a framed record waiting for the writer.
 type pending struct {
 	frame []byte
-	sync  bool       // wait for fsync, not only for the write
-	done  chan error // capacity 1
+	sync  bool // wait for fsync, not only for the write
+	// dirs are fsynced before the record is written: what it says is
+	// done (a file removed) is durable first. (P1)
+	dirs []string
+	done chan error // capacity 1
 }
 
 var errJournalClosed = errors.New("journal is closed")
@@ -404,7 +410,7 @@ func (s *Store) OpenJournal(execution, command string) (*Journal, error) {
 	j := &Journal{
 		store: s, path: path, exec: execution, f: f,
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}),
-		written: scan.end, sync: (*os.File).Sync,
+		written: scan.end, sync: (*os.File).Sync, fsyncDirs: durable.SyncDirs,
 	}
 	if err := j.start(scan, command); err != nil {
 		f.Close()
@@ -468,6 +474,13 @@ func (j *Journal) Begin(item string) error {
 // recorded current state, without reporting it unknown. End returns once the
 // record is fsynced; records of items finishing together share one fsync. (P1)
 func (j *Journal) End(item, outcome string, state json.RawMessage) error {
+	return j.EndSynced(item, outcome, state, nil)
+}
+
+// EndSynced is End for an apply whose last directory fsyncs were left to
+// the record (see durable.DirSyncs): each of dirs is fsynced before the
+// record is written, once for all the records written together. (P1)
+func (j *Journal) EndSynced(item, outcome string, state json.RawMessage, dirs []string) error {
 	if item == "" || !utf8.ValidString(item) || outcome == "" {
 		return fmt.Errorf("journal end of %q: a UTF-8 item ID and an outcome are required", item)
 	}
@@ -479,7 +492,7 @@ func (j *Journal) End(item, outcome string, state json.RawMessage) error {
 		}
 		r.State = norm
 	}
-	return j.submit(r, true)
+	return j.submitAfter(r, true, dirs)
 }
 
 // Signal records an interrupt stage ("stop", "cancel"). It returns once the
@@ -534,12 +547,17 @@ func (j *Journal) Close(outcome string) error {
 // submit hands a record to the writer and waits until it is written (and
 // fsynced if sync).
 func (j *Journal) submit(r record, sync bool) error {
+	return j.submitAfter(r, sync, nil)
+}
+
+// submitAfter is submit for a record written only once dirs are fsynced.
+func (j *Journal) submitAfter(r record, sync bool, dirs []string) error {
 	r.V, r.Exec, r.Time = FormatVersion, j.exec, time.Now().UTC()
 	frame, err := frameRecord(r)
 	if err != nil {
 		return err
 	}
-	p := &pending{frame: frame, sync: sync, done: make(chan error, 1)}
+	p := &pending{frame: frame, sync: sync, dirs: dirs, done: make(chan error, 1)}
 	j.mu.Lock()
 	switch {
 	case j.closed:
@@ -574,9 +592,13 @@ func (j *Journal) writeLoop() {
 		if len(batch) == 0 {
 			return
 		}
+		batch, failed := j.syncDirs(batch)
 		err := j.commit(batch, &buf)
 		for _, p := range batch {
 			p.done <- err
+		}
+		for _, f := range failed {
+			f.p.done <- f.err
 		}
 	}
 	for range j.wake {
@@ -608,7 +630,43 @@ func (j *Journal) gather() {
 	}
 }
 
+// dirFailure is a record not written because a directory it waits for
+// could not be fsynced.
+type dirFailure struct {
+	p   *pending
+	err error
+}
+
+// syncDirs fsyncs, once each, the directories the batch's records wait
+// for, and returns the records that may be written. A record one of whose
+// directories failed is not written: its waiter gets the error.
+func (j *Journal) syncDirs(batch []*pending) (ok []*pending, failed []dirFailure) {
+	var dirs []string
+	for _, p := range batch {
+		dirs = append(dirs, p.dirs...)
+	}
+	if len(dirs) == 0 {
+		return batch, nil
+	}
+	bad, err := j.fsyncDirs(dirs)
+	if err == nil {
+		return batch, nil
+	}
+	ok = batch[:0:0]
+	for _, p := range batch {
+		if slices.ContainsFunc(p.dirs, func(d string) bool { return slices.Contains(bad, d) }) {
+			failed = append(failed, dirFailure{p, err})
+		} else {
+			ok = append(ok, p)
+		}
+	}
+	return ok, failed
+}
+
 func (j *Journal) commit(batch []*pending, buf *[]byte) error {
+	if len(batch) == 0 {
+		return nil
+	}
 	if j.err != nil { // only this goroutine sets it
 		return j.err
 	}

@@ -732,3 +732,45 @@ func TestJournalVersion1Reads(t *testing.T) {
 		t.Errorf("unknown %q, groups %+v", rec.Unknown, rec.Groups)
 	}
 }
+
+// EndSynced fsyncs the directories its record waits for before the record
+// is written, once each for a batch; a directory that cannot be fsynced
+// fails only the records waiting for it, which are not written.
+func TestEndSyncedSyncsDirsFirst(t *testing.T) {
+	s := newStore(t)
+	j := openJournal(t, s)
+	var mu sync.Mutex
+	var calls [][]string
+	item := "a" // whose end record waits for the fsync
+	j.fsyncDirs = func(dirs []string) ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, slices.Clone(dirs))
+		if strings.Contains(string(crashCopy(t, s)), `"item":"`+item+`","outcome"`) {
+			t.Error("the end record was written before its directories were fsynced")
+		}
+		if slices.Contains(dirs, "/bad") {
+			return []string{"/bad"}, errors.New("fsync /bad: no")
+		}
+		return nil, nil
+	}
+	must(t, j.Begin("a"))
+	must(t, j.EndSynced("a", "applied", raw(`"a"`), []string{"/d1", "/d2"}))
+	if len(calls) != 1 || !slices.Equal(calls[0], []string{"/d1", "/d2"}) {
+		t.Errorf("directory fsyncs %v, want [/d1 /d2] once", calls)
+	}
+	if !strings.Contains(string(crashCopy(t, s)), `"item":"a","outcome"`) {
+		t.Error("the end record was not written")
+	}
+	mu.Lock()
+	item = "c"
+	mu.Unlock()
+	if err := j.EndSynced("c", "applied", raw(`"c"`), []string{"/bad"}); err == nil || !strings.Contains(err.Error(), "/bad") {
+		t.Errorf("end after a failed directory fsync: %v", err)
+	}
+	if strings.Contains(string(crashCopy(t, s)), `"item":"c","outcome"`) {
+		t.Error("an end record was written although its directory could not be fsynced")
+	}
+	must(t, j.End("d", "applied", raw(`"d"`)))
+	must(t, j.Close("complete"))
+}

@@ -192,7 +192,7 @@ func (it *item) Apply(ctx context.Context, fc items.TypedFnCtx[State], _, target
 		return State{}, err
 	}
 	if !target.Exists {
-		if err := remove(target.Path); err != nil {
+		if err := remove(ctx, target.Path); err != nil {
 			return State{}, err
 		}
 		fc.Progress.Advance(1)
@@ -377,7 +377,10 @@ func resolveLink(path string) string {
 	return path
 }
 
-func remove(path string) error {
+// remove removes the file at path. The fsync of its directory goes through
+// ctx (durable.SyncDirContext): the block recording the removal may sync
+// it with others, before the record.
+func remove(ctx context.Context, path string) error {
 	fi, err := os.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -396,7 +399,7 @@ func remove(path string) error {
 	if err != nil || (fi == nil && n == 0) {
 		return err
 	}
-	return durable.SyncDir(filepath.Dir(path))
+	return durable.SyncDirContext(ctx, filepath.Dir(path))
 }
 
 // WriteAtomic replaces the file at path with data and mode so that, whatever
