@@ -94,11 +94,93 @@ func appendFrame(dst, payload []byte) []byte {
 
 // frameRecord encodes r as a framed journal record.
 func frameRecord(r record) ([]byte, error) {
+	if payload, ok := appendRecord(make([]byte, 0, 160+len(r.State)), &r); ok {
+		return appendFrame(make([]byte, 0, frameHeader+len(payload)), payload), nil
+	}
 	payload, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("journal %s record: %w", r.Kind, err)
 	}
 	return appendFrame(nil, payload), nil
+}
+
+// appendRecord appends r as json.Marshal encodes it, byte for byte, without
+// reflection: every item's begin and end record is encoded. ok is false
+// when a string needs escaping, the state holds a byte json.Marshal would
+// write otherwise, or the time is out of JSON's range; the caller then uses
+// json.Marshal. r.State, compact (End made it so), is appended as it is.
+func appendRecord(b []byte, r *record) (_ []byte, ok bool) {
+	if y := r.Time.Year(); y < 0 || y >= 10000 {
+		return nil, false
+	}
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, int64(r.V), 10)
+	b = append(b, `,"kind":`...)
+	if b, ok = appendPlainString(b, r.Kind); !ok {
+		return nil, false
+	}
+	for _, f := range [...]struct{ key, value string }{
+		{`,"id":`, r.ID}, {`,"exec":`, r.Exec}, {`,"command":`, r.Command},
+		{`,"item":`, r.Item}, {`,"outcome":`, r.Outcome},
+	} {
+		if f.value == "" {
+			continue
+		}
+		b = append(b, f.key...)
+		if b, ok = appendPlainString(b, f.value); !ok {
+			return nil, false
+		}
+	}
+	if len(r.State) > 0 {
+		if !plainJSON(r.State) {
+			return nil, false
+		}
+		b = append(b, `,"state":`...)
+		b = append(b, r.State...)
+	}
+	if r.Stage != "" {
+		b = append(b, `,"stage":`...)
+		if b, ok = appendPlainString(b, r.Stage); !ok {
+			return nil, false
+		}
+	}
+	if r.Pgid != 0 {
+		b = append(b, `,"pgid":`...)
+		b = strconv.AppendInt(b, int64(r.Pgid), 10)
+	}
+	if r.Start != "" {
+		b = append(b, `,"start":`...)
+		if b, ok = appendPlainString(b, r.Start); !ok {
+			return nil, false
+		}
+	}
+	b = append(b, `,"time":"`...)
+	b = r.Time.AppendFormat(b, time.RFC3339Nano)
+	return append(b, `"}`...), true
+}
+
+// plainJSON reports whether compact JSON s holds only printable ASCII
+// that json.Marshal writes as it is (it escapes <, > and &).
+func plainJSON(s []byte) bool {
+	for _, c := range s {
+		if c < 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+// appendPlainString appends s quoted, if it is printable ASCII that JSON
+// does not escape (json.Marshal also escapes <, > and &).
+func appendPlainString(b []byte, s string) ([]byte, bool) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return nil, false
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"'), true
 }
 
 // frameAt returns the payload and total size of the intact frame at

@@ -774,3 +774,37 @@ func TestEndSyncedSyncsDirsFirst(t *testing.T) {
 	must(t, j.End("d", "applied", raw(`"d"`)))
 	must(t, j.Close("complete"))
 }
+
+// Records are encoded without reflection exactly as json.Marshal encodes
+// them, and those it cannot encode so fall back to it.
+func TestRecordEncodingIsJSONs(t *testing.T) {
+	at := time.Date(2026, 12, 3, 16, 1, 2, 345678900, time.UTC)
+	state, err := normalizeState([]byte(`{"path": "/a/<b>&c", "n": [1, 2.5e3, null], "s": "\u2028é"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []record{
+		{V: 2, Kind: kindJournal, ID: "0123abcd", Time: at},
+		{V: 2, Kind: kindExecStart, Exec: "20261203-160102-abcdef", Command: "ensure -j 8", Time: at},
+		{V: 2, Kind: kindBegin, Exec: "x", Item: "f1", Time: at.Truncate(time.Second)},
+		{V: 2, Kind: kindEnd, Exec: "x", Item: "f1", Outcome: "applied", State: state, Time: at},
+		{V: 2, Kind: kindEnd, Exec: "x", Item: "f1", Outcome: "failed", Time: at.In(time.FixedZone("x", 3600))},
+		{V: 2, Kind: kindSignal, Exec: "x", Stage: "stop", Time: at},
+		{V: 2, Kind: kindGroup, Exec: "x", Item: "f1", Pgid: 4242, Start: "boot:123", Time: at},
+		{V: 2, Kind: kindBegin, Exec: "x", Item: `a "quoted" <item> & \ é` + "\t\x7f", Time: at},
+		{V: 2, Kind: kindEnd, Exec: "x", Item: "f", Outcome: "applied", Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		want, werr := json.Marshal(r)
+		got, gerr := frameRecord(r)
+		if (werr != nil) != (gerr != nil) {
+			t.Errorf("%+v: error %v, json.Marshal's %v", r, gerr, werr)
+			continue
+		}
+		if werr != nil {
+			continue
+		}
+		if payload, _, ok := frameAt(got, 0); !ok || string(payload) != string(want) {
+			t.Errorf("encoded\n%s\nwant\n%s", payload, want)
+		}
+	}
+}
