@@ -283,9 +283,12 @@ func intactFrameAfter(data []byte, from int) bool {
 // decodeRecord parses and checks one payload. A newer version is a
 // *VersionError (Path unset); any other error means the record is corrupt.
 func decodeRecord(payload []byte) (record, error) {
-	var r record
-	if err := json.Unmarshal(payload, &r); err != nil {
-		return r, err
+	r, ok := parseRecord(payload)
+	if !ok {
+		r = record{}
+		if err := json.Unmarshal(payload, &r); err != nil {
+			return r, err
+		}
 	}
 	if r.V > FormatVersion {
 		return r, &VersionError{Found: r.V, Supported: FormatVersion}
@@ -329,6 +332,150 @@ func decodeRecord(payload []byte) (record, error) {
 		return r, fmt.Errorf("a %s record without %s", r.Kind, missing)
 	}
 	return r, nil
+}
+
+// parseRecord decodes payload as json.Unmarshal would, without reflection,
+// when it is written as appendRecord writes records: the record's keys
+// spelled as they are, no space, strings of printable ASCII without
+// escapes, integers. Anything else (ok false) is left to json.Unmarshal,
+// which also says what is wrong with a record that is not JSON.
+func parseRecord(p []byte) (r record, ok bool) {
+	if len(p) < 2 || p[0] != '{' || p[len(p)-1] != '}' {
+		return r, false
+	}
+	i := 1
+	for {
+		key, n := plainString(p, i)
+		if n < 0 || n >= len(p) || p[n] != ':' {
+			return r, false
+		}
+		i = n + 1
+		var end int
+		switch key {
+		case "v", "pgid":
+			var v int
+			if v, end = plainInt(p, i); end < 0 {
+				return r, false
+			}
+			if key == "v" {
+				r.V = v
+			} else {
+				r.Pgid = v
+			}
+		case "state":
+			if end = valueEnd(p, i); end <= i || isSpace(p[i]) || isSpace(p[end-1]) || !json.Valid(p[i:end]) {
+				return r, false
+			}
+			r.State = append(json.RawMessage(nil), p[i:end]...)
+		case "time":
+			if _, end = plainString(p, i); end < 0 || r.Time.UnmarshalJSON(p[i:end]) != nil {
+				return r, false
+			}
+		default:
+			var v string
+			if v, end = plainString(p, i); end < 0 {
+				return r, false
+			}
+			switch key {
+			case "kind":
+				r.Kind = v
+			case "id":
+				r.ID = v
+			case "exec":
+				r.Exec = v
+			case "command":
+				r.Command = v
+			case "item":
+				r.Item = v
+			case "outcome":
+				r.Outcome = v
+			case "stage":
+				r.Stage = v
+			case "start":
+				r.Start = v
+			default:
+				return r, false
+			}
+		}
+		switch {
+		case end == len(p)-1:
+			return r, true
+		case end < len(p) && p[end] == ',':
+			i = end + 1
+		default:
+			return r, false
+		}
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// plainString reads the string at p[i:] if it is printable ASCII without
+// escapes, and returns it and where it ends; end is -1 otherwise.
+func plainString(p []byte, i int) (s string, end int) {
+	if i >= len(p) || p[i] != '"' {
+		return "", -1
+	}
+	for j := i + 1; j < len(p); j++ {
+		switch c := p[j]; {
+		case c == '"':
+			return string(p[i+1 : j]), j + 1
+		case c < 0x20 || c >= 0x7f || c == '\\':
+			return "", -1
+		}
+	}
+	return "", -1
+}
+
+// plainInt reads the integer at p[i:], as JSON writes it (no fraction,
+// exponent or leading zero), and where it ends; end is -1 otherwise.
+func plainInt(p []byte, i int) (v int, end int) {
+	j := i
+	if j < len(p) && p[j] == '-' {
+		j++
+	}
+	k := j
+	for k < len(p) && p[k] >= '0' && p[k] <= '9' {
+		k++
+	}
+	switch {
+	case k == j, p[j] == '0' && k > j+1, k < len(p) && (p[k] == '.' || p[k] == 'e' || p[k] == 'E'):
+		return 0, -1
+	}
+	v, err := strconv.Atoi(string(p[i:k]))
+	if err != nil {
+		return 0, -1
+	}
+	return v, k
+}
+
+// valueEnd returns where the JSON value at p[i:] ends, following strings
+// and nesting only (the caller checks it is valid), or -1.
+func valueEnd(p []byte, i int) int {
+	depth, inString := 0, false
+	for j := i; j < len(p); j++ {
+		c := p[j]
+		switch {
+		case inString && c == '\\':
+			j++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth == 0 {
+				return j // the end of the enclosing record
+			}
+			depth--
+		case c == ',' && depth == 0:
+			return j
+		}
+		if !inString && depth == 0 && (c == '}' || c == ']' || c == '"') {
+			return j + 1
+		}
+	}
+	return -1
 }
 
 // journalScan is what readJournal found.

@@ -803,8 +803,19 @@ func TestRecordEncodingIsJSONs(t *testing.T) {
 		if werr != nil {
 			continue
 		}
-		if payload, _, ok := frameAt(got, 0); !ok || string(payload) != string(want) {
+		payload, _, ok := frameAt(got, 0)
+		if !ok || string(payload) != string(want) {
 			t.Errorf("encoded\n%s\nwant\n%s", payload, want)
+		}
+		// What is encoded without reflection is decoded so too.
+		if _, plain := appendRecord(nil, &r); plain {
+			back, ok := parseRecord(payload)
+			if r.Time.Location() != time.UTC {
+				r.Time = r.Time.In(back.Time.Location())
+			}
+			if !ok || !reflect.DeepEqual(back, r) {
+				t.Errorf("%s decoded to %+v (%v)", payload, back, ok)
+			}
 		}
 	}
 }
