@@ -381,22 +381,19 @@ func resolveLink(path string) string {
 // ctx (durable.SyncDirContext): the block recording the removal may sync
 // it with others, before the record.
 func remove(ctx context.Context, path string) error {
-	fi, err := os.Lstat(path)
+	isDir, err := unlinkFile(path)
+	removed := err == nil && !isDir
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return err
-	case fi.IsDir():
+	case isDir:
 		return fmt.Errorf("%s is a directory, not a file: not removing it", path)
-	default:
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
 	}
 	// Leftovers of a write that was killed go with the file, so that the
 	// directory holding it can be removed next.
 	n, err := durable.SweepTemps(path)
-	if err != nil || (fi == nil && n == 0) {
+	if err != nil || (!removed && n == 0) {
 		return err
 	}
 	return durable.SyncDirContext(ctx, filepath.Dir(path))
