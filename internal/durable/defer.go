@@ -28,15 +28,24 @@ func WithDirSyncs(ctx context.Context, d *DirSyncs) context.Context {
 // who syncs dir before the change is reported done. A cancelled ctx does
 // not skip it.
 func SyncDirContext(ctx context.Context, dir string) error {
-	if d, ok := ctx.Value(dirSyncsKey{}).(*DirSyncs); ok && d != nil {
-		d.mu.Lock()
-		if !slices.Contains(d.dirs, dir) {
-			d.dirs = append(d.dirs, dir)
-		}
-		d.mu.Unlock()
+	if d := dirSyncsOf(ctx); d != nil {
+		d.add(dir)
 		return nil
 	}
 	return SyncDir(dir)
+}
+
+func dirSyncsOf(ctx context.Context) *DirSyncs {
+	d, _ := ctx.Value(dirSyncsKey{}).(*DirSyncs)
+	return d
+}
+
+func (d *DirSyncs) add(dir string) {
+	d.mu.Lock()
+	if !slices.Contains(d.dirs, dir) {
+		d.dirs = append(d.dirs, dir)
+	}
+	d.mu.Unlock()
 }
 
 // Take returns the directories left to sync and forgets them.

@@ -403,7 +403,9 @@ func remove(ctx context.Context, path string) error {
 // happens, path holds either its old content or all of the new (see
 // durable.WriteFile). Temporary files an earlier, killed write left beside
 // path are removed first. Missing parent directories are made (0755), as
-// `mkdir -p` would: a flow of files needs no dir item per directory.
+// `mkdir -p` would: a flow of files needs no dir item per directory. The
+// last step, the fsync of path's directory, is left to the DirSyncs ctx
+// carries, if any (see durable.WriteFileLeavingDirSync).
 func WriteAtomic(ctx context.Context, path string, data []byte, mode fs.FileMode) error {
 	dir := filepath.Dir(path)
 	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
@@ -422,5 +424,7 @@ func WriteAtomic(ctx context.Context, path string, data []byte, mode fs.FileMode
 	} else if _, err := durable.SweepTemps(path); err != nil {
 		return err
 	}
-	return durable.WriteFileContext(ctx, path, data, mode)
+	// The directory's fsync, the write's last step, goes through ctx: the
+	// block recording the apply may sync it with others, before the record.
+	return durable.WriteFileLeavingDirSync(ctx, path, data, mode)
 }
