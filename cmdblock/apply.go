@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/peace-go/peace/internal/durable"
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/progress"
 )
@@ -107,7 +108,10 @@ func (env *Scope) apply(ctx context.Context, it items.Item, fc items.FnCtx, data
 	env.crash("begin:" + id)
 	// From here on, a group the item starts is named in the journal too.
 	fc.Processes = groups{env: env, item: id, rec: rec}
-	s, err := it.Apply(ctx, fc, data.Current[i], target)
+	// The directory fsyncs the apply needs are left to its end record:
+	// items finishing together share them (see end).
+	var dirs durable.DirSyncs
+	s, err := it.Apply(durable.WithDirSyncs(ctx, &dirs), fc, data.Current[i], target)
 	if err == nil {
 		// A failure keeps its slot until the block has seen it, so that
 		// it stops new starts first.
@@ -122,7 +126,8 @@ func (env *Scope) apply(ctx context.Context, it items.Item, fc items.FnCtx, data
 		}
 		if rec != nil {
 			// Recording uses its own durability, not ctx: a cancelled item
-			// still gets its end record.
+			// still gets its end record. It records no state reached, so
+			// the directories the apply left need no fsync first.
 			if rerr := rec.End(id, string(outcome), nil); rerr != nil {
 				err = fmt.Errorf("%w (and recording that failed too: %v)", err, rerr)
 			}
@@ -132,16 +137,35 @@ func (env *Scope) apply(ctx context.Context, it items.Item, fc items.FnCtx, data
 	data.Current[i] = s
 	data.Applied[i] = true
 	data.Lost[i] = false
+	var raw json.RawMessage
 	if rec != nil {
-		raw, err := json.Marshal(s)
-		if err != nil {
+		if raw, err = json.Marshal(s); err != nil {
 			return progress.StatusFailed, fmt.Errorf("encode applied state: %w", err)
 		}
-		if err := rec.End(id, string(progress.StatusApplied), raw); err != nil {
-			return progress.StatusFailed, fmt.Errorf("record applied state: %w", err)
-		}
+	}
+	if err := env.end(id, string(progress.StatusApplied), raw, dirs.Take()); err != nil {
+		return progress.StatusFailed, fmt.Errorf("record applied state: %w", err)
 	}
 	return progress.StatusApplied, nil
+}
+
+// end records the end of an apply once dirs, the directory fsyncs the
+// apply left, are done: by the Recorder with the record when it can
+// (SyncRecorder), else first, here. With no Recorder only dirs are synced.
+func (env *Scope) end(id, outcome string, state json.RawMessage, dirs []string) error {
+	rec := env.Recorder
+	if sr, ok := rec.(SyncRecorder); ok {
+		return sr.EndSynced(id, outcome, state, dirs)
+	}
+	for _, d := range dirs {
+		if err := durable.SyncDir(d); err != nil {
+			return err
+		}
+	}
+	if rec == nil {
+		return nil
+	}
+	return rec.End(id, outcome, state)
 }
 
 // depApplied reports whether a dependency of id was applied in this

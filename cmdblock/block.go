@@ -30,6 +30,14 @@ type Recorder interface {
 	End(item, outcome string, state json.RawMessage) error
 }
 
+// SyncRecorder is a Recorder that also takes the directory fsyncs an
+// apply left to its end record (see durable.DirSyncs): EndSynced fsyncs
+// each of dirs before the record is written, and records of items
+// finishing together share them. (P1)
+type SyncRecorder interface {
+	EndSynced(item, outcome string, state json.RawMessage, dirs []string) error
+}
+
 // GroupRecorder is a Recorder that also names the process groups an
 // item's apply starts, between its Begin and End. Group reaches the file
 // before it returns (a process death keeps it), so the next command can

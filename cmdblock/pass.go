@@ -138,9 +138,9 @@ type itemResult struct {
 
 // run is the scheduler every block shares. An item starts the moment its
 // last dependency (its last dependent, in reverse) has finished and a job
-// slot is free — not level by level. Each item runs in its own goroutine;
-// run waits for every goroutine it started before returning, so no item work
-// outlives its block. A stop (stage 1) ends new starts; a cancel (stage 2)
+// slot is free — not level by level. Each item runs in a goroutine of its
+// own while it runs; run waits for every goroutine it started before
+// returning, so no item work outlives its block. A stop (stage 1) ends new starts; a cancel (stage 2)
 // reaches items through their context.
 func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 	all := env.Flow.Items()
@@ -189,8 +189,13 @@ func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 	slots := newJobSlots(jobs, env.Slots)
 	running := 0 // items whose result is still to come
 	// Every item goroutine is the group's; the block waits for them all.
+	// A goroutine whose item is done takes the next item to start if it
+	// is idle by then (idle): a thousand quick items do not each make a
+	// goroutine and grow its stack anew.
 	var g errgroup.Group
 	defer g.Wait()
+	idle := make(chan func())
+	defer close(idle) // before the wait: idle goroutines return
 	// starved is set when ready work waits only for a slot another
 	// execution holds (Scope.Slots); it is looked at again shortly.
 	starved := false
@@ -223,7 +228,7 @@ func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 			id := all[i].ID()
 			in.started(string(id), i)
 			env.emit(progress.Event{Type: progress.ItemStart, Block: p.name, Item: string(id)})
-			g.Go(func() error {
+			do := func() {
 				slot := &jobSlot{slots: slots, held: true}
 				st, err := work(ctx, i, slot)
 				st = settle(st, err, ctx)
@@ -231,8 +236,18 @@ func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 				in.finished(string(id))
 				env.emitResult(p.name, id, st, err)
 				results <- itemResult{i, st, err, slot}
-				return nil
-			})
+			}
+			select {
+			case idle <- do: // a goroutine done with its item takes it
+			default:
+				g.Go(func() error {
+					do()
+					for do := range idle {
+						do()
+					}
+					return nil
+				})
+			}
 		}
 		if running == 0 && !starved {
 			break

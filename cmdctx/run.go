@@ -409,6 +409,16 @@ func (r *journalOnDemand) End(item, outcome string, state json.RawMessage) error
 	return j.End(item, outcome, state)
 }
 
+// EndSynced is End once dirs, the directory fsyncs the apply left to its
+// record, are done (cmdblock.SyncRecorder).
+func (r *journalOnDemand) EndSynced(item, outcome string, state json.RawMessage, dirs []string) error {
+	j, err := r.journal()
+	if err != nil {
+		return err
+	}
+	return j.EndSynced(item, outcome, state, dirs)
+}
+
 // Group names a process group an item's apply started; the journal is
 // open, since the item's begin record came first.
 func (r *journalOnDemand) Group(item string, pgid int, start string) error {

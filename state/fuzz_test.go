@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -260,4 +261,44 @@ func sameSnapshot(t *testing.T, a, b snapshot) {
 	if !slices.Equal(a.unknown, b.unknown) || a.folded != b.folded || a.from != b.from {
 		t.Fatalf("unknown %q, %q; folded %+v, %+v; from %d, %d", a.unknown, b.unknown, a.folded, b.folded, a.from, b.from)
 	}
+}
+
+// A record decoded without reflection is what json.Unmarshal decodes, and
+// one it does not take is left to json.Unmarshal.
+func FuzzRecordDecode(f *testing.F) {
+	at := time.Date(2026, 12, 3, 16, 1, 2, 345678900, time.UTC)
+	for _, r := range []record{
+		{V: 2, Kind: kindJournal, ID: "0123abcd", Time: at},
+		{V: 2, Kind: kindExecStart, Exec: "20261203-160102-abcdef", Command: "ensure -j 8", Time: at},
+		{V: 2, Kind: kindEnd, Exec: "x", Item: "f1", Outcome: "applied", State: json.RawMessage(`{"a":[1,{"b":"}"}],"c":"\"x"}`), Time: at},
+		{V: 2, Kind: kindEnd, Exec: "x", Item: "f1", Outcome: "applied", State: json.RawMessage(`"s"`), Time: at},
+		{V: 2, Kind: kindEnd, Exec: "x", Item: "f1", Outcome: "applied", State: json.RawMessage(`12`), Time: at},
+		{V: 2, Kind: kindGroup, Exec: "x", Item: "f1", Pgid: 4242, Start: "boot:123", Time: at},
+	} {
+		p, _ := json.Marshal(r)
+		f.Add(p)
+	}
+	for _, s := range []string{
+		`{"v":1,"kind":"begin","item":"a","time":"2026-12-03T16:01:02Z","v":2}`,
+		`{"v":01,"kind":"begin"}`, `{"v":1.0,"kind":"begin"}`, `{"v":-0,"kind":"begin"}`,
+		`{"V":1,"Kind":"begin"}`, `{"v":1,"kind":"begin","state":{"a":1}`, `{"v":1, "kind":"begin"}`,
+		`{"v":1,"kind":"begin","state":[1,2}`, `{"v":1,"kind":"begin","state":nul}`,
+		`{"v":99999999999999999999,"kind":"begin"}`, `{"v":1,"kind":"a\tb"}`, `{}`, `{"v":1,}`,
+		`{"v":1,"kind":"begin","time":"2026-13-03T16:01:02Z"}`, `{"v":1,"kind":"begin"}x`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		got, ok := parseRecord(p)
+		if !ok {
+			return
+		}
+		var want record
+		if err := json.Unmarshal(p, &want); err != nil {
+			t.Fatalf("%s: taken without reflection, but json.Unmarshal says %v", p, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: decoded\n%+v\njson.Unmarshal's\n%+v", p, got, want)
+		}
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -93,11 +94,93 @@ func appendFrame(dst, payload []byte) []byte {
 
 // frameRecord encodes r as a framed journal record.
 func frameRecord(r record) ([]byte, error) {
+	if payload, ok := appendRecord(make([]byte, 0, 160+len(r.State)), &r); ok {
+		return appendFrame(make([]byte, 0, frameHeader+len(payload)), payload), nil
+	}
 	payload, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("journal %s record: %w", r.Kind, err)
 	}
 	return appendFrame(nil, payload), nil
+}
+
+// appendRecord appends r as json.Marshal encodes it, byte for byte, without
+// reflection: every item's begin and end record is encoded. ok is false
+// when a string needs escaping, the state holds a byte json.Marshal would
+// write otherwise, or the time is out of JSON's range; the caller then uses
+// json.Marshal. r.State, compact (End made it so), is appended as it is.
+func appendRecord(b []byte, r *record) (_ []byte, ok bool) {
+	if y := r.Time.Year(); y < 0 || y >= 10000 {
+		return nil, false
+	}
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, int64(r.V), 10)
+	b = append(b, `,"kind":`...)
+	if b, ok = appendPlainString(b, r.Kind); !ok {
+		return nil, false
+	}
+	for _, f := range [...]struct{ key, value string }{
+		{`,"id":`, r.ID}, {`,"exec":`, r.Exec}, {`,"command":`, r.Command},
+		{`,"item":`, r.Item}, {`,"outcome":`, r.Outcome},
+	} {
+		if f.value == "" {
+			continue
+		}
+		b = append(b, f.key...)
+		if b, ok = appendPlainString(b, f.value); !ok {
+			return nil, false
+		}
+	}
+	if len(r.State) > 0 {
+		if !plainJSON(r.State) {
+			return nil, false
+		}
+		b = append(b, `,"state":`...)
+		b = append(b, r.State...)
+	}
+	if r.Stage != "" {
+		b = append(b, `,"stage":`...)
+		if b, ok = appendPlainString(b, r.Stage); !ok {
+			return nil, false
+		}
+	}
+	if r.Pgid != 0 {
+		b = append(b, `,"pgid":`...)
+		b = strconv.AppendInt(b, int64(r.Pgid), 10)
+	}
+	if r.Start != "" {
+		b = append(b, `,"start":`...)
+		if b, ok = appendPlainString(b, r.Start); !ok {
+			return nil, false
+		}
+	}
+	b = append(b, `,"time":"`...)
+	b = r.Time.AppendFormat(b, time.RFC3339Nano)
+	return append(b, `"}`...), true
+}
+
+// plainJSON reports whether compact JSON s holds only printable ASCII
+// that json.Marshal writes as it is (it escapes <, > and &).
+func plainJSON(s []byte) bool {
+	for _, c := range s {
+		if c < 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+// appendPlainString appends s quoted, if it is printable ASCII that JSON
+// does not escape (json.Marshal also escapes <, > and &).
+func appendPlainString(b []byte, s string) ([]byte, bool) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return nil, false
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"'), true
 }
 
 // frameAt returns the payload and total size of the intact frame at
@@ -200,9 +283,12 @@ func intactFrameAfter(data []byte, from int) bool {
 // decodeRecord parses and checks one payload. A newer version is a
 // *VersionError (Path unset); any other error means the record is corrupt.
 func decodeRecord(payload []byte) (record, error) {
-	var r record
-	if err := json.Unmarshal(payload, &r); err != nil {
-		return r, err
+	r, ok := parseRecord(payload)
+	if !ok {
+		r = record{}
+		if err := json.Unmarshal(payload, &r); err != nil {
+			return r, err
+		}
 	}
 	if r.V > FormatVersion {
 		return r, &VersionError{Found: r.V, Supported: FormatVersion}
@@ -246,6 +332,150 @@ func decodeRecord(payload []byte) (record, error) {
 		return r, fmt.Errorf("a %s record without %s", r.Kind, missing)
 	}
 	return r, nil
+}
+
+// parseRecord decodes payload as json.Unmarshal would, without reflection,
+// when it is written as appendRecord writes records: the record's keys
+// spelled as they are, no space, strings of printable ASCII without
+// escapes, integers. Anything else (ok false) is left to json.Unmarshal,
+// which also says what is wrong with a record that is not JSON.
+func parseRecord(p []byte) (r record, ok bool) {
+	if len(p) < 2 || p[0] != '{' || p[len(p)-1] != '}' {
+		return r, false
+	}
+	i := 1
+	for {
+		key, n := plainString(p, i)
+		if n < 0 || n >= len(p) || p[n] != ':' {
+			return r, false
+		}
+		i = n + 1
+		var end int
+		switch key {
+		case "v", "pgid":
+			var v int
+			if v, end = plainInt(p, i); end < 0 {
+				return r, false
+			}
+			if key == "v" {
+				r.V = v
+			} else {
+				r.Pgid = v
+			}
+		case "state":
+			if end = valueEnd(p, i); end <= i || isSpace(p[i]) || isSpace(p[end-1]) || !json.Valid(p[i:end]) {
+				return r, false
+			}
+			r.State = append(json.RawMessage(nil), p[i:end]...)
+		case "time":
+			if _, end = plainString(p, i); end < 0 || r.Time.UnmarshalJSON(p[i:end]) != nil {
+				return r, false
+			}
+		default:
+			var v string
+			if v, end = plainString(p, i); end < 0 {
+				return r, false
+			}
+			switch key {
+			case "kind":
+				r.Kind = v
+			case "id":
+				r.ID = v
+			case "exec":
+				r.Exec = v
+			case "command":
+				r.Command = v
+			case "item":
+				r.Item = v
+			case "outcome":
+				r.Outcome = v
+			case "stage":
+				r.Stage = v
+			case "start":
+				r.Start = v
+			default:
+				return r, false
+			}
+		}
+		switch {
+		case end == len(p)-1:
+			return r, true
+		case end < len(p) && p[end] == ',':
+			i = end + 1
+		default:
+			return r, false
+		}
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// plainString reads the string at p[i:] if it is printable ASCII without
+// escapes, and returns it and where it ends; end is -1 otherwise.
+func plainString(p []byte, i int) (s string, end int) {
+	if i >= len(p) || p[i] != '"' {
+		return "", -1
+	}
+	for j := i + 1; j < len(p); j++ {
+		switch c := p[j]; {
+		case c == '"':
+			return string(p[i+1 : j]), j + 1
+		case c < 0x20 || c >= 0x7f || c == '\\':
+			return "", -1
+		}
+	}
+	return "", -1
+}
+
+// plainInt reads the integer at p[i:], as JSON writes it (no fraction,
+// exponent or leading zero), and where it ends; end is -1 otherwise.
+func plainInt(p []byte, i int) (v int, end int) {
+	j := i
+	if j < len(p) && p[j] == '-' {
+		j++
+	}
+	k := j
+	for k < len(p) && p[k] >= '0' && p[k] <= '9' {
+		k++
+	}
+	switch {
+	case k == j, p[j] == '0' && k > j+1, k < len(p) && (p[k] == '.' || p[k] == 'e' || p[k] == 'E'):
+		return 0, -1
+	}
+	v, err := strconv.Atoi(string(p[i:k]))
+	if err != nil {
+		return 0, -1
+	}
+	return v, k
+}
+
+// valueEnd returns where the JSON value at p[i:] ends, following strings
+// and nesting only (the caller checks it is valid), or -1.
+func valueEnd(p []byte, i int) int {
+	depth, inString := 0, false
+	for j := i; j < len(p); j++ {
+		c := p[j]
+		switch {
+		case inString && c == '\\':
+			j++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth == 0 {
+				return j // the end of the enclosing record
+			}
+			depth--
+		case c == ',' && depth == 0:
+			return j
+		}
+		if !inString && depth == 0 && (c == '}' || c == ']' || c == '"') {
+			return j + 1
+		}
+	}
+	return -1
 }
 
 // journalScan is what readJournal found.
@@ -363,13 +593,18 @@ type Journal struct {
 	syncs   atomic.Int64 // fsyncs completed by the writer; group commit keeps it below the records
 	// sync is (*os.File).Sync; tests replace it to see what each fsync covers.
 	sync func(*os.File) error
+	// fsyncDirs is durable.SyncDirs; tests replace it likewise.
+	fsyncDirs func(dirs []string) (failed []string, err error)
 }
 
 // pending is a framed record waiting for the writer.
 type pending struct {
 	frame []byte
-	sync  bool       // wait for fsync, not only for the write
-	done  chan error // capacity 1
+	sync  bool // wait for fsync, not only for the write
+	// dirs are fsynced before the record is written: what it says is
+	// done (a file removed) is durable first. (P1)
+	dirs []string
+	done chan error // capacity 1
 }
 
 var errJournalClosed = errors.New("journal is closed")
@@ -404,7 +639,7 @@ func (s *Store) OpenJournal(execution, command string) (*Journal, error) {
 	j := &Journal{
 		store: s, path: path, exec: execution, f: f,
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}),
-		written: scan.end, sync: (*os.File).Sync,
+		written: scan.end, sync: (*os.File).Sync, fsyncDirs: durable.SyncDirs,
 	}
 	if err := j.start(scan, command); err != nil {
 		f.Close()
@@ -468,6 +703,13 @@ func (j *Journal) Begin(item string) error {
 // recorded current state, without reporting it unknown. End returns once the
 // record is fsynced; records of items finishing together share one fsync. (P1)
 func (j *Journal) End(item, outcome string, state json.RawMessage) error {
+	return j.EndSynced(item, outcome, state, nil)
+}
+
+// EndSynced is End for an apply whose last directory fsyncs were left to
+// the record (see durable.DirSyncs): each of dirs is fsynced before the
+// record is written, once for all the records written together. (P1)
+func (j *Journal) EndSynced(item, outcome string, state json.RawMessage, dirs []string) error {
 	if item == "" || !utf8.ValidString(item) || outcome == "" {
 		return fmt.Errorf("journal end of %q: a UTF-8 item ID and an outcome are required", item)
 	}
@@ -479,7 +721,7 @@ func (j *Journal) End(item, outcome string, state json.RawMessage) error {
 		}
 		r.State = norm
 	}
-	return j.submit(r, true)
+	return j.submitAfter(r, true, dirs)
 }
 
 // Signal records an interrupt stage ("stop", "cancel"). It returns once the
@@ -534,12 +776,17 @@ func (j *Journal) Close(outcome string) error {
 // submit hands a record to the writer and waits until it is written (and
 // fsynced if sync).
 func (j *Journal) submit(r record, sync bool) error {
+	return j.submitAfter(r, sync, nil)
+}
+
+// submitAfter is submit for a record written only once dirs are fsynced.
+func (j *Journal) submitAfter(r record, sync bool, dirs []string) error {
 	r.V, r.Exec, r.Time = FormatVersion, j.exec, time.Now().UTC()
 	frame, err := frameRecord(r)
 	if err != nil {
 		return err
 	}
-	p := &pending{frame: frame, sync: sync, done: make(chan error, 1)}
+	p := &pending{frame: frame, sync: sync, dirs: dirs, done: make(chan error, 1)}
 	j.mu.Lock()
 	switch {
 	case j.closed:
@@ -574,9 +821,13 @@ func (j *Journal) writeLoop() {
 		if len(batch) == 0 {
 			return
 		}
+		batch, failed := j.syncDirs(batch)
 		err := j.commit(batch, &buf)
 		for _, p := range batch {
 			p.done <- err
+		}
+		for _, f := range failed {
+			f.p.done <- f.err
 		}
 	}
 	for range j.wake {
@@ -608,7 +859,43 @@ func (j *Journal) gather() {
 	}
 }
 
+// dirFailure is a record not written because a directory it waits for
+// could not be fsynced.
+type dirFailure struct {
+	p   *pending
+	err error
+}
+
+// syncDirs fsyncs, once each, the directories the batch's records wait
+// for, and returns the records that may be written. A record one of whose
+// directories failed is not written: its waiter gets the error.
+func (j *Journal) syncDirs(batch []*pending) (ok []*pending, failed []dirFailure) {
+	var dirs []string
+	for _, p := range batch {
+		dirs = append(dirs, p.dirs...)
+	}
+	if len(dirs) == 0 {
+		return batch, nil
+	}
+	bad, err := j.fsyncDirs(dirs)
+	if err == nil {
+		return batch, nil
+	}
+	ok = batch[:0:0]
+	for _, p := range batch {
+		if slices.ContainsFunc(p.dirs, func(d string) bool { return slices.Contains(bad, d) }) {
+			failed = append(failed, dirFailure{p, err})
+		} else {
+			ok = append(ok, p)
+		}
+	}
+	return ok, failed
+}
+
 func (j *Journal) commit(batch []*pending, buf *[]byte) error {
+	if len(batch) == 0 {
+		return nil
+	}
 	if j.err != nil { // only this goroutine sets it
 		return j.err
 	}

@@ -732,3 +732,90 @@ func TestJournalVersion1Reads(t *testing.T) {
 		t.Errorf("unknown %q, groups %+v", rec.Unknown, rec.Groups)
 	}
 }
+
+// EndSynced fsyncs the directories its record waits for before the record
+// is written, once each for a batch; a directory that cannot be fsynced
+// fails only the records waiting for it, which are not written.
+func TestEndSyncedSyncsDirsFirst(t *testing.T) {
+	s := newStore(t)
+	j := openJournal(t, s)
+	var mu sync.Mutex
+	var calls [][]string
+	item := "a" // whose end record waits for the fsync
+	j.fsyncDirs = func(dirs []string) ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, slices.Clone(dirs))
+		if strings.Contains(string(crashCopy(t, s)), `"item":"`+item+`","outcome"`) {
+			t.Error("the end record was written before its directories were fsynced")
+		}
+		if slices.Contains(dirs, "/bad") {
+			return []string{"/bad"}, errors.New("fsync /bad: no")
+		}
+		return nil, nil
+	}
+	must(t, j.Begin("a"))
+	must(t, j.EndSynced("a", "applied", raw(`"a"`), []string{"/d1", "/d2"}))
+	if len(calls) != 1 || !slices.Equal(calls[0], []string{"/d1", "/d2"}) {
+		t.Errorf("directory fsyncs %v, want [/d1 /d2] once", calls)
+	}
+	if !strings.Contains(string(crashCopy(t, s)), `"item":"a","outcome"`) {
+		t.Error("the end record was not written")
+	}
+	mu.Lock()
+	item = "c"
+	mu.Unlock()
+	if err := j.EndSynced("c", "applied", raw(`"c"`), []string{"/bad"}); err == nil || !strings.Contains(err.Error(), "/bad") {
+		t.Errorf("end after a failed directory fsync: %v", err)
+	}
+	if strings.Contains(string(crashCopy(t, s)), `"item":"c","outcome"`) {
+		t.Error("an end record was written although its directory could not be fsynced")
+	}
+	must(t, j.End("d", "applied", raw(`"d"`)))
+	must(t, j.Close("complete"))
+}
+
+// Records are encoded without reflection exactly as json.Marshal encodes
+// them, and those it cannot encode so fall back to it.
+func TestRecordEncodingIsJSONs(t *testing.T) {
+	at := time.Date(2026, 12, 3, 16, 1, 2, 345678900, time.UTC)
+	state, err := normalizeState([]byte(`{"path": "/a/<b>&c", "n": [1, 2.5e3, null], "s": "\u2028é"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []record{
+		{V: 2, Kind: kindJournal, ID: "0123abcd", Time: at},
+		{V: 2, Kind: kindExecStart, Exec: "20261203-160102-abcdef", Command: "ensure -j 8", Time: at},
+		{V: 2, Kind: kindBegin, Exec: "x", Item: "f1", Time: at.Truncate(time.Second)},
+		{V: 2, Kind: kindEnd, Exec: "x", Item: "f1", Outcome: "applied", State: state, Time: at},
+		{V: 2, Kind: kindEnd, Exec: "x", Item: "f1", Outcome: "failed", Time: at.In(time.FixedZone("x", 3600))},
+		{V: 2, Kind: kindSignal, Exec: "x", Stage: "stop", Time: at},
+		{V: 2, Kind: kindGroup, Exec: "x", Item: "f1", Pgid: 4242, Start: "boot:123", Time: at},
+		{V: 2, Kind: kindBegin, Exec: "x", Item: `a "quoted" <item> & \ é` + "\t\x7f", Time: at},
+		{V: 2, Kind: kindEnd, Exec: "x", Item: "f", Outcome: "applied", Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		want, werr := json.Marshal(r)
+		got, gerr := frameRecord(r)
+		if (werr != nil) != (gerr != nil) {
+			t.Errorf("%+v: error %v, json.Marshal's %v", r, gerr, werr)
+			continue
+		}
+		if werr != nil {
+			continue
+		}
+		payload, _, ok := frameAt(got, 0)
+		if !ok || string(payload) != string(want) {
+			t.Errorf("encoded\n%s\nwant\n%s", payload, want)
+		}
+		// What is encoded without reflection is decoded so too.
+		if _, plain := appendRecord(nil, &r); plain {
+			back, ok := parseRecord(payload)
+			if r.Time.Location() != time.UTC {
+				r.Time = r.Time.In(back.Time.Location())
+			}
+			if !ok || !reflect.DeepEqual(back, r) {
+				t.Errorf("%s decoded to %+v (%v)", payload, back, ok)
+			}
+		}
+	}
+}

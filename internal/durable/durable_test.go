@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -313,5 +314,40 @@ func TestSweepListsADirectoryOnce(t *testing.T) {
 	}
 	if names := dirNames(t, dir); len(names) != 0 {
 		t.Errorf("left %v", names)
+	}
+}
+
+// A write that leaves its directory fsync to ctx's DirSyncs takes every
+// other step in order and hands the directory over; without a DirSyncs, or
+// through WriteFileContext, it syncs the directory itself.
+func TestWriteFileLeavingDirSync(t *testing.T) {
+	steps := recordOps(t, "")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	var ds DirSyncs
+	ctx := WithDirSyncs(context.Background(), &ds)
+	if err := WriteFileLeavingDirSync(ctx, path, []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"write", "chmod", "sync", "close", "rename"}; !slices.Equal(*steps, want) {
+		t.Errorf("steps %q, want %q", *steps, want)
+	}
+	if got := ds.Take(); !slices.Equal(got, []string{dir}) {
+		t.Errorf("left to sync %v, want [%s]", got, dir)
+	}
+	for name, write := range map[string]func() error{
+		"no DirSyncs":      func() error { return WriteFileLeavingDirSync(context.Background(), path, []byte("b"), 0o644) },
+		"WriteFileContext": func() error { return WriteFileContext(ctx, path, []byte("c"), 0o644) },
+	} {
+		*steps = nil
+		if err := write(); err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{"write", "chmod", "sync", "close", "rename", "sync dir"}; !slices.Equal(*steps, want) {
+			t.Errorf("%s: steps %q, want %q", name, *steps, want)
+		}
+	}
+	if got := ds.Take(); len(got) != 0 {
+		t.Errorf("left to sync %v", got)
 	}
 }

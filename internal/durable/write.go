@@ -44,7 +44,19 @@ func WriteFile(path string, data []byte, mode fs.FileMode) error {
 
 // WriteFileContext is WriteFile that gives up, leaving path as it was, if
 // ctx ends before the rename.
-func WriteFileContext(ctx context.Context, path string, data []byte, mode fs.FileMode) (err error) {
+func WriteFileContext(ctx context.Context, path string, data []byte, mode fs.FileMode) error {
+	return writeFile(ctx, path, data, mode, false)
+}
+
+// WriteFileLeavingDirSync is WriteFileContext whose last step, the fsync of
+// the directory, goes through ctx (see SyncDirContext): when ctx carries a
+// DirSyncs, the new name is durable only once its owner has synced it. For
+// a write that is a whole apply, reported done only after that.
+func WriteFileLeavingDirSync(ctx context.Context, path string, data []byte, mode fs.FileMode) error {
+	return writeFile(ctx, path, data, mode, true)
+}
+
+func writeFile(ctx context.Context, path string, data []byte, mode fs.FileMode, leaveDirSync bool) (err error) {
 	dir := filepath.Dir(path)
 	f, err := CreateTemp(path)
 	if err != nil {
@@ -80,6 +92,10 @@ func WriteFileContext(ctx context.Context, path string, data []byte, mode fs.Fil
 	}
 	if err = ops.rename(tmp, path); err != nil {
 		return err
+	}
+	if d := dirSyncsOf(ctx); leaveDirSync && d != nil {
+		d.add(dir)
+		return nil
 	}
 	return ops.syncDir(dir)
 }

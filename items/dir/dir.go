@@ -123,7 +123,7 @@ func (it *item) Apply(ctx context.Context, fc items.TypedFnCtx[State], _, target
 		return State{}, err
 	}
 	if !target.Exists {
-		if err := remove(target.Path); err != nil {
+		if err := remove(ctx, target.Path); err != nil {
 			return State{}, err
 		}
 		fc.Progress.Advance(1)
@@ -133,8 +133,24 @@ func (it *item) Apply(ctx context.Context, fc items.TypedFnCtx[State], _, target
 	if err != nil {
 		return State{}, fmt.Errorf("target: %w", err)
 	}
+	// Each directory made is an entry in its parent, durable once the
+	// parent is fsynced.
+	var parents []string
+	for p := target.Path; ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) || filepath.Dir(p) == p {
+			break
+		}
+		parents = append(parents, filepath.Dir(p))
+	}
 	if err := os.MkdirAll(target.Path, m.Perm); err != nil {
 		return State{}, err
+	}
+	// The fsyncs go through ctx: the block recording the apply may sync
+	// them with others, before the record.
+	for _, p := range parents {
+		if err := durable.SyncDirContext(ctx, p); err != nil {
+			return State{}, err
+		}
 	}
 	// MkdirAll honours the umask and leaves an existing directory alone.
 	if err := os.Chmod(target.Path, m.Perm); err != nil {
@@ -169,8 +185,8 @@ const shown = 5
 // remove removes the directory at path if it is empty, or holds nothing but
 // peace's own temporary files, left by a write that was killed; a missing
 // directory is fine, one with anything else in it is an error naming what is
-// in it.
-func remove(path string) error {
+// in it. The fsync of the parent goes through ctx (durable.SyncDirContext).
+func remove(ctx context.Context, path string) error {
 	// Rmdir, not os.Remove: a file at path is not this item's to delete.
 	err := syscall.Rmdir(path)
 	if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
@@ -182,7 +198,7 @@ func remove(path string) error {
 	}
 	switch {
 	case err == nil:
-		return durable.SyncDir(filepath.Dir(path))
+		return durable.SyncDirContext(ctx, filepath.Dir(path))
 	case errors.Is(err, syscall.ENOENT):
 		return nil
 	case errors.Is(err, syscall.ENOTDIR):

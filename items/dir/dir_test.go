@@ -8,11 +8,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/peace-go/peace/internal/durable"
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/items/dir"
 	"github.com/peace-go/peace/progress"
@@ -304,5 +306,30 @@ func TestCleanRemovesPeaceLeftovers(t *testing.T) {
 	}
 	if entries, err := os.ReadDir(base); err != nil || len(entries) != 0 {
 		t.Errorf("left behind: %v (%v)", entries, err)
+	}
+}
+
+// Every directory an apply makes or removes is an entry in its parent: the
+// parent's fsync is left to the DirSyncs the apply's context carries, for
+// the block to make before the apply's record.
+func TestApplyLeavesParentSyncs(t *testing.T) {
+	base := t.TempDir()
+	it := mustBuild(t, base, `{path: a/b/c}`)
+	var ds durable.DirSyncs
+	ctx := durable.WithDirSyncs(context.Background(), &ds)
+	goal := must(t)(it.Goal(ctx, ensure))
+	must(t)(it.Apply(ctx, ensure, dir.State{}, goal))
+	want := []string{filepath.Join(base, "a/b"), filepath.Join(base, "a"), base}
+	if got := ds.Take(); !slices.Equal(got, want) {
+		t.Errorf("made a/b/c: left to sync %v, want %v", got, want)
+	}
+	must(t)(it.Apply(ctx, ensure, goal, goal))
+	if got := ds.Take(); len(got) != 0 {
+		t.Errorf("made nothing: left to sync %v", got)
+	}
+	target := must(t)(it.Clean(ctx, clean))
+	must(t)(it.Apply(ctx, clean, goal, target))
+	if got := ds.Take(); !slices.Equal(got, []string{filepath.Join(base, "a/b")}) {
+		t.Errorf("removed a/b/c: left to sync %v", got)
 	}
 }

@@ -39,6 +39,8 @@ func (p *Params) Validate() error {
 }
 
 // State is what a file is. SHA256, Size and Mode are only set when it exists.
+// A clean does not read a file it removes: the state it finds of a file
+// whose content was not read has no SHA256 (see Item.Current).
 type State struct {
 	Path   string `json:"path" yaml:"path"`
 	Exists bool   `json:"exists" yaml:"exists"`
@@ -62,6 +64,9 @@ func (s State) Content() State {
 func (s State) String() string {
 	if !s.Exists {
 		return "absent"
+	}
+	if s.SHA256 == "" {
+		return fmt.Sprintf("%d bytes, content not read, %s", s.Size, s.Mode)
 	}
 	return fmt.Sprintf("%d bytes, sha256 %.8s…, %s", s.Size, s.SHA256, s.Mode)
 }
@@ -107,7 +112,14 @@ type item struct {
 
 var _ items.TypedItem[State] = (*item)(nil)
 
+// Current is the file as it is. For a clean, whose target is the file's
+// absence, a file whose recorded look cannot vouch for it is not read: the
+// state found says it exists, its size and mode, and no content (no
+// SHA256), which is all that the removal needs and all that was seen.
 func (it *item) Current(ctx context.Context, fc items.TypedFnCtx[State]) (State, error) {
+	if fc.Op == items.OpClean {
+		return discoverPresence(it.goal.Path, fc.Stored)
+	}
 	return discover(ctx, it.goal.Path, fc.Stored)
 }
 
@@ -150,6 +162,9 @@ func describe(s State) string {
 	if s.Size == 1 {
 		unit = "byte"
 	}
+	if s.SHA256 == "" {
+		return fmt.Sprintf("%d %s, content not read", s.Size, unit)
+	}
 	return fmt.Sprintf("%d %s, sha256 %s", s.Size, unit, short(s.SHA256))
 }
 
@@ -177,7 +192,7 @@ func (it *item) Apply(ctx context.Context, fc items.TypedFnCtx[State], _, target
 		return State{}, err
 	}
 	if !target.Exists {
-		if err := remove(target.Path); err != nil {
+		if err := remove(ctx, target.Path); err != nil {
 			return State{}, err
 		}
 		fc.Progress.Advance(1)
@@ -255,6 +270,28 @@ func discover(ctx context.Context, path string, stored *State) (State, error) {
 		return *stored, nil
 	}
 	return read(ctx, path, stored, at)
+}
+
+// discoverPresence is discover without reading the file: when the
+// recorded state vouches for the file it is the answer, as in discover;
+// otherwise the state says whether the file exists, and its size and mode,
+// with no SHA256 and nothing seen to vouch for it later.
+func discoverPresence(path string, stored *State) (State, error) {
+	at := now()
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return State{Path: path}, nil
+	}
+	if err != nil {
+		return State{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return State{}, fmt.Errorf("%s is not a regular file (%s)", path, kind(fi.Mode()))
+	}
+	if stored != nil && stored.Exists && stored.Path == path && stored.Seen.unchanged(seenOf(path, fi, at)) {
+		return *stored, nil
+	}
+	return State{Path: path, Exists: true, Size: fi.Size(), Mode: FormatMode(fi.Mode())}, nil
 }
 
 // read is discover when the file must be read: apart, so that the stack
@@ -340,33 +377,35 @@ func resolveLink(path string) string {
 	return path
 }
 
-func remove(path string) error {
-	fi, err := os.Lstat(path)
+// remove removes the file at path. The fsync of its directory goes through
+// ctx (durable.SyncDirContext): the block recording the removal may sync
+// it with others, before the record.
+func remove(ctx context.Context, path string) error {
+	isDir, err := unlinkFile(path)
+	removed := err == nil && !isDir
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return err
-	case fi.IsDir():
+	case isDir:
 		return fmt.Errorf("%s is a directory, not a file: not removing it", path)
-	default:
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
 	}
 	// Leftovers of a write that was killed go with the file, so that the
 	// directory holding it can be removed next.
 	n, err := durable.SweepTemps(path)
-	if err != nil || (fi == nil && n == 0) {
+	if err != nil || (!removed && n == 0) {
 		return err
 	}
-	return durable.SyncDir(filepath.Dir(path))
+	return durable.SyncDirContext(ctx, filepath.Dir(path))
 }
 
 // WriteAtomic replaces the file at path with data and mode so that, whatever
 // happens, path holds either its old content or all of the new (see
 // durable.WriteFile). Temporary files an earlier, killed write left beside
 // path are removed first. Missing parent directories are made (0755), as
-// `mkdir -p` would: a flow of files needs no dir item per directory.
+// `mkdir -p` would: a flow of files needs no dir item per directory. The
+// last step, the fsync of path's directory, is left to the DirSyncs ctx
+// carries, if any (see durable.WriteFileLeavingDirSync).
 func WriteAtomic(ctx context.Context, path string, data []byte, mode fs.FileMode) error {
 	dir := filepath.Dir(path)
 	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
@@ -385,5 +424,7 @@ func WriteAtomic(ctx context.Context, path string, data []byte, mode fs.FileMode
 	} else if _, err := durable.SweepTemps(path); err != nil {
 		return err
 	}
-	return durable.WriteFileContext(ctx, path, data, mode)
+	// The directory's fsync, the write's last step, goes through ctx: the
+	// block recording the apply may sync it with others, before the record.
+	return durable.WriteFileLeavingDirSync(ctx, path, data, mode)
 }

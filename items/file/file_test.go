@@ -359,8 +359,19 @@ func TestApplyClean(t *testing.T) {
 	ctx := context.Background()
 	cur := must(t)(it.Current(ctx, clean()))
 	target := must(t)(it.Clean(ctx, clean()))
-	if d, _ := it.Diff(cur, target); d.Text != "present (2 bytes, sha256 8f434346…) → absent" {
+	// A clean does not read what it removes: the state says so.
+	if want := (file.State{Path: path, Exists: true, Size: 2, Mode: "0644"}); cur != want {
+		t.Errorf("current for a clean %+v, want %+v", cur, want)
+	}
+	if cur.String() != "2 bytes, content not read, 0644" {
+		t.Errorf("string %q", cur.String())
+	}
+	if d, _ := it.Diff(cur, target); d.Text != "present (2 bytes, content not read) → absent" {
 		t.Errorf("diff %q", d.Text)
+	}
+	// An ensure reads it.
+	if got := must(t)(it.Current(ctx, ensure(progress.NoTracker))); got.SHA256 != "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4" {
+		t.Errorf("current for an ensure %+v", got)
 	}
 	if chk, _ := it.ApplyCheck(ctx, clean(), cur, target); chk != items.Required(progress.Steps(1)) {
 		t.Errorf("apply check %+v, want one step", chk)

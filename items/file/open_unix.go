@@ -18,3 +18,24 @@ func openRegular(path string) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }
+
+// unlinkFile removes the file at path, never a directory: unlink(2)
+// refuses one (EISDIR, or EPERM where POSIX says so), so no lstat is
+// needed first. isDir is set when path is a directory.
+func unlinkFile(path string) (isDir bool, err error) {
+	for {
+		err = syscall.Unlink(path)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	switch err {
+	case nil:
+		return false, nil
+	case syscall.EISDIR, syscall.EPERM:
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.IsDir() {
+			return true, nil
+		}
+	}
+	return false, &os.PathError{Op: "remove", Path: path, Err: err}
+}

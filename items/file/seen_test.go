@@ -269,3 +269,34 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// A clean looks at a file without reading it: a settled record that
+// matches stands as in discover; anything else is the file's presence,
+// size and mode, with no content and nothing seen to vouch for it.
+func TestPresenceReadsNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	write(t, path, "on disk")
+	fi, _ := os.Stat(path)
+	ctime := seenOf(path, fi, 1).Ctime
+	settled := lookAt(t, path, ctime+int64(time.Second), "recorded")
+	if got := must(discoverPresence(path, &settled)); got != settled {
+		t.Errorf("an unchanged, settled file: %+v, want the record", got)
+	}
+	racy := lookAt(t, path, ctime, "recorded")
+	want := State{Path: path, Exists: true, Size: 7, Mode: FormatMode(fi.Mode())}
+	for _, stored := range []*State{nil, &racy} {
+		if got := must(discoverPresence(path, stored)); got != want {
+			t.Errorf("stored %v: %+v, want %+v", stored != nil, got, want)
+		}
+	}
+	os.Remove(path)
+	if got := must(discoverPresence(path, &settled)); got != (State{Path: path}) {
+		t.Errorf("a removed file: %+v", got)
+	}
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := discoverPresence(path, nil); err == nil {
+		t.Error("a directory in the file's place is no error")
+	}
+}
