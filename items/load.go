@@ -26,7 +26,8 @@ var (
 // Load reads and validates the flow file at path with the item types of reg.
 // Every mistake in the file is an *InputError naming its line and column;
 // when there are several they are joined with errors.Join, in file order.
-// A file that cannot be read is a wrapped os error. Loading writes nothing.
+// A file that cannot be read is a wrapped os error. Loading writes nothing
+// itself (a NodeCache given with WithCache may).
 //
 // The flow params' values come from the file's params (defaults), then the
 // profile's entry in profiles (WithProfile), then WithParams; they replace
