@@ -3,8 +3,8 @@ package items
 import (
 	"bytes"
 	"encoding/binary"
-	"hash/crc32"
 	"errors"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"

@@ -402,15 +402,28 @@ func createRecord(parent string, e Execution) (err error) {
 			os.RemoveAll(tmp)
 		}
 	}()
-	if err := writeSynced(filepath.Join(tmp, executionFile), data); err != nil {
+	f, err := os.OpenFile(filepath.Join(tmp, executionFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
 		return err
 	}
 	// Empty, events.jsonl needs no fsync of its own: the directory's
 	// records its name, and nothing is lost if a power cut loses it.
 	if err := createEmpty(filepath.Join(tmp, eventsFile)); err != nil {
+		f.Close()
 		return err
 	}
-	if err := durable.SyncDir(tmp); err != nil {
+	// execution.json's content and the temporary directory's entries are
+	// fsynced together (each may be durable first: nothing names the
+	// directory yet), and both before the rename that shows the record.
+	if err := syncBoth(f.Sync, func() error { return durable.SyncDir(tmp) }); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, final); err != nil {
@@ -422,21 +435,48 @@ func createRecord(parent string, e Execution) (err error) {
 	return durable.SyncDir(parent)
 }
 
-// writeSynced creates path with data and fsyncs it.
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+// syncBoth runs two fsyncs at once (a file system commits fsyncs that
+// wait together in one go) and returns the first error.
+func syncBoth(a, b func() error) error {
+	errB := make(chan error, 1)
+	go func() { errB <- b() }()
+	err := a()
+	if err2 := <-errB; err == nil {
+		err = err2
+	}
+	return err
+}
+
+// writeTempFile writes data with mode 0644 to a new temporary file beside path
+// (the one pattern) and returns its name, the file still open and not yet
+// fsynced.
+func writeTempFile(path string, data []byte) (*os.File, error) {
+	f, err := durable.CreateTemp(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := f.Write(data); err != nil {
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err != nil {
 		f.Close()
-		return err
+		os.Remove(f.Name())
+		return nil, err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	return f, nil
+}
+
+// closeTemp closes a temporary file from writeTempFile and, if err is not nil,
+// removes it; it returns err, or the error of the close.
+func closeTemp(f *os.File, err error) error {
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	return f.Close()
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // createEmpty creates path, empty.
@@ -547,13 +587,26 @@ func (r *ExecutionRecord) Flush() error {
 	return r.write()
 }
 
-// write replaces execution.json with r.e: temp + fsync + rename + dir fsync.
+// write replaces execution.json with r.e: temp + fsync + rename. The
+// directory is not fsynced: a replacement a power cut loses leaves the
+// execution.json before it, whole, which reads as lost like any live state
+// of a process that is gone. Finish makes the ended state durable.
 func (r *ExecutionRecord) write() error {
 	data, err := encodeExecution(r.e)
 	if err != nil {
 		return err
 	}
-	if err := durable.WriteFile(filepath.Join(r.dir, executionFile), data, 0o644); err != nil {
+	path := filepath.Join(r.dir, executionFile)
+	f, err := writeTempFile(path, data)
+	if err == nil {
+		err = closeTemp(f, f.Sync())
+	}
+	if err == nil {
+		if err = os.Rename(f.Name(), path); err != nil {
+			os.Remove(f.Name())
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("write execution record %s: %w", r.e.ID, err)
 	}
 	r.dirty = false
@@ -712,9 +765,6 @@ func (r *ExecutionRecord) Finish(s ExecState, exitCode int, outcome []byte) erro
 		if !bytes.HasSuffix(outcome, []byte{'\n'}) {
 			outcome = append(outcome[:len(outcome):len(outcome)], '\n')
 		}
-		if err := durable.WriteFile(filepath.Join(r.dir, outcomeFile), outcome, 0o644); err != nil {
-			return fmt.Errorf("write outcome of execution %s: %w", r.e.ID, err)
-		}
 	}
 	prev := r.e
 	now := time.Now().UTC()
@@ -722,12 +772,61 @@ func (r *ExecutionRecord) Finish(s ExecState, exitCode int, outcome []byte) erro
 	r.e.Actions = s.Actions()
 	r.e.Ended = &now
 	r.e.ExitCode = &exitCode
-	if err := r.write(); err != nil {
+	if err := r.finish(outcome); err != nil {
 		r.e = prev
 		return err
 	}
 	r.finished = true
 	return r.events.Close()
+}
+
+// finish writes outcome.json (unless outcome is nil) and execution.json
+// with the ended r.e: both temporary files fsynced at once, renamed in
+// that order, and the directory fsynced once for both. A power cut may
+// keep the second rename without the first: a record ended without its
+// outcome reads as one that has none (ErrNoOutcome), never as a wrong one.
+func (r *ExecutionRecord) finish(outcome []byte) error {
+	data, err := encodeExecution(r.e)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(r.dir, executionFile)
+	f, err := writeTempFile(path, data)
+	if err != nil {
+		return fmt.Errorf("write execution record %s: %w", r.e.ID, err)
+	}
+	if outcome == nil {
+		err = closeTemp(f, f.Sync())
+	} else {
+		opath := filepath.Join(r.dir, outcomeFile)
+		of, oerr := writeTempFile(opath, outcome)
+		if oerr != nil {
+			closeTemp(f, oerr)
+			return fmt.Errorf("write outcome of execution %s: %w", r.e.ID, oerr)
+		}
+		err = syncBoth(f.Sync, of.Sync)
+		if oerr = closeTemp(of, err); oerr == nil {
+			if oerr = os.Rename(of.Name(), opath); oerr != nil {
+				os.Remove(of.Name())
+			}
+		}
+		if err = closeTemp(f, oerr); oerr != nil {
+			return fmt.Errorf("write outcome of execution %s: %w", r.e.ID, oerr)
+		}
+	}
+	if err == nil {
+		if err = os.Rename(f.Name(), path); err != nil {
+			os.Remove(f.Name())
+		}
+	}
+	if err == nil {
+		err = durable.SyncDir(r.dir)
+	}
+	if err != nil {
+		return fmt.Errorf("write execution record %s: %w", r.e.ID, err)
+	}
+	r.dirty = false
+	return nil
 }
 
 // Close releases the files the writer holds (events, open logs). It does
