@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -77,7 +78,7 @@ func PruneExecutions(dir string, keep int, maxAge time.Duration, now time.Time) 
 			}
 		}
 		for _, r := range toRead {
-			e, err := ReadExecution(dir, r.id)
+			e, err := readPruneHead(dir, r.id)
 			if err != nil {
 				// Removed meanwhile, or unreadable: a corrupt record is
 				// kept for its owner to look at.
@@ -163,6 +164,36 @@ func sweepStaleRecordTemps(parent string, entries []os.DirEntry, now time.Time, 
 			*errs = append(*errs, err)
 		}
 	}
+}
+
+// pruneHead is what pruning needs of execution.json: not the items'
+// statuses, which a thousand-item record is made of.
+type pruneHead struct {
+	ID        string    `json:"id"`
+	PID       int       `json:"pid"`
+	Host      string    `json:"host"`
+	State     ExecState `json:"state"`
+	Started   time.Time `json:"started"`
+	ProcStart string    `json:"proc_start,omitempty"`
+	Version   int       `json:"version"`
+}
+
+// readPruneHead reads what pruning needs of execution id: its ID, state
+// (lost when its process is gone) and start. A record this cannot tell
+// well-formed is read by ReadExecution, which says what is wrong with it
+// and moves a corrupt one aside.
+func readPruneHead(dir, id string) (*Execution, error) {
+	data, err := os.ReadFile(filepath.Join(recordDir(dir, id), executionFile))
+	var h pruneHead
+	if err != nil || json.Unmarshal(data, &h) != nil || h.Version < 1 || h.Version > ExecutionFormatVersion ||
+		h.ID != id || !h.State.Valid() {
+		return ReadExecution(dir, id)
+	}
+	e := &Execution{ID: h.ID, PID: h.PID, Host: h.Host, State: h.State, Started: h.Started, ProcStart: h.ProcStart, Version: h.Version}
+	if e.State.Live() && processGone(e) {
+		e.State = ExecLost
+	}
+	return e, nil
 }
 
 // stampedIDs returns the record IDs among entries, newest first, if every
