@@ -11,6 +11,8 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -513,12 +515,122 @@ func mkdirDurable(path string) error {
 }
 
 // encodeExecution is execution.json's content for e.
+//
+// It is json.MarshalIndent's output, byte for byte (a test holds the two
+// together), written without reflection: a record is written three times
+// per execution, and its items map names every item of the flow.
 func encodeExecution(e Execution) ([]byte, error) {
-	b, err := json.MarshalIndent(e, "", "  ")
+	started, err := e.Started.MarshalJSON()
 	if err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	b := make([]byte, 0, 512+len(e.Items)*32)
+	field := func(name string) {
+		b = append(b, "\n  \""...)
+		b = append(b, name...)
+		b = append(b, "\": "...)
+	}
+	str := func(name, v string) {
+		field(name)
+		b = appendExecString(b, v)
+		b = append(b, ',')
+	}
+	b = append(b, '{')
+	str("id", e.ID)
+	str("command", e.Command)
+	str("flow", e.Flow)
+	str("profile", e.Profile)
+	str("workspace", e.Workspace)
+	field("pid")
+	b = strconv.AppendInt(b, int64(e.PID), 10)
+	b = append(b, ',')
+	str("host", e.Host)
+	str("state", string(e.State))
+	field("started")
+	b = append(b, started...)
+	b = append(b, ',')
+	field("ended")
+	if e.Ended != nil {
+		ended, err := e.Ended.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, ended...)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, ',')
+	field("exit_code")
+	if e.ExitCode != nil {
+		b = strconv.AppendInt(b, int64(*e.ExitCode), 10)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, ',')
+	field("params")
+	b = appendExecMap(b, e.Params)
+	b = append(b, ',')
+	field("items")
+	b = appendExecMap(b, e.Items)
+	b = append(b, ',')
+	field("actions")
+	b = append(b, "{\n    \"stop\": "...)
+	b = strconv.AppendBool(b, e.Actions.Stop)
+	b = append(b, ",\n    \"cancel\": "...)
+	b = strconv.AppendBool(b, e.Actions.Cancel)
+	b = append(b, ",\n    \"kill\": "...)
+	b = strconv.AppendBool(b, e.Actions.Kill)
+	b = append(b, "\n  },"...)
+	field("last_seq")
+	b = strconv.AppendInt(b, e.LastSeq, 10)
+	b = append(b, ',')
+	if e.ProcStart != "" {
+		str("proc_start", e.ProcStart)
+	}
+	field("version")
+	b = strconv.AppendInt(b, int64(e.Version), 10)
+	return append(b, "\n}\n"...), nil
+}
+
+// appendExecMap appends m as MarshalIndent does at the second level: keys
+// sorted, one per line.
+func appendExecMap(b []byte, m map[string]string) []byte {
+	if m == nil {
+		return append(b, "null"...)
+	}
+	if len(m) == 0 {
+		return append(b, "{}"...)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "\n    "...)
+		b = appendExecString(b, k)
+		b = append(b, ": "...)
+		b = appendExecString(b, m[k])
+	}
+	return append(b, "\n  }"...)
+}
+
+// appendExecString appends s as encoding/json writes it: at once when it
+// holds only printable ASCII that needs no escape, else by encoding/json.
+func appendExecString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // ID returns the execution's ID.
