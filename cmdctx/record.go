@@ -285,19 +285,20 @@ func (r *recording) finish(res *cmdexecution.Result, err error) {
 	for _, f := range r.logs {
 		_ = f.Close()
 	}
-	final, code, outcome := state.ExecFailed, 1, []byte(nil)
+	final, code := state.ExecFailed, 1
+	var outcome func(io.Writer) error
 	if res != nil && res.Items != nil {
 		for _, it := range res.Items {
 			r.rec.SetItem(it.ID, string(it.Status))
 		}
-		outcome, _ = res.MarshalOutcome()
+		outcome = res.WriteOutcome
 		code = res.ExitCode()
 		final = state.EndedState(res.Outcome)
 		if err != nil {
 			final, code = state.ExecFailed, 1
 		}
 	}
-	if ferr := r.rec.Finish(final, code, outcome); ferr != nil {
+	if ferr := r.rec.FinishWith(final, code, outcome); ferr != nil {
 		fmt.Fprintf(os.Stderr, "peace: execution record %s: %v\n", r.x.id, ferr)
 	}
 	_ = r.rec.Close()

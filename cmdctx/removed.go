@@ -104,7 +104,7 @@ func (r *recordedSpecs) ofRemoved() map[string]state.ItemSpec {
 // can.
 func (c *CmdCtx) findRemoved(rec *state.Recorded, specs map[string]state.ItemSpec) *removed {
 	whole := c.opts.Flow.Whole()
-	r := &removed{types: map[string]string{}, why: map[string]string{}, stored: rec.Current, unknown: map[string]bool{}}
+	r := &removed{types: map[string]string{}, why: map[string]string{}, stored: map[string]json.RawMessage{}, unknown: map[string]bool{}}
 	seen := map[string]bool{}
 	add := func(id string) {
 		if !seen[id] && whole.Index(items.ID(id)) < 0 {
@@ -123,6 +123,11 @@ func (c *CmdCtx) findRemoved(rec *state.Recorded, specs map[string]state.ItemSpe
 		add(id)
 	}
 	slices.Sort(r.ids)
+	for _, id := range r.ids {
+		if raw, ok := rec.Current[id]; ok {
+			r.stored[id] = raw
+		}
+	}
 
 	built := map[string]items.Item{}
 	for _, id := range r.ids {
@@ -322,8 +327,8 @@ func (r *removed) results() []cmdexecution.ItemResult {
 // those of the other items the file holds (removed items, and those an
 // execution of some items did not touch). The file is decoded for that
 // only when this execution did not give every item it names a spec anew.
-func (r *recordedSpecs) updates(flow *items.Flow, data *cmdblock.Data, rec *state.Recorded) (map[string]state.ItemSpec, error) {
-	fresh, complete := flowSpecs(flow, data, rec)
+func (r *recordedSpecs) updates(flow *items.Flow, data *cmdblock.Data, had []bool) (map[string]state.ItemSpec, error) {
+	fresh, complete := flowSpecs(flow, data, had)
 	// The file names only the whole flow's items: when each of them has a
 	// spec from this execution, none of the file's is kept.
 	if r.specs == nil && !(r.flowOnly && complete && flow == flow.Whole() && len(fresh) == flow.Len()) {
@@ -343,8 +348,9 @@ func (r *recordedSpecs) updates(flow *items.Flow, data *cmdblock.Data, rec *stat
 
 // flowSpecs are the specs this execution gives the items of flow that are
 // recorded, and complete is false when one of them kept the spec it had
-// (its references did not resolve).
-func flowSpecs(flow *items.Flow, data *cmdblock.Data, rec *state.Recorded) (fresh map[string]state.ItemSpec, complete bool) {
+// (its references did not resolve). had says, in flow order, which items
+// were recorded.
+func flowSpecs(flow *items.Flow, data *cmdblock.Data, had []bool) (fresh map[string]state.ItemSpec, complete bool) {
 	fresh = make(map[string]state.ItemSpec, flow.Len())
 	complete = true
 	stateOf := func(id items.ID) items.State {
@@ -364,8 +370,7 @@ func flowSpecs(flow *items.Flow, data *cmdblock.Data, rec *state.Recorded) (fres
 			complete = false // built in Go: the file never names it, so it cannot be told by IDs
 			continue
 		}
-		_, recorded := rec.Current[string(id)]
-		if !(data.Found[i] || data.Applied[i] || data.Lost[i] || recorded) {
+		if !(data.Found[i] || data.Applied[i] || data.Lost[i] || had[i]) {
 			continue
 		}
 		params := sp.Params

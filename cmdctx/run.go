@@ -1,6 +1,7 @@
 package cmdctx
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -37,24 +38,21 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	var rm *removed    // recorded items no longer in the flow
 	var rcd *recording // the record of an execution that applies
 	defer func() {
+		// The end event goes out before the result is worked out: for a
+		// big flow, its statuses and their encoding are not in memory
+		// together with the result.
 		end := progress.Event{Type: progress.ExecutionEnd, Execution: x.id}
-		if res != nil {
-			res = e.Result(x.id, flow, data, outcome)
-			res.Notices = recorded.Notices
-			if rm != nil {
-				res.Removed = rm.results()
-			}
-			if rcd != nil {
-				rcd.annotate(res)
-			}
+		var removedResults []cmdexecution.ItemResult
+		if res != nil && rm != nil {
+			removedResults = rm.results()
 		}
 		if err == nil {
-			end.Outcome = res.Outcome
-			end.Statuses = map[string]progress.Status{}
-			for _, it := range res.Items {
-				end.Statuses[it.ID] = it.Status
+			end.Outcome = outcome.Verdict()
+			end.Statuses = make(map[string]progress.Status, flow.Len()+len(removedResults))
+			for i, it := range flow.Items() {
+				end.Statuses[string(it.ID())] = outcome.Status[i]
 			}
-			for _, it := range res.Removed {
+			for _, it := range removedResults {
 				if it.Status != "" {
 					end.Statuses[it.ID] = it.Status
 				}
@@ -64,6 +62,14 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 			end.Error = err.Error()
 		}
 		c.emitter.Emit(end)
+		if res != nil {
+			res = e.Result(x.id, flow, data, outcome)
+			res.Notices = recorded.Notices
+			res.Removed = removedResults
+			if rcd != nil {
+				rcd.annotate(res)
+			}
+		}
 		if rcd != nil {
 			c.recorders.remove(rcd)
 			if recorded == nil {
@@ -118,8 +124,11 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c.restore(x.id, recorded, data)
+	prior := c.restore(x.id, recorded, data)
 	rm = c.findRemoved(recorded, specs.ofRemoved())
+	// What the run needs of the recorded states is in data and prior now;
+	// the maps (a copy of every recorded state's ID and bytes) go.
+	recorded.Current, recorded.Goal = nil, nil
 
 	env := &cmdblock.Scope{
 		Flow: flow, Execution: x.id, Jobs: c.opts.Jobs, Slots: c.opts.Slots, KeepGoing: c.opts.KeepGoing, Interrupt: x.interrupt,
@@ -156,7 +165,7 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 			return res, fmt.Errorf("close journal: %w", err)
 		}
 	}
-	current, goal, err := updates(flow, data, recorded.Unknown)
+	current, goal, err := updates(flow, data, recorded.Unknown, prior.goal)
 	if err != nil {
 		return res, err
 	}
@@ -164,7 +173,7 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	// records of the removed items cleaned go with the fold, their specs
 	// after it (a kill in between leaves a spec to clean again, a no-op).
 	cleaned := rm.cleaned()
-	newSpecs, err := specs.updates(flow, data, recorded)
+	newSpecs, err := specs.updates(flow, data, prior.had)
 	if err != nil {
 		return res, fmt.Errorf("record item specs: %w", err)
 	}
@@ -239,9 +248,18 @@ func (c *CmdCtx) killLeftovers(id string, rec *state.Recorded) {
 	}
 }
 
+// priorRecord is what an execution keeps of the recorded states besides
+// the decoded ones in its data, in flow order: whether each item was
+// recorded, and its recorded goal state (to hand the fold only the goals
+// that changed).
+type priorRecord struct {
+	had  []bool
+	goal []json.RawMessage
+}
+
 // restore puts what was recorded into data: stored states decoded by their
 // items, and the items an earlier run left unknown.
-func (c *CmdCtx) restore(id string, rec *state.Recorded, data *cmdblock.Data) {
+func (c *CmdCtx) restore(id string, rec *state.Recorded, data *cmdblock.Data) priorRecord {
 	for _, n := range rec.Notices {
 		c.emitter.Emit(progress.Event{Type: progress.Notice, Execution: id, Message: n})
 	}
@@ -254,8 +272,16 @@ func (c *CmdCtx) restore(id string, rec *state.Recorded, data *cmdblock.Data) {
 				Message: "an earlier run stopped while applying this item; it is discovered again"})
 		}
 	}
+	prior := priorRecord{had: make([]bool, flow.Len())}
+	if len(rec.Goal) > 0 {
+		prior.goal = make([]json.RawMessage, flow.Len())
+	}
 	for i, it := range flow.Items() {
+		if prior.goal != nil {
+			prior.goal[i] = rec.Goal[string(it.ID())]
+		}
 		raw, ok := rec.Current[string(it.ID())]
+		prior.had[i] = ok
 		if !ok || raw == nil {
 			continue
 		}
@@ -269,13 +295,18 @@ func (c *CmdCtx) restore(id string, rec *state.Recorded, data *cmdblock.Data) {
 		}
 		data.Stored[i] = s
 	}
+	return prior
 }
 
 // updates is what an execution tells the snapshots: every state it
-// discovered or applied, nil for the items whose state it lost.
-func updates(flow *items.Flow, data *cmdblock.Data, unknown []string) (current, goal map[string]json.RawMessage, err error) {
+// discovered or applied that differs from the recorded one, nil for the
+// items whose state it lost. recordedGoal is the recorded goal of each
+// item, in flow order (nil when none is recorded).
+func updates(flow *items.Flow, data *cmdblock.Data, unknown []string, recordedGoal []json.RawMessage) (current, goal map[string]json.RawMessage, err error) {
 	current = map[string]json.RawMessage{}
 	goal = map[string]json.RawMessage{}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf) // json.Marshal's encoding, into one reused buffer
 	for i, it := range flow.Items() {
 		id := string(it.ID())
 		switch {
@@ -292,9 +323,15 @@ func updates(flow *items.Flow, data *cmdblock.Data, unknown []string) (current, 
 			}
 		}
 		if data.Goal[i] != nil {
-			if goal[id], err = json.Marshal(data.Goal[i]); err != nil {
+			buf.Reset()
+			if err := enc.Encode(data.Goal[i]); err != nil {
 				return nil, nil, fmt.Errorf("encode goal state of %s: %w", id, err)
 			}
+			b := bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
+			if recordedGoal != nil && bytes.Equal(b, recordedGoal[i]) {
+				continue // as recorded: the fold would only compare it
+			}
+			goal[id] = bytes.Clone(b)
 		}
 	}
 	return current, goal, nil
@@ -308,12 +345,27 @@ func idStrings(flow *items.Flow) []string {
 	return ids
 }
 
+// depStrings is each item's dependencies, for items that have some: one
+// allocation for all the lists, none growing.
 func depStrings(flow *items.Flow) map[string][]string {
-	deps := map[string][]string{}
+	n, with := 0, 0
 	for _, it := range flow.Items() {
-		for _, d := range flow.Deps(it.ID()) {
-			deps[string(it.ID())] = append(deps[string(it.ID())], string(d))
+		if k := len(flow.Deps(it.ID())); k > 0 {
+			n, with = n+k, with+1
 		}
+	}
+	deps := make(map[string][]string, with)
+	all := make([]string, 0, n)
+	for _, it := range flow.Items() {
+		ds := flow.Deps(it.ID())
+		if len(ds) == 0 {
+			continue
+		}
+		start := len(all)
+		for _, d := range ds {
+			all = append(all, string(d))
+		}
+		deps[string(it.ID())] = all[start:len(all):len(all)]
 	}
 	return deps
 }

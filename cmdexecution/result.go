@@ -1,8 +1,12 @@
 package cmdexecution
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"io"
 	"slices"
+	"strings"
 
 	"github.com/peace-go/peace/cmdblock"
 	"github.com/peace-go/peace/items"
@@ -246,18 +250,23 @@ func (r *Result) Doc() OutcomeDoc {
 	d := OutcomeDoc{Command: r.Command, Execution: r.Execution, Outcome: r.Outcome,
 		Items: make(map[string]OutcomeItem, len(r.Items))}
 	for _, it := range slices.Concat(r.Items, r.Removed) {
-		oi := OutcomeItem{Status: it.Status, Target: it.Target, KnownAfterApply: it.AfterApply, MayChange: it.MayChange,
-			Output: it.Output, Log: it.Log, Removed: it.Removed}
-		if it.Known {
-			oi.State = it.State
-		}
-		if it.Error != "" {
-			msg := it.Error
-			oi.Error = &msg
-		}
-		d.Items[it.ID] = oi
+		d.Items[it.ID] = it.outcomeItem()
 	}
 	return d
+}
+
+// outcomeItem is it as an item of the outcome document.
+func (it *ItemResult) outcomeItem() OutcomeItem {
+	oi := OutcomeItem{Status: it.Status, Target: it.Target, KnownAfterApply: it.AfterApply, MayChange: it.MayChange,
+		Output: it.Output, Log: it.Log, Removed: it.Removed}
+	if it.Known {
+		oi.State = it.State
+	}
+	if it.Error != "" {
+		msg := it.Error
+		oi.Error = &msg
+	}
+	return oi
 }
 
 // ExitCode is the exit code the command line gives an execution with
@@ -276,7 +285,67 @@ func (r *Result) ExitCode() int {
 // written at the end of every execution, however little it did, and
 // whoever shows it to a person decodes it first.
 func (r *Result) MarshalOutcome() ([]byte, error) {
-	return json.Marshal(r.Doc())
+	var b bytes.Buffer
+	if err := r.WriteOutcome(&b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// WriteOutcome writes r's outcome document to w as MarshalOutcome has it,
+// byte for byte, one item at a time: for a big flow neither the document
+// nor its encoding is ever whole in memory.
+func (r *Result) WriteOutcome(w io.Writer) error {
+	// The document's items are a JSON object, so in ID order, each ID once
+	// (a removed item's entry is the last said of it).
+	order := make([]int32, 0, len(r.Items)+len(r.Removed))
+	for i := range len(r.Items) + len(r.Removed) {
+		order = append(order, int32(i))
+	}
+	item := func(i int32) *ItemResult {
+		if int(i) < len(r.Items) {
+			return &r.Items[i]
+		}
+		return &r.Removed[int(i)-len(r.Items)]
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return strings.Compare(item(a).ID, item(b).ID) })
+
+	bw, ok := w.(*bufio.Writer)
+	if !ok {
+		bw = bufio.NewWriterSize(w, 32<<10)
+	}
+	enc := json.NewEncoder(lineWriter{bw})
+	for _, f := range []struct{ key, value string }{
+		{`{"command":`, r.Command}, {`,"execution":`, r.Execution}, {`,"outcome":`, r.Outcome},
+	} {
+		_, _ = bw.WriteString(f.key)
+		if err := enc.Encode(f.value); err != nil {
+			return err
+		}
+	}
+	_, _ = bw.WriteString(`,"items":{`)
+	var oi OutcomeItem
+	first := true
+	for k, i := range order {
+		it := item(i)
+		if k+1 < len(order) && item(order[k+1]).ID == it.ID {
+			continue // said again later
+		}
+		if !first {
+			_ = bw.WriteByte(',')
+		}
+		first = false
+		if err := enc.Encode(it.ID); err != nil {
+			return err
+		}
+		_ = bw.WriteByte(':')
+		oi = it.outcomeItem()
+		if err := enc.Encode(&oi); err != nil {
+			return err
+		}
+	}
+	_, _ = bw.WriteString("}}")
+	return bw.Flush()
 }
 
 // ResultFromDoc is the Result an outcome document describes, for showing
@@ -371,4 +440,14 @@ func CompareStored(flow *items.Flow, a, b *Result) *Result {
 		r.Items = append(r.Items, ir)
 	}
 	return r
+}
+
+// lineWriter drops the newline json.Encoder ends each value with, so that
+// the values it writes make one compact document.
+type lineWriter struct{ w *bufio.Writer }
+
+func (l lineWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	_, err := l.w.Write(bytes.TrimSuffix(p, []byte{'\n'}))
+	return n, err
 }

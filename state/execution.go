@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -862,6 +863,23 @@ func (l *recordLog) Close() error {
 // events.jsonl once it sees an ended state, and AppendEvent refuses lines
 // after Finish.
 func (r *ExecutionRecord) Finish(s ExecState, exitCode int, outcome []byte) error {
+	if outcome == nil {
+		return r.FinishWith(s, exitCode, nil)
+	}
+	if !json.Valid(outcome) {
+		return fmt.Errorf("finish execution %s: outcome is not JSON", r.e.ID)
+	}
+	return r.FinishWith(s, exitCode, func(w io.Writer) error {
+		_, err := w.Write(outcome)
+		return err
+	})
+}
+
+// FinishWith is Finish with outcome.json written by writeOutcome (one JSON
+// document; nil writes none), streamed to the file rather than held whole
+// in memory: a big flow's outcome is megabytes. The file is replaced as
+// atomically and durably as by Finish.
+func (r *ExecutionRecord) FinishWith(s ExecState, exitCode int, writeOutcome func(io.Writer) error) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.finished {
@@ -870,21 +888,13 @@ func (r *ExecutionRecord) Finish(s ExecState, exitCode int, outcome []byte) erro
 	if !r.e.State.CanMoveTo(s) || !s.Ended() {
 		return &TransitionError{ID: r.e.ID, From: r.e.State, To: s}
 	}
-	if outcome != nil {
-		if !json.Valid(outcome) {
-			return fmt.Errorf("finish execution %s: outcome is not JSON", r.e.ID)
-		}
-		if !bytes.HasSuffix(outcome, []byte{'\n'}) {
-			outcome = append(outcome[:len(outcome):len(outcome)], '\n')
-		}
-	}
 	prev := r.e
 	now := time.Now().UTC()
 	r.e.State = s
 	r.e.Actions = s.Actions()
 	r.e.Ended = &now
 	r.e.ExitCode = &exitCode
-	if err := r.finish(outcome); err != nil {
+	if err := r.finish(writeOutcome); err != nil {
 		r.e = prev
 		return err
 	}
@@ -892,12 +902,13 @@ func (r *ExecutionRecord) Finish(s ExecState, exitCode int, outcome []byte) erro
 	return r.events.Close()
 }
 
-// finish writes outcome.json (unless outcome is nil) and execution.json
-// with the ended r.e: both temporary files fsynced at once, renamed in
-// that order, and the directory fsynced once for both. A power cut may
-// keep the second rename without the first: a record ended without its
-// outcome reads as one that has none (ErrNoOutcome), never as a wrong one.
-func (r *ExecutionRecord) finish(outcome []byte) error {
+// finish writes outcome.json (unless writeOutcome is nil) and
+// execution.json with the ended r.e: both temporary files fsynced at once,
+// renamed in that order, and the directory fsynced once for both. A power
+// cut may keep the second rename without the first: a record ended without
+// its outcome reads as one that has none (ErrNoOutcome), never as a wrong
+// one.
+func (r *ExecutionRecord) finish(writeOutcome func(io.Writer) error) error {
 	data, err := encodeExecution(r.e)
 	if err != nil {
 		return err
@@ -907,11 +918,11 @@ func (r *ExecutionRecord) finish(outcome []byte) error {
 	if err != nil {
 		return fmt.Errorf("write execution record %s: %w", r.e.ID, err)
 	}
-	if outcome == nil {
+	if writeOutcome == nil {
 		err = closeTemp(f, f.Sync())
 	} else {
 		opath := filepath.Join(r.dir, outcomeFile)
-		of, oerr := writeTempFile(opath, outcome)
+		of, oerr := writeTempStreamed(opath, writeOutcome)
 		if oerr != nil {
 			closeTemp(f, oerr)
 			return fmt.Errorf("write outcome of execution %s: %w", r.e.ID, oerr)
@@ -990,4 +1001,48 @@ func parseSeq(line []byte) (int64, bool) {
 		return 0, false
 	}
 	return *v.Seq, true
+}
+
+// writeTempStreamed is writeTempFile with what write writes, then a
+// newline if it did not end with one, streamed to the file.
+func writeTempStreamed(path string, write func(io.Writer) error) (f *os.File, err error) {
+	f, err = durable.CreateTemp(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	w := &lastByteWriter{w: bufio.NewWriterSize(f, 64<<10)}
+	if err := write(w); err != nil {
+		return nil, err
+	}
+	if w.last != '\n' {
+		if _, err := w.Write([]byte{'\n'}); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.w.Flush(); err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// lastByteWriter remembers the last byte written through it.
+type lastByteWriter struct {
+	w    *bufio.Writer
+	last byte
+}
+
+func (l *lastByteWriter) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		l.last = p[len(p)-1]
+	}
+	return l.w.Write(p)
 }

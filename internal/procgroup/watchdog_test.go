@@ -59,7 +59,10 @@ func owner(mode string) {
 		time.Sleep(time.Minute)
 		os.Exit(3)
 	}()
-	var d procgroup.Watchdog
+	d := new(procgroup.Watchdog)
+	// Reachable until the owner is killed: a watchdog collected as garbage
+	// closes its pipe, which fires it.
+	owned = d
 	fields := strings.Fields(mode)
 	var pgids []string
 	extra := ""
@@ -112,6 +115,9 @@ func owner(mode string) {
 	fmt.Printf("ready %s:%s\n", strings.Join(pgids, " "), extra)
 	select {}
 }
+
+// owned is the owner's watchdog.
+var owned *procgroup.Watchdog
 
 func check(err error) {
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -99,22 +100,35 @@ func (c command) run(ctx context.Context, tr progress.Tracker) (string, error) {
 			return "", fmt.Errorf("%s: %w", c.name, err)
 		}
 	}
-	if err := g.Open(); err != nil {
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		_ = cmd.Wait()
-		ended()
-		return "", fmt.Errorf("%s: %w", c.name, err)
-	}
+	// A gate that cannot be opened runs nothing: its shell has exited (its
+	// first line did not parse) or exits with status 125. Its exit status
+	// and what it printed say which, below.
+	openErr := g.Open()
 	defer ended()
 
 	msgs := newMessenger(tr)
 	defer msgs.close()
 	stdout := &lines{keep: !c.log, msgs: msgs}
 	stderr := &lines{msgs: msgs}
-	var readers sync.WaitGroup
-	readers.Go(func() { stdout.readFrom(outR) })
+	readers := make(chan struct{}, 2) // one value per reader done
+	left := 1
+	go func() { stdout.readFrom(outR); readers <- struct{}{} }()
 	if !c.log {
-		readers.Go(func() { stderr.readFrom(errR) })
+		left++
+		go func() { stderr.readFrom(errR); readers <- struct{}{} }()
+	}
+	// drained waits up to d for every reader to be done.
+	drained := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		for ; left > 0; left-- {
+			select {
+			case <-readers:
+			case <-t.C:
+				return false
+			}
+		}
+		return true
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -137,29 +151,23 @@ func (c command) run(ctx context.Context, tr progress.Tracker) (string, error) {
 	// loaded or paused machine): wait for it, so no output is lost, up to
 	// orphanWait for a writer that left the group (a daemon that called
 	// setsid) and kept the pipe.
-	drained := make(chan struct{})
-	go func() { readers.Wait(); close(drained) }()
-	select {
-	case <-drained:
-	case <-time.After(Grace):
-		if proc.GroupAlive(pgid) {
+	if !drained(Grace) {
+		if proc.GroupAlive(pgid) || !drained(orphanWait) {
 			outR.Close()
 			errR.Close()
-		} else {
-			select {
-			case <-drained:
-			case <-time.After(orphanWait):
-				outR.Close()
-				errR.Close()
-			}
 		}
-		<-drained
+		for ; left > 0; left-- {
+			<-readers
+		}
 	}
 
 	if stopErr != nil {
 		return "", fmt.Errorf("%s: %s: %w", c.name, stopErr, ctx.Err())
 	}
 	if waitErr != nil {
+		if ee := (*exec.ExitError)(nil); openErr != nil && errors.As(waitErr, &ee) && ee.ExitCode() == 125 {
+			return "", fmt.Errorf("%s: %w (%w)", c.name, waitErr, openErr)
+		}
 		tail := stderr.tail
 		if len(tail) == 0 {
 			tail = stdout.tail
@@ -295,6 +303,9 @@ type messenger struct {
 const maxQueued = 1 << 16
 
 func newMessenger(tr progress.Tracker) *messenger {
+	if tr == progress.NoTracker {
+		return nil // the lines go nowhere: no goroutine to carry them
+	}
 	m := &messenger{tr: tr, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	m.room = sync.NewCond(&m.mu)
 	go m.loop()
@@ -303,6 +314,9 @@ func newMessenger(tr progress.Tracker) *messenger {
 
 // send queues one output line.
 func (m *messenger) send(line string) {
+	if m == nil {
+		return
+	}
 	m.mu.Lock()
 	for len(m.queue) >= maxQueued {
 		m.room.Wait()
@@ -339,8 +353,11 @@ func (m *messenger) deliver() {
 }
 
 // close delivers what is queued and stops the goroutine. No send may come
-// after it.
+// after it. A nil *messenger (no tracker) drops every line.
 func (m *messenger) close() {
+	if m == nil {
+		return
+	}
 	close(m.wake)
 	<-m.done
 	m.deliver()

@@ -22,7 +22,8 @@ type Params struct {
 	// Current prints the state the world is in now (trimmed stdout).
 	Current string `yaml:"current" peace:"verbatim" doc:"prints the state the world is in now (trimmed stdout)"`
 	// Goal is the state ensure moves the world to: a command that prints
-	// it, or {value: TEXT}, a fixed state that needs no process.
+	// it, or {value: TEXT}, a fixed state that needs no process. A command
+	// that is only echo of plain words (echo built) needs none either.
 	Goal Source `yaml:"goal" peace:"verbatim" doc:"the state ensure moves to: a command that prints it, or {value: TEXT}"`
 	// Ensure moves the world to the goal state. What it prints (stdout and
 	// stderr) is the item's log, never its state: the applied state is what
@@ -228,7 +229,38 @@ func (it *item) state(ctx context.Context, name string, src Source, fc items.Typ
 	if src.Value != nil {
 		return strings.TrimSpace(*src.Value), nil
 	}
+	if s, ok := echoed(src.Command); ok {
+		return s, nil
+	}
 	return it.cmd(name, src.Command, fc).run(ctx, discovering)
+}
+
+// echoed is what script prints when it is only echo of plain words (a
+// goal such as "echo built"): echo is built into sh, and words of these
+// characters need no expansion, so no process is needed to know it. ok is
+// false for anything else: a variable, a quote, a glob, an option, a
+// second command.
+func echoed(script string) (printed string, ok bool) {
+	words := strings.FieldsFunc(script, func(r rune) bool { return r == ' ' || r == '\t' })
+	if len(words) == 0 || words[0] != "echo" || strings.ContainsAny(script, "\n\r") {
+		return "", false
+	}
+	for _, w := range words[1:] {
+		if w[0] == '-' {
+			return "", false
+		}
+		for _, c := range w {
+			if !plain(c) {
+				return "", false
+			}
+		}
+	}
+	return strings.Join(words[1:], " "), true
+}
+
+// plain reports whether c means only itself in a word of sh.
+func plain(c rune) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_.,:/@%+-", c)
 }
 
 // Clean is the state clean_state prints; without clean commands, clean

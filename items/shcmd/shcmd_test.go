@@ -258,15 +258,67 @@ func TestFixedStatesRunNothing(t *testing.T) {
 	dir := t.TempDir()
 	it := mustBuild(t, dir, `{current: "echo absent", goal: {value: " built "}, ensure: "touch out", clean: "rm -f out", clean_state: {value: absent}}`)
 	ctx := context.Background()
-	if got := str(t)(it.Goal(ctx, fc(items.OpEnsure, progress.NoTracker, nil))); got != "built" {
+	g := &groups{}
+	ensure, clean := fc(items.OpEnsure, progress.NoTracker, nil), fc(items.OpClean, progress.NoTracker, nil)
+	ensure.Processes, clean.Processes = g, g
+	if got := str(t)(it.Goal(ctx, ensure)); got != "built" {
 		t.Errorf("goal %q, want the fixed value trimmed", got)
 	}
-	if got := str(t)(it.Clean(ctx, fc(items.OpClean, progress.NoTracker, nil))); got != "absent" {
+	if got := str(t)(it.Clean(ctx, clean)); got != "absent" {
 		t.Errorf("clean state %q", got)
+	}
+	if len(g.started) != 0 {
+		t.Errorf("fixed states started process groups %v", g.started)
 	}
 	for _, bad := range []string{`{current: a, goal: {value: [x]}, ensure: c}`, `{current: a, goal: {vale: x}, ensure: c}`, `{current: a, goal: {}, ensure: c}`} {
 		if _, err := build(t, dir, bad); err == nil {
 			t.Errorf("%s: no error", bad)
+		}
+	}
+}
+
+// TestEchoedStatesRunNothing: a goal or clean_state that only echoes
+// plain words is what sh would print, known without a process; anything
+// else runs.
+func TestEchoedStatesRunNothing(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("X", "from the environment")
+	for _, tc := range []struct {
+		script string
+		runs   bool
+	}{
+		{"echo done", false},
+		{"  echo   built  v1.2_3 a/b:c@d%e+f-g,h  ", false},
+		{"echo", false},
+		{"echo\tdone", false},
+		{"echo $X", true},
+		{"echo 'a  b'", true},
+		{"echo a*", true},
+		{"echo ~", true},
+		{"echo -n done", true},
+		{`echo a\\tb`, true},
+		{"echo a; echo b", true},
+		{"echo a\necho b", true},
+		{"echo {a,b}", true},
+		{"echo done # note", true},
+		{"echo a >&2", true},
+		{"printf done", true},
+	} {
+		want, err := exec.Command("sh", "-c", tc.script).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		it := mustBuild(t, dir, yamlOf(t, map[string]string{"current": "echo a", "goal": tc.script, "ensure": "true", "clean": "true", "clean_state": tc.script}))
+		g := &groups{}
+		c := fc(items.OpEnsure, progress.NoTracker, nil)
+		c.Processes = g
+		goal := str(t)(it.Goal(context.Background(), c))
+		cleanState := str(t)(it.Clean(context.Background(), c))
+		if w := strings.TrimSpace(string(want)); goal != w || cleanState != w {
+			t.Errorf("%q: goal %q, clean state %q; sh prints %q", tc.script, goal, cleanState, w)
+		}
+		if ran := len(g.started) > 0; ran != tc.runs {
+			t.Errorf("%q: started %v, want a process: %v", tc.script, g.started, tc.runs)
 		}
 	}
 }
@@ -456,6 +508,11 @@ func TestExitError(t *testing.T) {
 		{`echo only stdout; exit 2`, "ensure: exit status 2: only stdout"},
 		{`exit 4`, "ensure: exit status 4"},
 		{`no_such_command_here`, "ensure: exit status 127: sh: 1: no_such_command_here: not found"},
+		// A first line that does not parse fails before the gate opens:
+		// the shell's own message, not one about the gate.
+		{`if then`, `ensure: exit status 2: sh: 1: Syntax error: "then" unexpected`},
+		{"echo one\nno_such_command_here", "ensure: exit status 127: one | sh: 2: no_such_command_here: not found"},
+		{`echo "$0 $#"; exit 1`, "ensure: exit status 1: sh 0"},
 	} {
 		it := mustBuild(t, dir, yamlOf(t, map[string]string{"current": "echo a", "goal": "echo b", "ensure": tc.ensure}))
 		_, err := it.Apply(ctx, fc(items.OpEnsure, progress.NoTracker, nil), "a", "b")
