@@ -1005,30 +1005,25 @@ func parseSeq(line []byte) (int64, bool) {
 
 // writeTempStreamed is writeTempFile with what write writes, then a
 // newline if it did not end with one, streamed to the file.
-func writeTempStreamed(path string, write func(io.Writer) error) (f *os.File, err error) {
-	f, err = durable.CreateTemp(path)
+func writeTempStreamed(path string, write func(io.Writer) error) (*os.File, error) {
+	f, err := durable.CreateTemp(path)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
 	w := &lastByteWriter{w: bufio.NewWriterSize(f, 64<<10)}
-	if err := write(w); err != nil {
-		return nil, err
+	err = write(w)
+	if err == nil && w.last != '\n' {
+		_, err = w.Write([]byte{'\n'})
 	}
-	if w.last != '\n' {
-		if _, err := w.Write([]byte{'\n'}); err != nil {
-			return nil, err
-		}
+	if err == nil {
+		err = w.w.Flush()
 	}
-	if err := w.w.Flush(); err != nil {
-		return nil, err
+	if err == nil {
+		err = f.Chmod(0o644)
 	}
-	if err := f.Chmod(0o644); err != nil {
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
 		return nil, err
 	}
 	return f, nil
