@@ -46,7 +46,8 @@ var survivePipes = sync.OnceFunc(func() { signal.Notify(make(chan os.Signal, 1),
 // open loads the flow and starts the view for command. Nothing is written.
 func (g *GlobalOptions) open(command string) (*session, error) {
 	survivePipes()
-	flow, err := g.loadFlow()
+	// Only a run that records anything writes the flow cache.
+	flow, err := g.loadFlowCaching(command == string(items.OpEnsure) || command == string(items.OpClean))
 	if err != nil {
 		return nil, err
 	}
@@ -78,9 +79,16 @@ func (g *GlobalOptions) open(command string) (*session, error) {
 	return s, nil
 }
 
-func (g *GlobalOptions) loadFlow() (*items.Flow, error) {
+// loadFlow loads the flow file, through the workspace's flow cache, which
+// it does not write.
+func (g *GlobalOptions) loadFlow() (*items.Flow, error) { return g.loadFlowCaching(false) }
+
+// loadFlowCaching is loadFlow that, with write, puts the flow in the cache
+// when the cache did not have it.
+func (g *GlobalOptions) loadFlowCaching(write bool) (*items.Flow, error) {
 	path := g.FlowFile
-	flow, err := cmdctx.LoadFlow(path, g.Types, items.WithProfile(g.Profile), items.WithParams(g.ParamValues))
+	flow, err := cmdctx.LoadFlow(path, g.Types, items.WithProfile(g.Profile), items.WithParams(g.ParamValues),
+		cmdctx.FlowCache(g.workspace(), write))
 	var ie *items.InputError
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

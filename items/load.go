@@ -26,7 +26,8 @@ var (
 // Load reads and validates the flow file at path with the item types of reg.
 // Every mistake in the file is an *InputError naming its line and column;
 // when there are several they are joined with errors.Join, in file order.
-// A file that cannot be read is a wrapped os error. Loading writes nothing.
+// A file that cannot be read is a wrapped os error. Loading writes nothing
+// itself (a NodeCache given with WithCache may).
 //
 // The flow params' values come from the file's params (defaults), then the
 // profile's entry in profiles (WithProfile), then WithParams; they replace
@@ -65,6 +66,9 @@ func Parse(name string, data []byte, dir string, reg *Registry, opts ...LoadOpti
 	if len(l.errs) > 0 {
 		return nil, l.err()
 	}
+	if l.encoded != nil {
+		l.opts.cache.Put(name, l.encoded)
+	}
 	f.File, f.Dir, f.Profile, f.Params = name, dir, l.profile, l.values
 	return f, nil
 }
@@ -78,6 +82,9 @@ type loader struct {
 	env  Env
 	opts loadOptions
 	errs []*InputError
+	// encoded is the document parsed because the cache did not have it,
+	// in the cache's form, taken before anything could change it.
+	encoded []byte
 
 	flowID     ID
 	values     map[string]string // the flow params' values for this run
@@ -348,6 +355,13 @@ func (u unbuilt) ID() ID { return u.id }
 // document parses the YAML and returns the top node of its only document,
 // or nil when there is nothing to check.
 func (l *loader) document() *yaml.Node {
+	var sum [32]byte
+	if l.opts.cache != nil {
+		sum = flowSum(l.data)
+		if doc, ok := decodeNodes(l.opts.cache.Get(l.name), sum); ok {
+			return l.top(doc)
+		}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(l.data))
 	var doc yaml.Node
 	switch err := dec.Decode(&doc); {
@@ -366,6 +380,17 @@ func (l *loader) document() *yaml.Node {
 	default:
 		l.errorf(&next, "expected one YAML document, found a second one (a flow file holds one flow)")
 	}
+	if l.opts.cache != nil && len(l.errs) == 0 {
+		if b, ok := encodeNodes(&doc, sum); ok {
+			l.encoded = b
+		}
+	}
+	return l.top(&doc)
+}
+
+// top returns the mapping at the top of a flow file's document, or nil
+// (and the mistake) when there is none.
+func (l *loader) top(doc *yaml.Node) *yaml.Node {
 	if len(doc.Content) == 0 || isNull(deref(doc.Content[0])) {
 		l.errs = append(l.errs, &InputError{Msg: "empty flow file: expected a mapping with keys flow and items"})
 		return nil

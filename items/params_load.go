@@ -15,6 +15,7 @@ type LoadOption func(*loadOptions)
 type loadOptions struct {
 	profile string
 	params  map[string]string
+	cache   NodeCache
 }
 
 // DefaultProfile is the profile of a run that names none. It needs no entry

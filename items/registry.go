@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -103,7 +104,7 @@ func DecodeStrict(n *yaml.Node, v any) error {
 	if n.Kind != yaml.MappingNode {
 		return atNode(n, "expected a mapping of params, found %s", kindName(n))
 	}
-	known := yamlKeys(rv.Elem().Type())
+	known := knownKeys(rv.Elem().Type())
 	var errs []error
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
@@ -148,6 +149,18 @@ func verbatimKeys(t reflect.Type) []string {
 	}
 	return keys
 }
+
+// knownKeys is yamlKeys, worked out once per type: every item of a flow
+// decodes its params through it.
+func knownKeys(t reflect.Type) []string {
+	if keys, ok := knownKeysOf.Load(t); ok {
+		return keys.([]string)
+	}
+	keys, _ := knownKeysOf.LoadOrStore(t, slices.Clip(yamlKeys(t)))
+	return keys.([]string)
+}
+
+var knownKeysOf sync.Map // reflect.Type → []string
 
 func yamlKeys(t reflect.Type) []string {
 	var keys []string

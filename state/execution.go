@@ -12,6 +12,8 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -403,15 +405,28 @@ func createRecord(parent string, e Execution) (err error) {
 			os.RemoveAll(tmp)
 		}
 	}()
-	if err := writeSynced(filepath.Join(tmp, executionFile), data); err != nil {
+	f, err := os.OpenFile(filepath.Join(tmp, executionFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
 		return err
 	}
 	// Empty, events.jsonl needs no fsync of its own: the directory's
 	// records its name, and nothing is lost if a power cut loses it.
 	if err := createEmpty(filepath.Join(tmp, eventsFile)); err != nil {
+		f.Close()
 		return err
 	}
-	if err := durable.SyncDir(tmp); err != nil {
+	// execution.json's content and the temporary directory's entries are
+	// fsynced together (each may be durable first: nothing names the
+	// directory yet), and both before the rename that shows the record.
+	if err := syncBoth(f.Sync, func() error { return durable.SyncDir(tmp) }); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, final); err != nil {
@@ -423,21 +438,48 @@ func createRecord(parent string, e Execution) (err error) {
 	return durable.SyncDir(parent)
 }
 
-// writeSynced creates path with data and fsyncs it.
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+// syncBoth runs two fsyncs at once (a file system commits fsyncs that
+// wait together in one go) and returns the first error.
+func syncBoth(a, b func() error) error {
+	errB := make(chan error, 1)
+	go func() { errB <- b() }()
+	err := a()
+	if err2 := <-errB; err == nil {
+		err = err2
+	}
+	return err
+}
+
+// writeTempFile writes data with mode 0644 to a new temporary file beside path
+// (the one pattern) and returns its name, the file still open and not yet
+// fsynced.
+func writeTempFile(path string, data []byte) (*os.File, error) {
+	f, err := durable.CreateTemp(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := f.Write(data); err != nil {
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err != nil {
 		f.Close()
-		return err
+		os.Remove(f.Name())
+		return nil, err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	return f, nil
+}
+
+// closeTemp closes a temporary file from writeTempFile and, if err is not nil,
+// removes it; it returns err, or the error of the close.
+func closeTemp(f *os.File, err error) error {
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	return f.Close()
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // createEmpty creates path, empty.
@@ -474,12 +516,122 @@ func mkdirDurable(path string) error {
 }
 
 // encodeExecution is execution.json's content for e.
+//
+// It is json.MarshalIndent's output, byte for byte (a test holds the two
+// together), written without reflection: a record is written three times
+// per execution, and its items map names every item of the flow.
 func encodeExecution(e Execution) ([]byte, error) {
-	b, err := json.MarshalIndent(e, "", "  ")
+	started, err := e.Started.MarshalJSON()
 	if err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	b := make([]byte, 0, 512+len(e.Items)*32)
+	field := func(name string) {
+		b = append(b, "\n  \""...)
+		b = append(b, name...)
+		b = append(b, "\": "...)
+	}
+	str := func(name, v string) {
+		field(name)
+		b = appendExecString(b, v)
+		b = append(b, ',')
+	}
+	b = append(b, '{')
+	str("id", e.ID)
+	str("command", e.Command)
+	str("flow", e.Flow)
+	str("profile", e.Profile)
+	str("workspace", e.Workspace)
+	field("pid")
+	b = strconv.AppendInt(b, int64(e.PID), 10)
+	b = append(b, ',')
+	str("host", e.Host)
+	str("state", string(e.State))
+	field("started")
+	b = append(b, started...)
+	b = append(b, ',')
+	field("ended")
+	if e.Ended != nil {
+		ended, err := e.Ended.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, ended...)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, ',')
+	field("exit_code")
+	if e.ExitCode != nil {
+		b = strconv.AppendInt(b, int64(*e.ExitCode), 10)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, ',')
+	field("params")
+	b = appendExecMap(b, e.Params)
+	b = append(b, ',')
+	field("items")
+	b = appendExecMap(b, e.Items)
+	b = append(b, ',')
+	field("actions")
+	b = append(b, "{\n    \"stop\": "...)
+	b = strconv.AppendBool(b, e.Actions.Stop)
+	b = append(b, ",\n    \"cancel\": "...)
+	b = strconv.AppendBool(b, e.Actions.Cancel)
+	b = append(b, ",\n    \"kill\": "...)
+	b = strconv.AppendBool(b, e.Actions.Kill)
+	b = append(b, "\n  },"...)
+	field("last_seq")
+	b = strconv.AppendInt(b, e.LastSeq, 10)
+	b = append(b, ',')
+	if e.ProcStart != "" {
+		str("proc_start", e.ProcStart)
+	}
+	field("version")
+	b = strconv.AppendInt(b, int64(e.Version), 10)
+	return append(b, "\n}\n"...), nil
+}
+
+// appendExecMap appends m as MarshalIndent does at the second level: keys
+// sorted, one per line.
+func appendExecMap(b []byte, m map[string]string) []byte {
+	if m == nil {
+		return append(b, "null"...)
+	}
+	if len(m) == 0 {
+		return append(b, "{}"...)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "\n    "...)
+		b = appendExecString(b, k)
+		b = append(b, ": "...)
+		b = appendExecString(b, m[k])
+	}
+	return append(b, "\n  }"...)
+}
+
+// appendExecString appends s as encoding/json writes it: at once when it
+// holds only printable ASCII that needs no escape, else by encoding/json.
+func appendExecString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // ID returns the execution's ID.
@@ -548,13 +700,26 @@ func (r *ExecutionRecord) Flush() error {
 	return r.write()
 }
 
-// write replaces execution.json with r.e: temp + fsync + rename + dir fsync.
+// write replaces execution.json with r.e: temp + fsync + rename. The
+// directory is not fsynced: a replacement a power cut loses leaves the
+// execution.json before it, whole, which reads as lost like any live state
+// of a process that is gone. Finish makes the ended state durable.
 func (r *ExecutionRecord) write() error {
 	data, err := encodeExecution(r.e)
 	if err != nil {
 		return err
 	}
-	if err := durable.WriteFile(filepath.Join(r.dir, executionFile), data, 0o644); err != nil {
+	path := filepath.Join(r.dir, executionFile)
+	f, err := writeTempFile(path, data)
+	if err == nil {
+		err = closeTemp(f, f.Sync())
+	}
+	if err == nil {
+		if err = os.Rename(f.Name(), path); err != nil {
+			os.Remove(f.Name())
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("write execution record %s: %w", r.e.ID, err)
 	}
 	r.dirty = false
@@ -723,23 +888,68 @@ func (r *ExecutionRecord) FinishWith(s ExecState, exitCode int, writeOutcome fun
 	if !r.e.State.CanMoveTo(s) || !s.Ended() {
 		return &TransitionError{ID: r.e.ID, From: r.e.State, To: s}
 	}
-	if writeOutcome != nil {
-		if err := writeFileStreamed(filepath.Join(r.dir, outcomeFile), writeOutcome); err != nil {
-			return fmt.Errorf("write outcome of execution %s: %w", r.e.ID, err)
-		}
-	}
 	prev := r.e
 	now := time.Now().UTC()
 	r.e.State = s
 	r.e.Actions = s.Actions()
 	r.e.Ended = &now
 	r.e.ExitCode = &exitCode
-	if err := r.write(); err != nil {
+	if err := r.finish(writeOutcome); err != nil {
 		r.e = prev
 		return err
 	}
 	r.finished = true
 	return r.events.Close()
+}
+
+// finish writes outcome.json (unless writeOutcome is nil) and
+// execution.json with the ended r.e: both temporary files fsynced at once,
+// renamed in that order, and the directory fsynced once for both. A power
+// cut may keep the second rename without the first: a record ended without
+// its outcome reads as one that has none (ErrNoOutcome), never as a wrong
+// one.
+func (r *ExecutionRecord) finish(writeOutcome func(io.Writer) error) error {
+	data, err := encodeExecution(r.e)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(r.dir, executionFile)
+	f, err := writeTempFile(path, data)
+	if err != nil {
+		return fmt.Errorf("write execution record %s: %w", r.e.ID, err)
+	}
+	if writeOutcome == nil {
+		err = closeTemp(f, f.Sync())
+	} else {
+		opath := filepath.Join(r.dir, outcomeFile)
+		of, oerr := writeTempStreamed(opath, writeOutcome)
+		if oerr != nil {
+			closeTemp(f, oerr)
+			return fmt.Errorf("write outcome of execution %s: %w", r.e.ID, oerr)
+		}
+		err = syncBoth(f.Sync, of.Sync)
+		if oerr = closeTemp(of, err); oerr == nil {
+			if oerr = os.Rename(of.Name(), opath); oerr != nil {
+				os.Remove(of.Name())
+			}
+		}
+		if err = closeTemp(f, oerr); oerr != nil {
+			return fmt.Errorf("write outcome of execution %s: %w", r.e.ID, oerr)
+		}
+	}
+	if err == nil {
+		if err = os.Rename(f.Name(), path); err != nil {
+			os.Remove(f.Name())
+		}
+	}
+	if err == nil {
+		err = durable.SyncDir(r.dir)
+	}
+	if err != nil {
+		return fmt.Errorf("write execution record %s: %w", r.e.ID, err)
+	}
+	r.dirty = false
+	return nil
 }
 
 // Close releases the files the writer holds (events, open logs). It does
@@ -793,45 +1003,30 @@ func parseSeq(line []byte) (int64, bool) {
 	return *v.Seq, true
 }
 
-// writeFileStreamed replaces path, as durable.WriteFile does (temp, fsync,
-// rename, directory fsync), with what write writes, then a newline if it
-// did not end with one.
-func writeFileStreamed(path string, write func(io.Writer) error) (err error) {
+// writeTempStreamed is writeTempFile with what write writes, then a
+// newline if it did not end with one, streamed to the file.
+func writeTempStreamed(path string, write func(io.Writer) error) (*os.File, error) {
 	f, err := durable.CreateTemp(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
 	w := &lastByteWriter{w: bufio.NewWriterSize(f, 64<<10)}
-	if err := write(w); err != nil {
-		return err
+	err = write(w)
+	if err == nil && w.last != '\n' {
+		_, err = w.Write([]byte{'\n'})
 	}
-	if w.last != '\n' {
-		if _, err := w.Write([]byte{'\n'}); err != nil {
-			return err
-		}
+	if err == nil {
+		err = w.w.Flush()
 	}
-	if err := w.w.Flush(); err != nil {
-		return err
+	if err == nil {
+		err = f.Chmod(0o644)
 	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
 	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return durable.SyncDir(filepath.Dir(path))
+	return f, nil
 }
 
 // lastByteWriter remembers the last byte written through it.

@@ -1,11 +1,13 @@
 package state
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +31,12 @@ const staleRecordTemp = time.Minute
 // read as lost) is never removed, nor a record it cannot read: a corrupt
 // one is kept for its owner to look at. Leftovers of killed writers
 // (temporary directories and files) are removed too.
+//
+// Records are ranked by their IDs, which begin with their start time, and
+// only those that may be removed are read (and the newest, for what a
+// killed run left in it); a record counts among the newest keep whether or
+// not it can be read. Where an ID does not begin with a time, every record
+// is read and ranked by its start.
 func PruneExecutions(dir string, keep int, maxAge time.Duration, now time.Time) (removed []string, err error) {
 	parent := filepath.Join(dir, executionsDir)
 	entries, err := os.ReadDir(parent)
@@ -47,12 +55,52 @@ func PruneExecutions(dir string, keep int, maxAge time.Duration, now time.Time) 
 		return nil, nil
 	}
 
-	execs, _, err := ListExecutions(dir)
-	if err != nil {
-		return nil, err
+	// Rank by ID when every ID begins with its start time: only the records
+	// that may go are read, not every one (each names a thousand items'
+	// statuses). Else (IDs of another kind) every record is read and
+	// ranked by its start time.
+	type ranked struct {
+		id   string
+		rank int
 	}
-	for i, e := range execs {
-		tooMany := i >= keep
+	var toRead []ranked
+	var execs []Execution
+	if ids, ok := stampedIDs(entries); ok {
+		// Oldest may hold a record started before now-maxAge; the
+		// minute is slack for a record started a little before its ID's
+		// second ended.
+		oldest := now.Add(-maxAge + time.Minute)
+		for i, id := range ids {
+			// The newest is read too: it is the one a killed run would
+			// have left lost, with temporary files in it.
+			if i == 0 || i >= keep || maxAge > 0 && idTime(id).Before(oldest) {
+				toRead = append(toRead, ranked{id, i})
+			}
+		}
+		for _, r := range toRead {
+			e, err := readPruneHead(dir, r.id)
+			if err != nil {
+				// Removed meanwhile, or unreadable: a corrupt record is
+				// kept for its owner to look at.
+				continue
+			}
+			execs = append(execs, *e)
+		}
+	} else {
+		execs, _, err = ListExecutions(dir)
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range execs {
+			toRead = append(toRead, ranked{e.ID, i})
+		}
+	}
+	rank := make(map[string]int, len(toRead))
+	for _, r := range toRead {
+		rank[r.id] = r.rank
+	}
+	for _, e := range execs {
+		tooMany := rank[e.ID] >= keep
 		tooOld := maxAge > 0 && now.Sub(e.Started) > maxAge
 		if e.State.Live() {
 			continue
@@ -76,11 +124,9 @@ func PruneExecutions(dir string, keep int, maxAge time.Duration, now time.Time) 
 		}
 		removed = append(removed, e.ID)
 	}
-	if len(removed) > 0 {
-		if err := durable.SyncDir(parent); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	// The removals are not fsynced: a record a power cut brings back is
+	// pruned again, a temporary one swept, and the record made next
+	// fsyncs this directory anyway.
 	if len(errs) > 0 {
 		return removed, fmt.Errorf("prune executions: %w", errors.Join(errs...))
 	}
@@ -118,6 +164,70 @@ func sweepStaleRecordTemps(parent string, entries []os.DirEntry, now time.Time, 
 	}
 }
 
+// pruneHead is what pruning needs of execution.json: not the items'
+// statuses, which a thousand-item record is made of.
+type pruneHead struct {
+	ID        string    `json:"id"`
+	PID       int       `json:"pid"`
+	Host      string    `json:"host"`
+	State     ExecState `json:"state"`
+	Started   time.Time `json:"started"`
+	ProcStart string    `json:"proc_start,omitempty"`
+	Version   int       `json:"version"`
+}
+
+// readPruneHead reads what pruning needs of execution id: its ID, state
+// (lost when its process is gone) and start. A record this cannot tell
+// well-formed is read by ReadExecution, which says what is wrong with it
+// and moves a corrupt one aside.
+func readPruneHead(dir, id string) (*Execution, error) {
+	data, err := os.ReadFile(filepath.Join(recordDir(dir, id), executionFile))
+	var h pruneHead
+	if err != nil || json.Unmarshal(data, &h) != nil || h.Version < 1 || h.Version > ExecutionFormatVersion ||
+		h.ID != id || !h.State.Valid() {
+		return ReadExecution(dir, id)
+	}
+	e := &Execution{ID: h.ID, PID: h.PID, Host: h.Host, State: h.State, Started: h.Started, ProcStart: h.ProcStart, Version: h.Version}
+	if e.State.Live() && processGone(e) {
+		e.State = ExecLost
+	}
+	return e, nil
+}
+
+// stampedIDs returns the record IDs among entries, newest first, if every
+// one begins with its UTC start time (as NewExecutionID makes them): then
+// their order is that of their start, to the second.
+func stampedIDs(entries []os.DirEntry) ([]string, bool) {
+	var ids []string
+	for _, e := range entries {
+		if !e.IsDir() || !ValidExecutionID(e.Name()) {
+			continue
+		}
+		if idTime(e.Name()).IsZero() {
+			return nil, false
+		}
+		ids = append(ids, e.Name())
+	}
+	slices.Sort(ids)
+	slices.Reverse(ids)
+	return ids, true
+}
+
+// idTime is the start time an execution ID begins with (to the second),
+// or zero if it begins with none.
+func idTime(id string) time.Time {
+	if len(id) < len(idTimeLayout) {
+		return time.Time{}
+	}
+	t, err := time.Parse(idTimeLayout, id[:len(idTimeLayout)])
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+const idTimeLayout = "20060102-150405"
+
 // nothingToPrune tells from the directory listing alone — without reading
 // a record — that no record is beyond keep or older than maxAge: there are
 // at most keep of them, and the oldest ID's time (IDs begin with their
@@ -141,8 +251,8 @@ func nothingToPrune(entries []os.DirEntry, keep int, maxAge time.Duration, now t
 	if maxAge <= 0 || oldest == "" {
 		return true
 	}
-	started, err := time.Parse("20060102-150405", oldest[:min(len(oldest), 15)])
-	if err != nil {
+	started := idTime(oldest)
+	if started.IsZero() {
 		return false // not a time-stamped ID: read the records
 	}
 	// A second of slack for the ID's truncation.

@@ -104,3 +104,64 @@ func TestPruneExecutionsByAge(t *testing.T) {
 		t.Errorf("prune of no records: %v, %v", removed, err)
 	}
 }
+
+// With IDs that begin with their start time (as NewExecutionID makes them),
+// only the records that may go are read, and the newest.
+func TestPruneExecutionsReadsOnlyCandidates(t *testing.T) {
+	dir := newExecDir(t)
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	t0 := now.Add(-24 * time.Hour)
+	gone := startSleeper(t)
+	deadPID := gone.Process.Pid
+	killAndReap(t, gone)
+
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Minute) }
+	var ids []string
+	for i := range 106 {
+		id := newExecutionIDAt(at(i))
+		st, pid := ExecComplete, os.Getpid()
+		switch i {
+		case 0:
+			st = ExecRunning // live, beyond the newest 100: kept
+		case 1:
+			st, pid = ExecRunning, deadPID // lost, beyond: removed
+		case 105:
+			st, pid = ExecRunning, deadPID // lost, the newest: kept
+		}
+		createAt(t, dir, id, at(i), st, pid)
+		ids = append(ids, id)
+	}
+	month := newExecutionIDAt(now.Add(-31 * 24 * time.Hour))
+	createAt(t, dir, month, now.Add(-31*24*time.Hour), ExecFailed, os.Getpid())
+
+	// A record among the newest 100 that cannot be read: read, it would be
+	// moved aside as corrupt.
+	corrupt := filepath.Join(recordDir(dir, ids[50]), executionFile)
+	mustOK(t, os.WriteFile(corrupt, []byte("{not json"), 0o644))
+	// What a killed writer left in the newest record.
+	litter := filepath.Join(recordDir(dir, ids[105]), ".execution.json.peace-tmp-1")
+	mustOK(t, os.WriteFile(litter, []byte("x"), 0o644))
+
+	removed, err := PruneExecutions(dir, KeepExecutions, KeepExecutionAge, now)
+	mustOK(t, err)
+	sort.Strings(removed)
+	// 107 records: the oldest 7 by ID are beyond the newest 100; the live
+	// one stays.
+	want := []string{month, ids[1], ids[2], ids[3], ids[4], ids[5]}
+	sort.Strings(want)
+	if !slices.Equal(removed, want) {
+		t.Errorf("removed %v, want %v", removed, want)
+	}
+	if b, err := os.ReadFile(corrupt); err != nil || string(b) != "{not json" {
+		t.Errorf("a record among the newest was read: %q, %v", b, err)
+	}
+	if _, err := os.Stat(litter); !os.IsNotExist(err) {
+		t.Errorf("the temporary file in the newest, lost record is left: %v", err)
+	}
+	if _, err := os.Stat(recordDir(dir, ids[0])); err != nil {
+		t.Errorf("the live record was removed: %v", err)
+	}
+	if removed, err := PruneExecutions(dir, KeepExecutions, KeepExecutionAge, now); err != nil || len(removed) != 0 {
+		t.Errorf("second prune removed %v, %v", removed, err)
+	}
+}

@@ -77,7 +77,6 @@ func ago(d time.Duration) string {
 // Lock is the one-writer lock of a store, held by this process.
 type Lock struct {
 	path string
-	dir  string
 	data []byte // the lock file as written, to recognise it on release
 
 	mu       sync.Mutex
@@ -191,7 +190,7 @@ func (s *Store) tryLock(data []byte) (l *Lock, notice string, holder LockInfo, e
 			return nil, "", holder, fmt.Errorf("lock: %w", err)
 		}
 		if created {
-			return &Lock{path: path, dir: s.dir, data: data}, "", holder, nil
+			return &Lock{path: path, data: data}, "", holder, nil
 		}
 		holder, raw, err := readLock(path)
 		if errors.Is(err, os.ErrNotExist) {
@@ -210,7 +209,7 @@ func (s *Store) tryLock(data []byte) (l *Lock, notice string, holder LockInfo, e
 		if took {
 			notice = fmt.Sprintf("took over the lock of pid %d (%s, started %s), which is no longer running",
 				holder.PID, holder.Command, clock(holder.Started))
-			return &Lock{path: path, dir: s.dir, data: data}, notice, holder, nil
+			return &Lock{path: path, data: data}, notice, holder, nil
 		}
 		// Someone else changed the lock meanwhile: look again.
 	}
@@ -220,10 +219,17 @@ func (s *Store) tryLock(data []byte) (l *Lock, notice string, holder LockInfo, e
 // createExclusive makes the fully written file tmp appear as path unless
 // path exists: by a hard link, which fails if path exists; where hard links
 // are not supported, by an exclusive create written in place.
+//
+// The directory is not fsynced: other processes see the lock at once, and
+// after a power cut either outcome is sound. The lock's content is durable
+// before its name appears, so a lock that survives one is whole, and its
+// holder is gone (taken over as dead); one that does not survive leaves
+// nothing to take over. What the run recorded meanwhile is in the journal,
+// which recovery reads with or without a lock.
 func createExclusive(tmp, path string, data []byte) (bool, error) {
 	err := linkFile(tmp, path)
 	if err == nil {
-		return true, durable.SyncDir(filepath.Dir(path))
+		return true, nil
 	}
 	if errors.Is(err, os.ErrExist) {
 		return false, nil
@@ -249,7 +255,7 @@ func createExclusive(tmp, path string, data []byte) (bool, error) {
 		os.Remove(path)
 		return false, err
 	}
-	return true, durable.SyncDir(filepath.Dir(path))
+	return true, nil
 }
 
 // takeOver replaces the lock file, if it still is exactly deadRaw, with tmp
@@ -279,7 +285,9 @@ func (s *Store) takeOver(tmp string, deadRaw []byte) (bool, error) {
 	return true, durable.SyncDir(s.dir)
 }
 
-// Release gives the lock up. Releasing twice is harmless.
+// Release gives the lock up. Releasing twice is harmless. The directory is
+// not fsynced: a removal a power cut loses leaves the lock of a process
+// that is gone, which the next run takes over with a notice.
 func (l *Lock) Release() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -301,7 +309,7 @@ func (l *Lock) Release() error {
 		return fmt.Errorf("release lock: %w", err)
 	}
 	l.released = true
-	return durable.SyncDir(l.dir)
+	return nil
 }
 
 // Unlock removes the lock if its holder is provably dead, returning who held

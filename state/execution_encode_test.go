@@ -1,0 +1,66 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// encodeExecution writes what json.MarshalIndent writes.
+func TestEncodeExecutionAsEncodingJSON(t *testing.T) {
+	ended := time.Date(2026, 1, 2, 3, 4, 6, 789, time.FixedZone("x", 3600))
+	code := -3
+	full := Execution{
+		ID: "20260102-030405-3f9a2c", Command: "ensure --dry-run", Flow: "hello", Profile: "default",
+		Workspace: "/abs/<dir> & \"q\"\\\n\tü\u2028", PID: 1234, Host: "box", State: ExecInterrupted,
+		Started: time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC), Ended: &ended, ExitCode: &code,
+		Params:  map[string]string{"b": "x\x00y", "a": "", "é": "\xff"},
+		Items:   map[string]string{"out_dir": "applied", "a_1": "failed", "z": "queued"},
+		Actions: Actions{Stop: true, Kill: true}, LastSeq: 42, ProcStart: "boot 17", Version: ExecutionFormatVersion,
+	}
+	cases := map[string]Execution{
+		"full":   full,
+		"sample": sampleExecution(),
+		"zero":   {},
+		"empty maps": {ID: "x", Params: map[string]string{}, Items: map[string]string{},
+			Started: time.Unix(0, 0).UTC()},
+	}
+	for name, e := range cases {
+		want, err := json.MarshalIndent(e, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, '\n')
+		got, err := encodeExecution(e)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s:\n%s\nwant\n%s", name, got, want)
+		}
+	}
+	// A time encoding/json refuses is refused too.
+	if _, err := encodeExecution(Execution{Started: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}); err == nil {
+		t.Error("year 10000 encoded")
+	}
+}
+
+func FuzzEncodeExecution(f *testing.F) {
+	f.Add("hello", "applied", "/abs/.peace", int64(3))
+	f.Add("<&>", "\u2028\x7f", "\xff\xfe", int64(-1))
+	f.Fuzz(func(t *testing.T, key, value, ws string, n int64) {
+		e := sampleExecution()
+		e.Workspace, e.LastSeq, e.PID = ws, n, int(n)
+		e.Items = map[string]string{key: value, value: key}
+		e.Params = map[string]string{ws: key}
+		want, err := json.MarshalIndent(e, "", "  ")
+		if err != nil {
+			t.Skip()
+		}
+		got, err := encodeExecution(e)
+		if err != nil || !bytes.Equal(got, append(want, '\n')) {
+			t.Fatalf("got %q (%v)\nwant %q", got, err, want)
+		}
+	})
+}
