@@ -11,7 +11,6 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -836,27 +835,15 @@ func (j *Journal) writeLoop() {
 	flush()
 }
 
-// gatherYields bounds how often the writer lets others run before a commit.
-const gatherYields = 4
-
 // gather lets the goroutines that are ready to run go first, as long as
 // they keep handing in records: items just finishing or about to start join
-// this commit instead of waiting for the next fsync. It costs no waiting
-// when nothing else is ready to run.
+// this commit instead of waiting for the next fsync.
 func (j *Journal) gather() {
-	j.mu.Lock()
-	n := len(j.queue)
-	j.mu.Unlock()
-	for range gatherYields {
-		runtime.Gosched()
+	durable.Gather(func() int {
 		j.mu.Lock()
-		m := len(j.queue)
-		j.mu.Unlock()
-		if m == n {
-			return
-		}
-		n = m
-	}
+		defer j.mu.Unlock()
+		return len(j.queue)
+	})
 }
 
 // dirFailure is a record not written because a directory it waits for

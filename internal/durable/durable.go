@@ -60,27 +60,34 @@ type dirSync struct {
 	queue []chan error
 }
 
-// gatherYields bounds how often a leader lets others run before its fsync.
+// gatherYields bounds how often a committer lets others run before its
+// fsync.
 const gatherYields = 4
 
-// gather lets the goroutines that are ready to run go first, as long as
-// they keep joining the queue: callers about to sync the directory join
-// this fsync instead of waiting for the next. It costs no waiting when
-// nothing else is ready to run.
-func (d *dirSync) gather() {
-	d.mu.Lock()
-	n := len(d.queue)
-	d.mu.Unlock()
+// Gather lets the goroutines that are ready to run go first, as long as
+// they keep joining what queued counts: callers about to hand in work for
+// an fsync join this one instead of waiting for the next. It costs no
+// waiting when nothing else is ready to run. The directory fsyncs here and
+// the journal's commits use it.
+func Gather(queued func() int) {
+	n := queued()
 	for range gatherYields {
 		runtime.Gosched()
-		d.mu.Lock()
-		m := len(d.queue)
-		d.mu.Unlock()
+		m := queued()
 		if m == n {
 			return
 		}
 		n = m
 	}
+}
+
+// gather is Gather over the callers queued for this directory.
+func (d *dirSync) gather() {
+	Gather(func() int {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return len(d.queue)
+	})
 }
 
 // errLead tells a queued caller that it leads the next fsync.
