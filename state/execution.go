@@ -454,11 +454,20 @@ func syncBoth(a, b func() error) error {
 // (the one pattern) and returns its name, the file still open and not yet
 // fsynced.
 func writeTempFile(path string, data []byte) (*os.File, error) {
+	return fillTemp(path, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// fillTemp makes a temporary file beside path, has fill write it, and
+// gives it mode 0644; on a failure the file is gone.
+func fillTemp(path string, fill func(*os.File) error) (*os.File, error) {
 	f, err := durable.CreateTemp(path)
 	if err != nil {
 		return nil, err
 	}
-	_, err = f.Write(data)
+	err = fill(f)
 	if err == nil {
 		err = f.Chmod(0o644)
 	}
@@ -1006,27 +1015,17 @@ func parseSeq(line []byte) (int64, bool) {
 // writeTempStreamed is writeTempFile with what write writes, then a
 // newline if it did not end with one, streamed to the file.
 func writeTempStreamed(path string, write func(io.Writer) error) (*os.File, error) {
-	f, err := durable.CreateTemp(path)
-	if err != nil {
-		return nil, err
-	}
-	w := &lastByteWriter{w: bufio.NewWriterSize(f, 64<<10)}
-	err = write(w)
-	if err == nil && w.last != '\n' {
-		_, err = w.Write([]byte{'\n'})
-	}
-	if err == nil {
-		err = w.w.Flush()
-	}
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, err
-	}
-	return f, nil
+	return fillTemp(path, func(f *os.File) error {
+		w := &lastByteWriter{w: bufio.NewWriterSize(f, 64<<10)}
+		err := write(w)
+		if err == nil && w.last != '\n' {
+			_, err = w.Write([]byte{'\n'})
+		}
+		if err == nil {
+			err = w.w.Flush()
+		}
+		return err
+	})
 }
 
 // lastByteWriter remembers the last byte written through it.
