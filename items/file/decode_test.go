@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/peace-go/peace/items"
 )
 
 // writtenStates are states as peace records them: json.Marshal of what
@@ -115,4 +117,28 @@ func FuzzDecodeState(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sameAsJSON(t, data)
 	})
+}
+
+// TestItemDecodeState is the item's DecodeState, which restores a run's
+// recorded states: the hand decoder's value, and encoding/json's error.
+func TestItemDecodeState(t *testing.T) {
+	it, err := New("f", Params{Path: "f", Content: "x"}, items.Env{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range writtenStates(t) {
+		var want State
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := it.DecodeState(b)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("DecodeState(%s) = %#v, %v; want %#v", b, got, err, want)
+		}
+	}
+	var s State
+	want := json.Unmarshal([]byte(`{"path":1}`), &s)
+	if _, err := it.DecodeState([]byte(`{"path":1}`)); err == nil || err.Error() != "item f: decode state: "+want.Error() {
+		t.Fatalf("DecodeState of a number as path: error %v, want one wrapping %v", err, want)
+	}
 }
