@@ -154,9 +154,22 @@ func (t *typed[S]) ApplyDry(ctx context.Context, fc FnCtx, current, target State
 	return t.apply(ctx, fc, current, target, t.it.ApplyDry)
 }
 
+// StateDecoder is a TypedItem that decodes its states itself, faster than
+// encoding/json: DecodeState returns what json.Unmarshal into a zero S
+// does, value and error.
+type StateDecoder[S any] interface {
+	DecodeState(data []byte) (S, error)
+}
+
 func (t *typed[S]) DecodeState(data json.RawMessage) (State, error) {
 	var s S
-	if err := json.Unmarshal(data, &s); err != nil {
+	var err error
+	if d, ok := t.it.(StateDecoder[S]); ok {
+		s, err = d.DecodeState(data)
+	} else {
+		err = json.Unmarshal(data, &s)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("item %s: decode state: %w", t.id, err)
 	}
 	return s, nil

@@ -2,6 +2,7 @@ package file_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -50,4 +51,42 @@ func BenchmarkApply(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkDecodeState is the decoding of one recorded state of a file that
+// exists, as a no-op run restores one per file item; encoding/json is the
+// decoder it replaces.
+func BenchmarkDecodeState(b *testing.B) {
+	ctx := context.Background()
+	fc := items.FnCtx{Op: items.OpEnsure, Progress: progress.NoTracker}
+	it, err := file.New("f", file.Params{Path: "f", Content: "x"}, items.Env{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	goal, _ := it.Goal(ctx, fc)
+	s, err := it.Apply(ctx, fc, file.State{}, goal)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := json.Marshal(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("item", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := it.DecodeState(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var s file.State
+			if err := json.Unmarshal(raw, &s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
