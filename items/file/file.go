@@ -253,6 +253,12 @@ func Discover(ctx context.Context, path string) (State, error) {
 // the answer and the file is not read: one stat instead of an open, a read
 // and a hash.
 func discover(ctx context.Context, path string, stored *State) (State, error) {
+	return look(ctx, path, stored, true)
+}
+
+// look is discover, reading and hashing the file only when content is
+// asked for and the recorded state cannot vouch for it.
+func look(ctx context.Context, path string, stored *State, content bool) (State, error) {
 	// The moment is taken before the stat: see Seen.unchanged.
 	at := now()
 	// Stat before opening: opening a named pipe would block.
@@ -269,6 +275,9 @@ func discover(ctx context.Context, path string, stored *State) (State, error) {
 	if stored != nil && stored.Exists && stored.Path == path && stored.Seen.unchanged(seenOf(path, fi, at)) {
 		return *stored, nil
 	}
+	if !content {
+		return State{Path: path, Exists: true, Size: fi.Size(), Mode: FormatMode(fi.Mode())}, nil
+	}
 	return read(ctx, path, stored, at)
 }
 
@@ -277,21 +286,7 @@ func discover(ctx context.Context, path string, stored *State) (State, error) {
 // otherwise the state says whether the file exists, and its size and mode,
 // with no SHA256 and nothing seen to vouch for it later.
 func discoverPresence(path string, stored *State) (State, error) {
-	at := now()
-	fi, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return State{Path: path}, nil
-	}
-	if err != nil {
-		return State{}, err
-	}
-	if !fi.Mode().IsRegular() {
-		return State{}, fmt.Errorf("%s is not a regular file (%s)", path, kind(fi.Mode()))
-	}
-	if stored != nil && stored.Exists && stored.Path == path && stored.Seen.unchanged(seenOf(path, fi, at)) {
-		return *stored, nil
-	}
-	return State{Path: path, Exists: true, Size: fi.Size(), Mode: FormatMode(fi.Mode())}, nil
+	return look(context.Background(), path, stored, false)
 }
 
 // read is discover when the file must be read: apart, so that the stack
