@@ -776,6 +776,10 @@ func (r *ExecutionRecord) EventWriter() io.Writer { return eventWriter{r} }
 
 type eventWriter struct{ r *ExecutionRecord }
 
+// maxKeptEventBuf is the largest buffer for joining event lines that a
+// record keeps between writes.
+const maxKeptEventBuf = 1 << 20
+
 func (w eventWriter) Write(p []byte) (int, error) {
 	r := w.r
 	r.mu.Lock()
@@ -785,6 +789,10 @@ func (w eventWriter) Write(p []byte) (int, error) {
 	}
 	// Every complete line of p goes out in one write: a writer that
 	// batches events (a buffered json view) pays one syscall per batch.
+	// Lines are copied only when they must be joined to a partial one or
+	// have empty lines dropped from among them; otherwise p goes out as it
+	// is (the last event names every item: megabytes in a large flow).
+	copying := len(r.partial) > 0 || (len(p) > 0 && p[0] == '\n') || bytes.Contains(p, []byte("\n\n"))
 	batch := r.buf[:0]
 	off := 0 // bytes of p taken
 	for {
@@ -798,7 +806,9 @@ func (w eventWriter) Write(p []byte) (int, error) {
 			r.partial = nil
 		}
 		if len(line) > 0 {
-			batch = append(append(batch, line...), '\n')
+			if copying {
+				batch = append(append(batch, line...), '\n')
+			}
 			if seq, ok := parseSeq(line); ok && seq > r.e.LastSeq {
 				r.e.LastSeq = seq
 				r.dirty = true
@@ -806,7 +816,11 @@ func (w eventWriter) Write(p []byte) (int, error) {
 		}
 		off += i + 1
 	}
-	r.buf = batch
+	if !copying {
+		batch = p[:off]
+	} else if cap(batch) <= maxKeptEventBuf {
+		r.buf = batch
+	}
 	if len(batch) > 0 {
 		if _, err := r.events.Write(batch); err != nil {
 			return 0, fmt.Errorf("append event to execution %s: %w", r.e.ID, err)

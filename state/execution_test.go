@@ -325,17 +325,17 @@ func TestExecutionEventWriter(t *testing.T) {
 	dir := newExecDir(t)
 	r := mustCreate(t, dir, sampleExecution())
 	w := r.EventWriter()
-	for _, p := range []string{`{"type":"version"}` + "\n" + `{"seq":1,"a":`, `1}` + "\n", `{"seq":2}` + "\n" + `{"seq":3}` + "\n", `{"seq":4`} {
+	for _, p := range []string{`{"type":"version"}` + "\n" + `{"seq":1,"a":`, `1}` + "\n", `{"seq":2}` + "\n" + `{"seq":3}` + "\n", `{"seq":4`, "}\n\n", "\n" + `{"seq":5}` + "\n\n" + `{"seq":6}` + "\n", `{"seq":7`} {
 		if n, err := w.Write([]byte(p)); err != nil || n != len(p) {
 			t.Fatalf("Write(%q) = %d, %v", p, n, err)
 		}
 	}
 	got, _ := os.ReadFile(filepath.Join(r.Path(), "events.jsonl"))
-	if want := "{\"type\":\"version\"}\n{\"seq\":1,\"a\":1}\n{\"seq\":2}\n{\"seq\":3}\n"; string(got) != want {
+	if want := "{\"type\":\"version\"}\n{\"seq\":1,\"a\":1}\n{\"seq\":2}\n{\"seq\":3}\n{\"seq\":4}\n{\"seq\":5}\n{\"seq\":6}\n"; string(got) != want {
 		t.Errorf("events.jsonl %q, want %q", got, want)
 	}
-	if e := r.Execution(); e.LastSeq != 3 {
-		t.Errorf("last_seq %d, want 3", e.LastSeq)
+	if e := r.Execution(); e.LastSeq != 6 {
+		t.Errorf("last_seq %d, want 6", e.LastSeq)
 	}
 }
 
