@@ -101,8 +101,17 @@ func (env *Scope) apply(ctx context.Context, it items.Item, fc items.FnCtx, data
 	if rec != nil {
 		// The begin record's fsync is shared with the items that get that
 		// far meanwhile: the slot is free while it waits.
-		if err := slot.waitFree(func() error { return rec.Begin(id) }); err != nil {
+		err, noSlot := slot.waitFree(ctx, func() error { return rec.Begin(id) })
+		if err != nil {
 			return progress.StatusFailed, fmt.Errorf("record begin: %w", err)
+		}
+		if noSlot != nil {
+			// Cancelled before its slot came back: the apply never ran,
+			// and the end record says so, so that nothing reads unknown.
+			if rerr := rec.End(id, string(progress.StatusInterrupted), nil); rerr != nil {
+				noSlot = fmt.Errorf("%w (and recording that failed too: %v)", noSlot, rerr)
+			}
+			return progress.StatusInterrupted, noSlot
 		}
 	}
 	env.crash("begin:" + id)
@@ -134,9 +143,10 @@ func (env *Scope) apply(ctx context.Context, it items.Item, fc items.FnCtx, data
 		}
 		return outcome, err
 	}
-	data.Current[i] = s
-	data.Applied[i] = true
-	data.Lost[i] = false
+	// The state is the item's only once it is durable with the world it
+	// names: until then, a failure leaves the item lost (discovered again),
+	// never a state in the snapshot whose directory entry may not survive.
+	data.Lost[i] = true
 	var raw json.RawMessage
 	if rec != nil {
 		if raw, err = json.Marshal(s); err != nil {
@@ -146,6 +156,9 @@ func (env *Scope) apply(ctx context.Context, it items.Item, fc items.FnCtx, data
 	if err := env.end(id, string(progress.StatusApplied), raw, dirs.Take()); err != nil {
 		return progress.StatusFailed, fmt.Errorf("record applied state: %w", err)
 	}
+	data.Current[i] = s
+	data.Applied[i] = true
+	data.Lost[i] = false
 	return progress.StatusApplied, nil
 }
 

@@ -61,11 +61,19 @@ func (s *jobSlots) tryAcquire() (ok, starved bool) {
 	return true, false
 }
 
-func (s *jobSlots) acquire() {
-	s.local.Acquire(context.Background(), 1)
-	if s.shared != nil {
-		s.shared.Acquire(context.Background(), 1)
+// acquire takes a slot for an item going on after a wait; it gives up
+// when ctx ends (a cancel), holding nothing.
+func (s *jobSlots) acquire(ctx context.Context) error {
+	if err := s.local.Acquire(ctx, 1); err != nil {
+		return err
 	}
+	if s.shared != nil {
+		if err := s.shared.Acquire(ctx, 1); err != nil {
+			s.local.Release(1)
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *jobSlots) release() {
@@ -106,17 +114,20 @@ func (s *jobSlot) release() {
 // waitFree runs wait — a wait for a record to be durable — without holding
 // the slot when few enough items do so already, and holds the slot again
 // when it returns. Meanwhile more items get as far as their begin record,
-// and their records share one fsync.
-func (s *jobSlot) waitFree(wait func() error) error {
+// and their records share one fsync. When ctx ends before the slot is
+// back (a cancel, while other items or another execution hold every
+// slot), it returns ctx's error, holding none: the item must not go on.
+func (s *jobSlot) waitFree(ctx context.Context, wait func() error) (waitErr, slotErr error) {
 	if s == nil || !s.held || !s.slots.early || !s.slots.waiting.TryAcquire(1) {
-		return wait()
+		return wait(), nil
 	}
 	s.release()
-	err := wait()
-	s.slots.acquire()
-	s.held = true
+	waitErr = wait()
 	s.slots.waiting.Release(1)
-	return err
+	if slotErr = s.slots.acquire(ctx); slotErr == nil {
+		s.held = true
+	}
+	return waitErr, slotErr
 }
 
 // pass describes how a block walks the graph.

@@ -3,6 +3,8 @@ package cmdblock
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -96,5 +98,90 @@ func TestEndRecordWaitsWithoutASlot(t *testing.T) {
 	close(rec.hold)
 	if o := <-done; len(o.Finished) != 4 || o.Failed() {
 		t.Fatalf("finished %v, errors %v", o.Finished, o.Errors)
+	}
+}
+
+// heldBegins is a recorder whose begin records take until hold is closed.
+type heldBegins struct {
+	*memRecorder
+	in   chan struct{}
+	hold chan struct{}
+}
+
+func (r *heldBegins) Begin(item string) error {
+	close(r.in)
+	<-r.hold
+	return r.memRecorder.Begin(item)
+}
+
+// An item that gave its slot back while its begin record was made durable,
+// and finds every shared slot taken by another execution's long item, is
+// cancelled with its execution: the block returns at once, the item's
+// apply never runs, and its end record says interrupted (nothing unknown).
+func TestCancelReachesAnItemWaitingForASharedSlot(t *testing.T) {
+	w := newWorld()
+	slots := semaphore.NewWeighted(1)
+	fa, _ := flowOf(t, w, "a1:")
+	envA, _, memA := newEnv(fa, 2, FinishCurrent)
+	envA.Slots = slots
+	rec := &heldBegins{memRecorder: memA, in: make(chan struct{}), hold: make(chan struct{})}
+	envA.Recorder = rec
+	dataA := NewData(fa)
+	Discover{States: DiscoverCurrent | DiscoverGoal}.Run(envA, dataA)
+	doneA := make(chan Outcome, 1)
+	go func() { doneA <- Apply{Op: items.OpEnsure}.Run(envA, dataA) }()
+	<-rec.in // a1 waits for its begin record, its slot given back
+
+	fb, itsB := flowOf(t, w, "b1:")
+	envB, _, _ := newEnv(fb, 1, FinishCurrent)
+	envB.Slots = slots
+	bApplying, bRelease := make(chan struct{}), make(chan struct{})
+	itsB["b1"].apply = func(context.Context) error { close(bApplying); <-bRelease; return nil }
+	doneB := make(chan struct{})
+	go func() { ensure(envB); close(doneB) }()
+	defer func() { close(bRelease); <-doneB }()
+	<-bApplying // b1 holds the only shared slot
+
+	close(rec.hold) // a1's begin is durable; it waits for a slot
+	envA.Interrupt.Advance()
+	envA.Interrupt.Advance() // cancel
+	select {
+	case <-doneA:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cancelled execution still waits for another execution's slot")
+	}
+	if got := w.get("a1"); got != "" {
+		t.Errorf("a1 applied after its cancel: %q", got)
+	}
+	if dataA.Status[0] != progress.StatusInterrupted {
+		t.Errorf("a1 %s, want interrupted", dataA.Status[0])
+	}
+	memA.mu.Lock()
+	records := append([]string(nil), memA.records...)
+	memA.mu.Unlock()
+	if want := []string{"begin:a1", "end:a1:interrupted:"}; !slices.Equal(records, want) {
+		t.Errorf("records %q, want %q", records, want)
+	}
+}
+
+// failingEnds is a recorder whose end records fail, as a failed directory
+// fsync or a broken journal makes them.
+type failingEnds struct{ *memRecorder }
+
+func (failingEnds) End(string, string, json.RawMessage) error { return errors.New("disk gone") }
+
+// An applied state whose end record failed is not the item's: the item is
+// failed and lost (discovered again), and nothing would fold the state.
+func TestAppliedStateOnlyOnceRecorded(t *testing.T) {
+	w := newWorld()
+	f, _ := flowOf(t, w, "a:")
+	env, _, mem := newEnv(f, 2, FinishCurrent)
+	env.Recorder = failingEnds{mem}
+	data, _ := ensure(env)
+	if data.Status[0] != progress.StatusFailed {
+		t.Errorf("a %s, want failed", data.Status[0])
+	}
+	if !data.Lost[0] || data.Applied[0] || data.Current[0] == items.State("on") {
+		t.Errorf("a lost %v, applied %v, current %v: its unrecorded state was kept", data.Lost[0], data.Applied[0], data.Current[0])
 	}
 }
