@@ -2,6 +2,10 @@ package durable
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 )
@@ -73,4 +77,26 @@ func SyncDirs(dirs []string) (failed []string, err error) {
 		}
 	}
 	return failed, err
+}
+
+// MkdirAll makes path and the parents it lacks, as os.MkdirAll does, and
+// makes each new directory's entry durable in its parent: every missing
+// level, not only the last, through SyncDirContext.
+func MkdirAll(ctx context.Context, path string, perm fs.FileMode) error {
+	var parents []string
+	for p := path; ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) || filepath.Dir(p) == p {
+			break
+		}
+		parents = append(parents, filepath.Dir(p))
+	}
+	if err := os.MkdirAll(path, perm); err != nil {
+		return err
+	}
+	for _, p := range parents {
+		if err := SyncDirContext(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }

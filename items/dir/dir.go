@@ -134,23 +134,10 @@ func (it *item) Apply(ctx context.Context, fc items.TypedFnCtx[State], _, target
 		return State{}, fmt.Errorf("target: %w", err)
 	}
 	// Each directory made is an entry in its parent, durable once the
-	// parent is fsynced.
-	var parents []string
-	for p := target.Path; ; p = filepath.Dir(p) {
-		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) || filepath.Dir(p) == p {
-			break
-		}
-		parents = append(parents, filepath.Dir(p))
-	}
-	if err := os.MkdirAll(target.Path, m.Perm); err != nil {
+	// parent is fsynced. The fsyncs go through ctx: the block recording
+	// the apply may sync them with others, before the record.
+	if err := durable.MkdirAll(ctx, target.Path, m.Perm); err != nil {
 		return State{}, err
-	}
-	// The fsyncs go through ctx: the block recording the apply may sync
-	// them with others, before the record.
-	for _, p := range parents {
-		if err := durable.SyncDirContext(ctx, p); err != nil {
-			return State{}, err
-		}
 	}
 	// MkdirAll honours the umask and leaves an existing directory alone.
 	if err := os.Chmod(target.Path, m.Perm); err != nil {

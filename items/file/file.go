@@ -404,13 +404,10 @@ func remove(ctx context.Context, path string) error {
 func WriteAtomic(ctx context.Context, path string, data []byte, mode fs.FileMode) error {
 	dir := filepath.Dir(path)
 	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		// Every new directory's entry must be durable too before the file
+		// is reported written.
+		if err := durable.MkdirAll(ctx, dir, 0o755); err != nil {
 			return fmt.Errorf("make parent directory: %w", err)
-		}
-		// The new directory's entry must be durable too before the file is
-		// reported written.
-		if err := durable.SyncDir(filepath.Dir(dir)); err != nil {
-			return err
 		}
 	} else if err != nil {
 		return err
