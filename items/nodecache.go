@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"hash/crc32"
+	"runtime/debug"
 
 	"gopkg.in/yaml.v3"
 )
@@ -49,10 +50,28 @@ const (
 
 var nodesCRC = crc32.MakeTable(crc32.Castagnoli)
 
-// yamlVersion is the version of yaml.v3 peace is built with (go.mod; a
-// test holds the two together): a tree another version built is parsed
-// anew, never taken for this one's.
-const yamlVersion = "v3.0.1"
+// yamlModuleVersion is the version of yaml.v3 go.mod requires (a test
+// holds the two together).
+const yamlModuleVersion = "v3.0.1"
+
+// yamlVersion is the yaml.v3 this binary is linked with, as its build
+// information says (a program importing peace may link another, or replace
+// it), else go.mod's: a tree another version built is parsed anew, never
+// taken for this one's.
+var yamlVersion = func() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path != "gopkg.in/yaml.v3" {
+				continue
+			}
+			if m.Replace != nil {
+				return m.Replace.Path + "@" + m.Replace.Version
+			}
+			return m.Version
+		}
+	}
+	return yamlModuleVersion
+}()
 
 // encodeNodes returns the cached form of the tree under doc, parsed from
 // a file whose sha256 is sum; false when it cannot be cached.

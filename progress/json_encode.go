@@ -11,12 +11,13 @@ import (
 // without reflection: every execution writes two events per item to its
 // record, so the stream's encoder is on the path of a run with nothing to
 // do. What it cannot write as encoding/json would (a string that needs
-// escaping, a time outside RFC 3339's years) it hands to encoding/json.
+// escaping, a time outside RFC 3339's years or zone offsets) it hands to
+// encoding/json.
 func appendEvent(b []byte, ev *Event) ([]byte, error) {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, ev.Seq, 10)
 	b = append(b, `,"time":`...)
-	if y := ev.Time.Year(); y < 0 || y > 9999 {
+	if _, off := ev.Time.Zone(); ev.Time.Year() < 0 || ev.Time.Year() > 9999 || off <= -24*60*60 || off >= 24*60*60 {
 		t, err := json.Marshal(ev.Time)
 		if err != nil {
 			return b, err

@@ -22,6 +22,7 @@ func TestAppendEventIsEncodingJSON(t *testing.T) {
 			Statuses: map[string]Status{"z": StatusFailed, "a": StatusApplied}, InFlight: []string{"x", "<y>"}},
 		{Seq: 11, Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), Type: Notice, Message: "far"},
 		{Seq: 12, Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Type: Notice, Items: []string{}, InFlight: []string{}},
+		{Seq: 13, Time: at.In(time.FixedZone("far", 26*3600+20*60)), Type: Notice, Message: "a zone RFC 3339 cannot write"},
 	}
 	for i, ev := range events {
 		want, werr := json.Marshal(ev)

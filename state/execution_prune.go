@@ -236,6 +236,7 @@ const idTimeLayout = "20060102-150405"
 func nothingToPrune(entries []os.DirEntry, keep int, maxAge time.Duration, now time.Time) bool {
 	n := 0
 	oldest := ""
+	stamped := true // every ID begins with its start time
 	for _, e := range entries {
 		if !e.IsDir() || !ValidExecutionID(e.Name()) {
 			continue
@@ -244,6 +245,9 @@ func nothingToPrune(entries []os.DirEntry, keep int, maxAge time.Duration, now t
 		if oldest == "" || e.Name() < oldest {
 			oldest = e.Name()
 		}
+		if stamped && maxAge > 0 && idTime(e.Name()).IsZero() {
+			stamped = false
+		}
 	}
 	if n > keep {
 		return false
@@ -251,10 +255,10 @@ func nothingToPrune(entries []os.DirEntry, keep int, maxAge time.Duration, now t
 	if maxAge <= 0 || oldest == "" {
 		return true
 	}
-	started := idTime(oldest)
-	if started.IsZero() {
-		return false // not a time-stamped ID: read the records
+	if !stamped {
+		return false // an ID of another kind, wherever it sorts: read the records
 	}
+	started := idTime(oldest)
 	// A second of slack for the ID's truncation.
 	return now.Sub(started) <= maxAge-time.Second
 }

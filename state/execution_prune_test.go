@@ -105,6 +105,20 @@ func TestPruneExecutionsByAge(t *testing.T) {
 	}
 }
 
+// An ID that does not begin with its start time is read wherever it sorts:
+// after time-stamped ones too, whose oldest alone says nothing of it.
+func TestPruneExecutionsByAgeMixedIDs(t *testing.T) {
+	dir := newExecDir(t)
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	stamped := now.Add(-time.Hour).Format(idTimeLayout) + "-abcdef"
+	createAt(t, dir, stamped, now.Add(-time.Hour), ExecComplete, os.Getpid())
+	createAt(t, dir, "my-run", now.Add(-31*24*time.Hour), ExecComplete, os.Getpid())
+	removed, err := PruneExecutions(dir, KeepExecutions, KeepExecutionAge, now)
+	if err != nil || !slices.Equal(removed, []string{"my-run"}) {
+		t.Errorf("removed %v, %v; want [my-run]", removed, err)
+	}
+}
+
 // With IDs that begin with their start time (as NewExecutionID makes them),
 // only the records that may go are read, and the newest.
 func TestPruneExecutionsReadsOnlyCandidates(t *testing.T) {
