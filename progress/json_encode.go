@@ -2,6 +2,7 @@ package progress
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -40,18 +41,7 @@ func appendEvent(b []byte, ev *Event) ([]byte, error) {
 		b = append(b, `,"items":`...)
 		b = appendStrings(b, ev.Items)
 	}
-	if len(ev.Deps) > 0 {
-		b = append(b, `,"deps":{`...)
-		for i, k := range slices.Sorted(mapKeys(ev.Deps)) {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = appendStrings(b, ev.Deps[k])
-		}
-		b = append(b, '}')
-	}
+	b = appendMap(b, "deps", ev.Deps, appendStrings)
 	if ev.Limit != nil {
 		b = append(b, `,"limit":{`...)
 		b = append(b, `"kind":`...)
@@ -69,18 +59,7 @@ func appendEvent(b []byte, ev *Event) ([]byte, error) {
 	b = appendField(b, "status", string(ev.Status), true)
 	b = appendField(b, "error", ev.Error, true)
 	b = appendField(b, "outcome", ev.Outcome, true)
-	if len(ev.Statuses) > 0 {
-		b = append(b, `,"statuses":{`...)
-		for i, k := range slices.Sorted(mapKeys(ev.Statuses)) {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = appendString(b, string(ev.Statuses[k]))
-		}
-		b = append(b, '}')
-	}
+	b = appendMap(b, "statuses", ev.Statuses, func(b []byte, s Status) []byte { return appendString(b, string(s)) })
 	b = appendInt(b, "code", int64(ev.Code))
 	b = appendField(b, "stage", ev.Stage, true)
 	if len(ev.InFlight) > 0 {
@@ -88,16 +67,6 @@ func appendEvent(b []byte, ev *Event) ([]byte, error) {
 		b = appendStrings(b, ev.InFlight)
 	}
 	return append(b, '}'), nil
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // appendField appends ,"key":"value"; nothing for an empty value when
@@ -151,4 +120,24 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// appendMap appends the field name with m, its keys sorted as
+// encoding/json sorts them, unless m is empty (omitempty).
+func appendMap[V any](b []byte, name string, m map[string]V, value func([]byte, V) []byte) []byte {
+	if len(m) == 0 {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, `":{`...)
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = value(b, m[k])
+	}
+	return append(b, '}')
 }
