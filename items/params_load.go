@@ -49,24 +49,33 @@ func (l *loader) flowParams(n *yaml.Node) {
 		return
 	}
 	l.paramsNode = n
-	first := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), deref(n.Content[i+1])
-		name, ok := l.paramName(k, "flow param")
-		if !ok {
-			continue
-		}
-		if line, dup := first[name]; dup {
-			l.errorf(k, "flow param %q is given twice (first at line %d)", name, line)
-			continue
-		}
-		first[name] = k.Line
+	l.namedEntries(n, "flow param", "", func(_, v *yaml.Node, name string) {
 		value, ok := l.paramValue(v, name)
 		if !ok {
 			value = ""
 		}
 		l.values[name] = value
 		l.paramNames = append(l.paramNames, name)
+	})
+}
+
+// namedEntries calls each with every entry of the mapping n whose key is a
+// well-formed name (of what) given for the first time; a malformed or
+// repeated one is an error (repeated where: " in profile …", or "").
+func (l *loader) namedEntries(n *yaml.Node, what, where string, each func(k, v *yaml.Node, name string)) {
+	first := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		name, ok := l.paramName(k, what)
+		if !ok {
+			continue
+		}
+		if line, dup := first[name]; dup {
+			l.errorf(k, "%s %q is given twice%s (first at line %d)", what, name, where, line)
+			continue
+		}
+		first[name] = k.Line
+		each(k, v, name)
 	}
 }
 
@@ -116,25 +125,14 @@ func (l *loader) profiles(n *yaml.Node) {
 		n = nil
 	}
 	if n != nil {
-		first := map[string]int{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := deref(n.Content[i]), deref(n.Content[i+1])
-			name, ok := l.paramName(k, "profile")
-			if !ok {
-				continue
-			}
-			if line, dup := first[name]; dup {
-				l.errorf(k, "profile %q is given twice (first at line %d)", name, line)
-				continue
-			}
-			first[name] = k.Line
+		l.namedEntries(n, "profile", "", func(k, v *yaml.Node, name string) {
 			names = append(names, name)
 			switch {
 			case isNull(v):
 				v = nil
 			case v.Kind != yaml.MappingNode:
 				l.errorf(v, "profile %q: expected a mapping of flow params (name: value), found %s", name, kindName(v))
-				continue
+				return
 			}
 			vals := l.profileValues(name, v)
 			if name == profile {
@@ -143,7 +141,7 @@ func (l *loader) profiles(n *yaml.Node) {
 					l.values[p] = val
 				}
 			}
-		}
+		})
 		if mine == nil && profile != DefaultProfile {
 			known := append([]string{DefaultProfile}, names...)
 			l.errorf(n, "profile %q is not one of this flow's profiles (%s)%s", profile,
@@ -172,27 +170,16 @@ func (l *loader) profileValues(profile string, n *yaml.Node) map[string]string {
 	if n == nil {
 		return vals
 	}
-	first := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), deref(n.Content[i+1])
-		name, ok := l.paramName(k, "flow param")
-		if !ok {
-			continue
-		}
-		if line, dup := first[name]; dup {
-			l.errorf(k, "flow param %q is given twice in profile %q (first at line %d)", name, profile, line)
-			continue
-		}
-		first[name] = k.Line
+	l.namedEntries(n, "flow param", fmt.Sprintf(" in profile %q", profile), func(k, v *yaml.Node, name string) {
 		if _, declared := l.values[name]; !declared {
 			l.errorf(k, "profile %q sets %q, which is not a flow param (declare it with a default under params)%s",
 				profile, name, didYouMean(name, l.paramNames))
-			continue
+			return
 		}
 		if value, ok := l.paramValue(v, name); ok {
 			vals[name] = value
 		}
-	}
+	})
 	return vals
 }
 
