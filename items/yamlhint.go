@@ -195,6 +195,19 @@ func badIndent(lines [][]byte, from int) (line, col int, ok bool) {
 // outside quotes.
 func flowDepth(s string) int {
 	d := 0
+	brackets(s, func(_ int, opens bool) {
+		if opens {
+			d++
+		} else {
+			d--
+		}
+	})
+	return max(d, 0)
+}
+
+// brackets calls fn with the index of each [, {, ] and } of the line s
+// outside quotes and comments, and whether it opens.
+func brackets(s string, fn func(i int, opens bool)) {
 	var quote byte
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -206,14 +219,13 @@ func flowDepth(s string) int {
 		case c == '"' || c == '\'':
 			quote = c
 		case c == '#' && (i == 0 || s[i-1] == ' '):
-			return d
+			return
 		case c == '[' || c == '{':
-			d++
+			fn(i, true)
 		case c == ']' || c == '}':
-			d--
+			fn(i, false)
 		}
 	}
-	return max(d, 0)
 }
 
 // unclosed finds the [ or { opened at or after line index from (less
@@ -222,25 +234,15 @@ func unclosed(lines [][]byte, from int) (line, col int, ok bool) {
 	type pos struct{ line, col int }
 	var open []pos
 	for i := max(from-1, 0); i < len(lines); i++ {
-		s := lines[i]
-		var quote byte
-		for j := 0; j < len(s); j++ {
-			c := s[j]
+		s := string(lines[i])
+		brackets(s, func(j int, opens bool) {
 			switch {
-			case quote != 0:
-				if c == quote {
-					quote = 0
-				}
-			case c == '"' || c == '\'':
-				quote = c
-			case c == '#' && (j == 0 || s[j-1] == ' '):
-				j = len(s)
-			case c == '[' || c == '{':
-				open = append(open, pos{i + 1, 1 + utf8.RuneCount(s[:j])})
-			case (c == ']' || c == '}') && len(open) > 0:
+			case opens:
+				open = append(open, pos{i + 1, 1 + utf8.RuneCountInString(s[:j])})
+			case len(open) > 0:
 				open = open[:len(open)-1]
 			}
-		}
+		})
 	}
 	if len(open) == 0 {
 		return 0, 0, false
