@@ -45,29 +45,13 @@ func (c *CmdCtx) Forget(ctx context.Context, ids []string) ([]string, error) {
 		}
 	}
 	whole := c.opts.Flow.Whole()
-	recorded := map[string]bool{}
-	for id := range rec.Current {
-		recorded[id] = true
-	}
-	for _, id := range rec.Unknown {
-		recorded[id] = true
-	}
-	for id := range specs {
-		recorded[id] = true
-	}
-	var removedIDs []string
-	for id := range recorded {
-		if whole.Index(items.ID(id)) < 0 {
-			removedIDs = append(removedIDs, id)
-		}
-	}
-	slices.Sort(removedIDs)
+	removed := removedIDs(whole, rec, specs)
 	for _, id := range ids {
 		switch {
 		case whole.Index(items.ID(id)) >= 0:
 			return notices, &ForgetError{Msg: fmt.Sprintf("forget %s: %s is still an item of flow %s; remove it from the flow first (ensure then cleans it), or forget only items that left the flow", id, id, whole.ID)}
-		case !recorded[id]:
-			return notices, &ForgetError{Msg: fmt.Sprintf("forget %s: no item %s is recorded for flow %s, profile %s%s", id, id, whole.ID, c.opts.Profile, items.DidYouMean(id, removedIDs))}
+		case !slices.Contains(removed, id):
+			return notices, &ForgetError{Msg: fmt.Sprintf("forget %s: no item %s is recorded for flow %s, profile %s%s", id, id, whole.ID, c.opts.Profile, items.DidYouMean(id, removed))}
 		}
 	}
 	if err := c.store.Fold(nilStates(ids), nilStates(ids)); err != nil {

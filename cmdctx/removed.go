@@ -99,17 +99,15 @@ func (r *recordedSpecs) ofRemoved() map[string]state.ItemSpec {
 	return r.specs // nil when flowOnly: the file has none of them
 }
 
-// findRemoved lists the recorded items that are not in the flow (the whole
-// flow, when an execution runs only some of its items) and builds those it
-// can.
-func (c *CmdCtx) findRemoved(rec *state.Recorded, specs map[string]state.ItemSpec) *removed {
-	whole := c.opts.Flow.Whole()
-	r := &removed{types: map[string]string{}, why: map[string]string{}, stored: map[string]json.RawMessage{}, unknown: map[string]bool{}}
+// removedIDs are the items the record holds — a state, a begin without an
+// end, or a spec — that are not items of the whole flow, sorted.
+func removedIDs(whole *items.Flow, rec *state.Recorded, specs map[string]state.ItemSpec) []string {
 	seen := map[string]bool{}
+	var ids []string
 	add := func(id string) {
 		if !seen[id] && whole.Index(items.ID(id)) < 0 {
 			seen[id] = true
-			r.ids = append(r.ids, id)
+			ids = append(ids, id)
 		}
 	}
 	for id := range rec.Current {
@@ -117,12 +115,24 @@ func (c *CmdCtx) findRemoved(rec *state.Recorded, specs map[string]state.ItemSpe
 	}
 	for _, id := range rec.Unknown {
 		add(id)
-		r.unknown[id] = true
 	}
 	for id := range specs {
 		add(id)
 	}
-	slices.Sort(r.ids)
+	slices.Sort(ids)
+	return ids
+}
+
+// findRemoved lists the recorded items that are not in the flow (the whole
+// flow, when an execution runs only some of its items) and builds those it
+// can.
+func (c *CmdCtx) findRemoved(rec *state.Recorded, specs map[string]state.ItemSpec) *removed {
+	whole := c.opts.Flow.Whole()
+	r := &removed{types: map[string]string{}, why: map[string]string{}, stored: map[string]json.RawMessage{}, unknown: map[string]bool{}}
+	r.ids = removedIDs(whole, rec, specs)
+	for _, id := range rec.Unknown {
+		r.unknown[id] = true
+	}
 	for _, id := range r.ids {
 		if raw, ok := rec.Current[id]; ok {
 			r.stored[id] = raw
