@@ -98,7 +98,7 @@ func OneLine(s string) string {
 			switch {
 			case r == '\t':
 				return ' '
-			case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			case isControl(r):
 				return -1
 			}
 			return r
@@ -109,6 +109,22 @@ func OneLine(s string) string {
 	}
 	return strings.Join(lines, "; ")
 }
+
+// Printable is line as a log or a plain view shows it: escape sequences
+// and control characters but the tab removed, invalid UTF-8 replaced —
+// nothing left that would act on a terminal.
+func Printable(line string) string {
+	line = stripEscapes(strings.ToValidUTF8(line, "\uFFFD"))
+	return strings.Map(func(r rune) rune {
+		if r != '\t' && isControl(r) {
+			return -1
+		}
+		return r
+	}, line)
+}
+
+// isControl reports whether r is a C0 or C1 control character or DEL.
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
 
 // stripEscapes removes ANSI escape sequences: CSI (ESC [ ... final byte),
 // OSC and other strings (ESC ] ... BEL or ESC \), and two-byte escapes.

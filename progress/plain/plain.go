@@ -3,7 +3,6 @@ package plain
 import (
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -196,7 +195,7 @@ func (v *view) ItemMessage(ev progress.Event) {
 
 func (v *view) ItemOutput(ev progress.Event) {
 	// Every line, as it came: CI logs are where it is read.
-	v.itemLine(ev.Time, ev.Block, ev.Item, "> "+plainText(ev.Line))
+	v.itemLine(ev.Time, ev.Block, ev.Item, "> "+progress.Printable(ev.Line))
 }
 
 func (v *view) ItemDone(ev progress.Event) {
@@ -354,21 +353,4 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// ansiSeq matches the escape sequences commands print for terminals
-// (colours, cursor moves), which plain output never carries.
-var ansiSeq = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])`)
-
-// plainText is a command's output line without escape sequences or
-// control characters, as valid UTF-8.
-func plainText(line string) string {
-	line = ansiSeq.ReplaceAllString(line, "")
-	line = strings.Map(func(r rune) rune {
-		if r < 0x20 && r != '\t' || r == 0x7f {
-			return -1
-		}
-		return r
-	}, line)
-	return strings.ToValidUTF8(line, "\uFFFD")
 }
