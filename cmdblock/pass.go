@@ -149,10 +149,11 @@ type itemResult struct {
 
 // run is the scheduler every block shares. An item starts the moment its
 // last dependency (its last dependent, in reverse) has finished and a job
-// slot is free — not level by level. Each item runs in a goroutine of its
-// own while it runs; run waits for every goroutine it started before
-// returning, so no item work outlives its block. A stop (stage 1) ends new starts; a cancel (stage 2)
-// reaches items through their context.
+// slot is free — not level by level. Items run in goroutines of the
+// block's group (one taking the next item when it is done with its own);
+// run waits for every goroutine it started before returning, so no item
+// work outlives its block. A stop (stage 1) ends new starts; a cancel
+// (stage 2) reaches items through their context.
 func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 	all := env.Flow.Items()
 	n := len(all)
