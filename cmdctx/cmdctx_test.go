@@ -6,7 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/peace-go/peace/cmdblock"
 	"github.com/peace-go/peace/cmdctx"
@@ -168,11 +167,10 @@ func TestInterruptByID(t *testing.T) {
 	if _, err := cc.Interrupt("nope"); err == nil {
 		t.Error("interrupting an unknown execution: no error")
 	}
-	// Wait until a is in flight, then stop, then cancel.
-	deadline := time.Now().Add(5 * time.Second)
-	for len(ev.of(progress.ItemStart)) < 3 && time.Now().Before(deadline) { // 2 discover + ensure a
-		time.Sleep(5 * time.Millisecond)
-	}
+	// Wait until a is applying (its start event comes before its begin
+	// record is durable: a cancel then would keep its apply from running),
+	// then stop, then cancel.
+	waitFor(t, "a to apply", func() bool { return a.applying.Load() > 0 })
 	if st, err := cc.Interrupt(id); err != nil || st != cmdblock.Stopping {
 		t.Fatalf("first interrupt: %v %v", st, err)
 	}
