@@ -188,6 +188,13 @@ func runWait(ctx context.Context, opts *WaitOptions) error {
 		view.Emit(ev)
 		return nil
 	})
+	if err == nil && e.State == "lost" && opts.Progress == "json" {
+		// The stream says so itself, as its last event: a reader of JSON
+		// lines meets no line of another kind.
+		view.Emit(progress.Event{Type: progress.Fatal, Execution: e.ID, Message: lostMessage(e), Code: int(ExitItemFailed)})
+		closeView()
+		return outcomeError{ExitItemFailed}
+	}
 	closeView()
 	if err != nil {
 		if waitCtx.Err() != nil && ctx.Err() == nil {
@@ -200,12 +207,17 @@ func runWait(ctx context.Context, opts *WaitOptions) error {
 	return printFinished(cc, opts.GlobalOptions, e)
 }
 
+// lostMessage says that e is lost and what becomes of its items.
+func lostMessage(e *cmdctx.Execution) string {
+	return fmt.Sprintf("execution %s is lost: its process (pid %d on %s) is gone without finishing; the next command recovers its items",
+		e.ID, e.PID, e.Host)
+}
+
 // printFinished prints the outcome of an execution that has ended and
 // returns its exit code.
 func printFinished(cc *cmdctx.CmdCtx, g *GlobalOptions, e *cmdctx.Execution) error {
 	if e.State == "lost" {
-		fmt.Fprintf(g.IO.ErrOut, "peace: execution %s is lost: its process (pid %d on %s) is gone without finishing; the next command recovers its items\n",
-			e.ID, e.PID, e.Host)
+		fmt.Fprintf(g.IO.ErrOut, "peace: %s\n", lostMessage(e))
 		return outcomeError{ExitItemFailed}
 	}
 	doc, err := cc.Outcome(e.ID)

@@ -557,6 +557,17 @@ func testRunnerKilled(t *testing.T, peace string) {
 	if code != 1 || !strings.Contains(errOut, "execution "+id+" is lost") {
 		t.Errorf("wait on a lost execution: exit %d, want 1:\n%s", code, errOut)
 	}
+	// As JSON lines, the stream ends with a fatal event that says so.
+	code, _, errOut = r.run("wait", id, "--progress", "json")
+	lines := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")
+	var last struct {
+		Type, Message string
+		Code          int
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || code != 1 || last.Type != "fatal" ||
+		last.Code != 1 || !strings.HasPrefix(last.Message, "execution "+id+" is lost") {
+		t.Errorf("wait --progress json on a lost execution: exit %d, want 1 and a fatal event last:\n%s", code, errOut)
+	}
 
 	if err := os.WriteFile(r.path("fast"), nil, 0o644); err != nil {
 		t.Fatal(err)

@@ -474,11 +474,14 @@ func (c *chaosDir) waitDetached(d *detached) *run {
 	for i, line := range d.lines {
 		var e event
 		if err := json.Unmarshal(line, &e); err != nil {
-			if i == len(d.lines)-1 && bytes.HasPrefix(line, []byte("peace: execution "+d.id+" is lost")) {
-				lost = true
-				break
-			}
 			c.fail("wait %s (%s): progress line %d is not JSON: %v\n%s", d.id, r, i+1, err, line)
+		}
+		if e.Type == "fatal" {
+			if i != len(d.lines)-1 || !strings.HasPrefix(e.Message, "execution "+d.id+" is lost") {
+				c.fail("wait %s (%s): fatal event %q, not the last line saying the execution is lost", d.id, r, e.Message)
+			}
+			lost = true
+			break
 		}
 		if e.Type == "execution_start" && e.Command != d.op {
 			c.fail("ran %s, which says it runs %q", d.op, e.Command)

@@ -66,6 +66,30 @@ func TestExecutionLostWhenRunnerKilled(t *testing.T) {
 	}
 }
 
+// An execution whose process writes its end and exits between the read of
+// its record and the look at its process reads as it ended, not lost.
+func TestExecutionEndedJustBeforeItsProcessIsLookedAt(t *testing.T) {
+	dir := newExecDir(t)
+	runner := startSleeper(t)
+	e := sampleExecution()
+	e.PID = runner.Process.Pid
+	e.State = ExecRunning
+	r := mustCreate(t, dir, e)
+	lookedAtLive = func() {
+		lookedAtLive = nil
+		mustOK(t, r.Finish(ExecInterrupted, 130, []byte(`{"outcome":"interrupted"}`)))
+		killAndReap(t, runner)
+	}
+	t.Cleanup(func() { lookedAtLive = nil })
+	got := mustRead(t, dir, r.ID())
+	if got.State != ExecInterrupted || got.ExitCode == nil || *got.ExitCode != 130 {
+		t.Errorf("read %s, exit %v: want interrupted, 130", got.State, got.ExitCode)
+	}
+	if lookedAtLive != nil {
+		t.Fatal("the record was never read while live")
+	}
+}
+
 func TestExecutionLostWhenPIDReused(t *testing.T) {
 	dir := newExecDir(t)
 	other := startSleeper(t) // alive, but not the process that ran it

@@ -72,12 +72,27 @@ func readExecution(dir, id string) (*Execution, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.State.Live() && lookedAtLive != nil {
+		lookedAtLive()
+	}
 	if e.State.Live() && processGone(e) {
 		e.State = ExecLost
+		// Its process may have written its end and exited between the
+		// read above and the look at it: what a gone process wrote is
+		// final, so one more read settles it.
+		if data, err := os.ReadFile(path); err == nil {
+			if again, err := decodeExecution(path, id, data); err == nil && !again.State.Live() {
+				e = again
+			}
+		}
 	}
 	e.Actions = e.State.Actions()
 	return e, nil
 }
+
+// lookedAtLive, when set (by tests), runs after the execution.json of a
+// live execution is read and before its process is looked at.
+var lookedAtLive func()
 
 // decodeExecution decodes execution.json of execution id, read from path.
 func decodeExecution(path, id string, data []byte) (*Execution, error) {
