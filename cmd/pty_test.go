@@ -176,6 +176,14 @@ func (p *pty) output() string {
 	return p.out.String()
 }
 
+// quiet reports whether nothing more reaches the terminal for a moment:
+// a frame being drawn has been written whole by then.
+func (p *pty) quiet() bool {
+	before := len(p.output())
+	time.Sleep(20 * time.Millisecond)
+	return len(p.output()) == before
+}
+
 // screen renders what the terminal received so far.
 func (p *pty) screen() string {
 	return renderScreen(p.output())
@@ -234,7 +242,8 @@ func (p *pty) termios(t *testing.T) *unix.Termios {
 // returns it, trailing blanks trimmed. It understands what an inline
 // bubbletea program and plain line output use: CR, LF, backspace, tab
 // (stops every 8 columns), cursor up/down/forward/back, to a column and
-// to the next or previous line, reverse index (ESC M) and index (ESC D,
+// to the next or previous line, forward and back by tab stops (ESC[I,
+// ESC[Z), reverse index (ESC M) and index (ESC D,
 // ESC E), erase in line (ESC[K, ESC[1K, ESC[2K), below (ESC[J) and
 // characters (ESC[X), insert and delete characters (ESC[@, ESC[P), and
 // repeat the last character (ESC[b). SGR colours, modes (ESC[?25l) and
@@ -319,6 +328,12 @@ func renderScreen(stream string) string {
 				col = n - 1
 			case 'X':
 				erase(col, col+n)
+			case 'I': // forward n tab stops
+				col = (col/8 + n) * 8
+			case 'Z': // back n tab stops
+				for range n {
+					col = max((col-1)/8*8, 0)
+				}
 			case 'b':
 				for range n {
 					put(last)

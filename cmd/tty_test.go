@@ -675,13 +675,13 @@ func captureTUI(t *testing.T, peace string) map[string]string {
 	tty := openPTY(t, 96, 24)
 	p := startOnTTY(t, peace, dir, tty, nil, "ensure")
 	caps := map[string]string{}
-	// A frame is whole once the renderer has put the cursor back.
+	// A frame is whole once the renderer has paused.
 	caps["tui-running"] = tty.waitFor(t, "build and assets running", showsWithin, func(s string) bool {
-		return midRun(s) && strings.HasSuffix(tty.output(), "\r")
+		return midRun(s) && tty.quiet()
 	})
 	tty.press(t, "\x03")
 	caps["tui-stopping"] = tty.waitFor(t, "the stop footer", showsWithin, func(s string) bool {
-		return strings.Contains(s, "stopping: ") && strings.HasSuffix(tty.output(), "\r")
+		return strings.Contains(s, "stopping: ") && tty.quiet()
 	})
 	if code := p.wait(t, exitsWithin, tty.screen); code != 130 {
 		t.Fatalf("exit %d; the terminal:\n%s", code, tty.screen())
