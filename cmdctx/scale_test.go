@@ -41,7 +41,8 @@ func wideFlow(tb testing.TB, cs []*counter) *items.Flow {
 
 // TestManyItemsInterruptedUnderLoad runs 400 items at -j 64, stops and then
 // cancels mid-run, and checks that every item the outcome calls applied is
-// recorded, nothing else is, and no goroutine outlives the execution. Run
+// recorded, no other state is but one discovered before an apply that never
+// ran, and no goroutine outlives the execution. Run
 // it with -race.
 func TestManyItemsInterruptedUnderLoad(t *testing.T) {
 	before := runtime.NumGoroutine()
@@ -93,8 +94,11 @@ func TestManyItemsInterruptedUnderLoad(t *testing.T) {
 				t.Errorf("%s applied but recorded %q", it.ID(), raw)
 			}
 		case progress.StatusInterrupted:
-			if recorded {
-				t.Errorf("%s interrupted but recorded %q", it.ID(), raw)
+			// Cancelled in its apply, its state is not known; cancelled
+			// before its apply ran (while waiting for a slot after its
+			// begin record), it is the state discovered before.
+			if recorded && (cs[i].applying.Load() > 0 || string(raw) != "0") {
+				t.Errorf("%s interrupted (applies entered: %d) but recorded %q", it.ID(), cs[i].applying.Load(), raw)
 			}
 		case progress.StatusNotStarted:
 			// Never reached: not even discovered, so nothing is recorded.
