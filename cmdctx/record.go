@@ -112,6 +112,12 @@ func (r *recording) Emit(ev progress.Event) {
 		_ = r.rec.SetState(state.ExecCancelling)
 	}
 	ev.Seq = 0 // numbered per record, so a follower sees no gap
+	if ev.Type == progress.ExecutionStart || ev.Type == progress.ExecutionEnd {
+		// These name every item: megabytes in a big flow. With nothing
+		// buffered before it, the line goes to the record as it is,
+		// never joined to a buffered part in a copy.
+		_ = r.buf.Flush()
+	}
 	r.events.Emit(ev)
 	switch ev.Type {
 	case progress.ExecutionStart, progress.ExecutionEnd, progress.InterruptReceived, progress.CancelRequested,
