@@ -32,7 +32,7 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	flow := c.opts.Flow
 	e := x.exec
 	ctx := x.interrupt.ItemContext()
-	data := cmdblock.NewData(flow)
+	var data *cmdblock.Data // made once the recorded states are read: not held while they are
 	var outcome cmdexecution.CmdOutcome
 	var recorded *state.Recorded
 	var rm *removed    // recorded items no longer in the flow
@@ -124,6 +124,7 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	data = cmdblock.NewData(flow)
 	prior := c.restore(x.id, recorded, data)
 	rm = c.findRemoved(recorded, specs.ofRemoved())
 	// What the run needs of the recorded states is in data and prior now;
