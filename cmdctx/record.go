@@ -67,7 +67,7 @@ func (c *CmdCtx) startRecording(x *execution) (*recording, error) {
 		c.emitter.Emit(progress.Event{Type: progress.Notice, Execution: x.id,
 			Message: fmt.Sprintf("could not remove old execution records: %v", err)})
 	}
-	items := map[string]string{}
+	items := make(map[string]string, c.opts.Flow.Len())
 	for _, it := range c.opts.Flow.Items() {
 		items[string(it.ID())] = "queued"
 	}
