@@ -324,6 +324,13 @@ type ExecutionRecord struct {
 // and renamed into place. An ID that is taken is an error when e named it,
 // and a new ID is drawn when CreateExecution chose it.
 func CreateExecution(dir string, e Execution) (*ExecutionRecord, error) {
+	return CreateExecutionOf(dir, e, nil)
+}
+
+// CreateExecutionOf is CreateExecution with each item of queued in
+// e.Items, queued, unless e.Items gives it a status: the items of a big
+// flow are named without a map of them.
+func CreateExecutionOf(dir string, e Execution, queued []string) (*ExecutionRecord, error) {
 	chosen := e.ID == ""
 	if !chosen && !ValidExecutionID(e.ID) {
 		return nil, fmt.Errorf("create execution record: %q is not an execution ID", e.ID)
@@ -353,7 +360,7 @@ func CreateExecution(dir string, e Execution) (*ExecutionRecord, error) {
 	}
 	e.Version = ExecutionFormatVersion
 	e.Actions = e.State.Actions()
-	items := newItemStatuses(e.Items)
+	items := newItemStatuses(e.Items, queued)
 	e.Items = nil
 	e = e.clone()
 
@@ -674,20 +681,31 @@ func mapStatuses(m map[string]string) *itemStatuses {
 	if m == nil {
 		return nil
 	}
-	return newItemStatuses(m)
+	return newItemStatuses(m, nil)
 }
 
-// newItemStatuses is m as itemStatuses (empty for nil); it keeps no
-// reference to m.
-func newItemStatuses(m map[string]string) *itemStatuses {
-	s := &itemStatuses{ids: make([]string, 0, len(m))}
+// newItemStatuses is m (nil: empty) as itemStatuses, with each ID of
+// queued that m does not have added as "queued"; it keeps no reference
+// to m.
+func newItemStatuses(m map[string]string, queued []string) *itemStatuses {
+	s := &itemStatuses{ids: make([]string, 0, len(m)+len(queued))}
 	for k := range m {
 		s.ids = append(s.ids, k)
 	}
+	for _, k := range queued {
+		if _, ok := m[k]; !ok {
+			s.ids = append(s.ids, k)
+		}
+	}
 	slices.Sort(s.ids)
+	s.ids = slices.Compact(s.ids)
 	s.code = make([]uint8, len(s.ids))
 	for i, k := range s.ids {
-		c, ok := s.codeOf(m[k])
+		status, ok := m[k]
+		if !ok {
+			status = "queued"
+		}
+		c, ok := s.codeOf(status)
 		if !ok {
 			// Past the codes: the ID keeps its place, with a status
 			// that is looked up in more.
@@ -695,7 +713,7 @@ func newItemStatuses(m map[string]string) *itemStatuses {
 			if s.more == nil {
 				s.more = map[string]string{}
 			}
-			s.more[k] = m[k]
+			s.more[k] = status
 		}
 		s.code[i] = c
 	}

@@ -119,3 +119,26 @@ func TestRecordItemsAsEncodingJSON(t *testing.T) {
 		t.Errorf("streamed\n%s\nwhole\n%s\nwant\n%s", streamed.Bytes(), whole, wantJSON)
 	}
 }
+
+// CreateExecutionOf queues the items it is given unless e.Items gives
+// them a status, and writes them as encoding/json writes that map.
+func TestCreateExecutionOf(t *testing.T) {
+	dir := t.TempDir()
+	e := sampleExecution()
+	e.Items = map[string]string{"b": "running"}
+	r, err := CreateExecutionOf(dir, e, []string{"c", "a", "b", "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	want := map[string]string{"a": "queued", "b": "running", "c": "queued"}
+	if got := r.Execution().Items; !maps.Equal(got, want) {
+		t.Errorf("items %v, want %v", got, want)
+	}
+	if got := mustRead(t, dir, r.ID()).Items; !maps.Equal(got, want) {
+		t.Errorf("read back: items %v, want %v", got, want)
+	}
+	if e.Items["a"] != "" {
+		t.Errorf("the caller's map changed: %v", e.Items)
+	}
+}
