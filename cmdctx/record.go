@@ -61,20 +61,17 @@ func (l logFile) Close() error {
 
 // startRecording makes the record of x (queued: the lock is not held yet)
 // and starts listening for control. The record is durable when it returns.
-func (c *CmdCtx) startRecording(x *execution) (*recording, error) {
+// ids are the flow's item IDs, each queued in the record.
+func (c *CmdCtx) startRecording(x *execution, ids []string) (*recording, error) {
 	dir := c.store.Path()
 	if _, err := state.PruneExecutions(dir, state.KeepExecutions, state.KeepExecutionAge, time.Now()); err != nil {
 		c.emitter.Emit(progress.Event{Type: progress.Notice, Execution: x.id,
 			Message: fmt.Sprintf("could not remove old execution records: %v", err)})
 	}
-	items := map[string]string{}
-	for _, it := range c.opts.Flow.Items() {
-		items[string(it.ID())] = "queued"
-	}
-	rec, err := state.CreateExecution(dir, state.Execution{
+	rec, err := state.CreateExecutionOf(dir, state.Execution{
 		ID: x.id, Command: x.exec.Command, Flow: string(c.opts.Flow.ID), Profile: c.opts.Profile,
-		Workspace: c.workspaceAbs(), State: state.ExecQueued, Params: c.opts.Params, Items: items,
-	})
+		Workspace: c.workspaceAbs(), State: state.ExecQueued, Params: c.opts.Params,
+	}, ids)
 	if err != nil {
 		return nil, fmt.Errorf("execution record: %w", err)
 	}
@@ -112,6 +109,12 @@ func (r *recording) Emit(ev progress.Event) {
 		_ = r.rec.SetState(state.ExecCancelling)
 	}
 	ev.Seq = 0 // numbered per record, so a follower sees no gap
+	if ev.Type == progress.ExecutionStart || ev.Type == progress.ExecutionEnd {
+		// These name every item: megabytes in a big flow. With nothing
+		// buffered before it, the line goes to the record as it is,
+		// never joined to a buffered part in a copy.
+		_ = r.buf.Flush()
+	}
 	r.events.Emit(ev)
 	switch ev.Type {
 	case progress.ExecutionStart, progress.ExecutionEnd, progress.InterruptReceived, progress.CancelRequested,

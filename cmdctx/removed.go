@@ -361,7 +361,7 @@ func (r *recordedSpecs) updates(flow *items.Flow, data *cmdblock.Data, had []boo
 // (its references did not resolve). had says, in flow order, which items
 // were recorded.
 func flowSpecs(flow *items.Flow, data *cmdblock.Data, had []bool) (fresh map[string]state.ItemSpec, complete bool) {
-	fresh = make(map[string]state.ItemSpec, flow.Len())
+	fresh = make(map[string]state.ItemSpec, min(flow.Len(), flow.NumSpecs()))
 	complete = true
 	stateOf := func(id items.ID) items.State {
 		i := flow.Index(id)

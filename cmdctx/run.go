@@ -32,7 +32,7 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	flow := c.opts.Flow
 	e := x.exec
 	ctx := x.interrupt.ItemContext()
-	data := cmdblock.NewData(flow)
+	var data *cmdblock.Data // made once the recorded states are read: not held while they are
 	var outcome cmdexecution.CmdOutcome
 	var recorded *state.Recorded
 	var rm *removed    // recorded items no longer in the flow
@@ -80,11 +80,12 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 		}
 	}()
 
+	ids := idStrings(flow)
 	if e.Applies() {
 		// An execution that changes the world leaves a record (DESIGN
 		// §10), made before anything else so that its ID is never shown
 		// without it; if the lock cannot be had, it is removed again.
-		rcd, err = c.startRecording(x)
+		rcd, err = c.startRecording(x, ids)
 		if err != nil {
 			return nil, err
 		}
@@ -93,7 +94,7 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	c.emitter.Emit(progress.Event{
 		Type: progress.ExecutionStart, Execution: x.id, Command: e.Command,
 		Flow: string(flow.ID), Profile: c.opts.Profile, Workspace: c.workspaceAbs(),
-		Items: idStrings(flow), Deps: depStrings(flow),
+		Items: ids, Deps: depStrings(flow),
 	})
 	if e.Recording() {
 		lock, err := c.lock(ctx, x)
@@ -124,6 +125,7 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	data = cmdblock.NewData(flow)
 	prior := c.restore(x.id, recorded, data)
 	rm = c.findRemoved(recorded, specs.ofRemoved())
 	// What the run needs of the recorded states is in data and prior now;

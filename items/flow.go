@@ -21,12 +21,17 @@ type Flow struct {
 	// an execution of it uses, kept in its record.
 	Params map[string]string
 
-	added []Item // declaration order
-	deps  map[ID][]ID
-	index map[ID]int // ID -> position in order
-
-	order      []Item // topological, declaration order breaking ties; set by Validate
-	dependents map[ID][]ID
+	// The graph is kept by declaration position, in flat slices rather
+	// than maps of per-item lists: a flow of 100,000 items holds it in a
+	// few large allocations.
+	added  []Item     // declaration order
+	decl   map[ID]int // ID -> declaration position
+	depEnd []int32    // item i's dependencies are depIDs[depEnd[i-1]:depEnd[i]]
+	depIDs []ID       // every item's dependencies, in declaration order
+	rank   []int32    // declaration position -> position in order; set by Validate
+	order  []Item     // topological, declaration order breaking ties; set by Validate
+	dntEnd []int32    // item i's dependents are dntIDs[dntEnd[i-1]:dntEnd[i]]; set by Validate
+	dntIDs []ID       // every item's dependents, in declaration order
 
 	specs map[ID]Spec // each item's type and params as the loader resolved them
 	whole *Flow       // the flow a Subset was cut from; nil for a whole flow
@@ -35,7 +40,7 @@ type Flow struct {
 
 // NewFlow returns an empty flow.
 func NewFlow(id ID) *Flow {
-	return &Flow{ID: id, deps: map[ID][]ID{}, index: map[ID]int{}}
+	return &Flow{ID: id, decl: map[ID]int{}}
 }
 
 // Add appends an item that depends on deps. A malformed or duplicate ID is an
@@ -45,13 +50,34 @@ func (f *Flow) Add(it Item, deps ...ID) error {
 	if !id.Valid() {
 		return fmt.Errorf("item ID %q is malformed: want [a-z][a-z0-9_]*", id)
 	}
-	if _, dup := f.deps[id]; dup {
+	if _, dup := f.decl[id]; dup {
 		return fmt.Errorf("item ID %q is used twice", id)
 	}
+	f.decl[id] = len(f.added)
 	f.added = append(f.added, it)
-	f.deps[id] = slices.Clone(deps)
-	f.order = nil
+	f.depIDs = append(f.depIDs, deps...)
+	f.depEnd = append(f.depEnd, int32(len(f.depIDs)))
+	f.order, f.rank, f.dntEnd, f.dntIDs = nil, nil, nil, nil
 	return nil
+}
+
+// start is where item i's part of a flat list begins, by the end
+// offsets ends.
+func (f *Flow) start(ends []int32, i int) int32 {
+	if i == 0 {
+		return 0
+	}
+	return ends[i-1]
+}
+
+// span is the part of ids that belongs to item i, by the end offsets
+// ends; nil when empty, and capped so that an append copies.
+func (f *Flow) span(ids []ID, ends []int32, i int) []ID {
+	start := f.start(ends, i)
+	if start == ends[i] {
+		return nil
+	}
+	return ids[start:ends[i]:ends[i]]
 }
 
 // Validate checks the graph: every dependency names an item, and there are
@@ -60,54 +86,80 @@ func (f *Flow) Validate() error {
 	if !f.ID.Valid() {
 		return fmt.Errorf("flow ID %q is malformed: want [a-z][a-z0-9_]*", f.ID)
 	}
-	f.dependents = map[ID][]ID{}
-	for _, it := range f.added {
-		for _, d := range f.deps[it.ID()] {
-			if _, ok := f.deps[d]; !ok {
+	n := len(f.added)
+	if cap(f.depIDs) > len(f.depIDs)+len(f.depIDs)/4+16 {
+		f.depIDs = slices.Clone(f.depIDs) // what Add's appends left spare
+	}
+	if cap(f.depEnd) > n+n/4+16 {
+		f.depEnd = slices.Clone(f.depEnd)
+	}
+	// depPos is each dependency's declaration position, and count each
+	// item's number of dependents.
+	depPos := make([]int32, len(f.depIDs))
+	count := make([]int32, n)
+	for i, it := range f.added {
+		for k := f.start(f.depEnd, i); k < f.depEnd[i]; k++ {
+			d := f.depIDs[k]
+			p, ok := f.decl[d]
+			if !ok {
 				return fmt.Errorf("item %q depends on %q, which is not an item of flow %q", it.ID(), d, f.ID)
 			}
 			if d == it.ID() {
 				return fmt.Errorf("item %q depends on itself", d)
 			}
-			f.dependents[d] = append(f.dependents[d], it.ID())
+			depPos[k] = int32(p)
+			count[p]++
+		}
+	}
+	// Dependents, by declaration position of the dependent, as flat lists.
+	f.dntEnd = make([]int32, n)
+	var total int32
+	for i, c := range count {
+		total += c
+		f.dntEnd[i] = total
+	}
+	f.dntIDs = make([]ID, total)
+	dntPos := make([]int32, total)
+	fill := count // reused: the next free slot of each item's list
+	for i := range fill {
+		fill[i] = f.start(f.dntEnd, i)
+	}
+	for i, it := range f.added {
+		for _, p := range depPos[f.start(f.depEnd, i):f.depEnd[i]] {
+			f.dntIDs[fill[p]] = it.ID()
+			dntPos[fill[p]] = int32(i)
+			fill[p]++
 		}
 	}
 	// Kahn's algorithm; among ready items the one declared first goes first,
 	// so the order is stable across runs and readable.
-	pos := map[ID]int{}
-	for i, it := range f.added {
-		pos[it.ID()] = i
-	}
-	waiting := map[ID]int{}
+	waiting := make([]int32, n)
 	// A min-heap of positions, so taking the next item is O(log n); appended
 	// in ascending order below, it starts out a valid heap.
 	var ready positions
-	for i, it := range f.added {
-		waiting[it.ID()] = len(f.deps[it.ID()])
-		if waiting[it.ID()] == 0 {
+	for i := range f.added {
+		waiting[i] = f.depEnd[i] - f.start(f.depEnd, i)
+		if waiting[i] == 0 {
 			ready = append(ready, i)
 		}
 	}
-	f.order = make([]Item, 0, len(f.added))
+	f.order = make([]Item, 0, n)
+	f.rank = make([]int32, n)
 	for len(ready) > 0 {
 		i := heap.Pop(&ready).(int)
-		it := f.added[i]
-		f.order = append(f.order, it)
-		for _, d := range f.dependents[it.ID()] {
+		f.rank[i] = int32(len(f.order))
+		f.order = append(f.order, f.added[i])
+		for _, d := range dntPos[f.start(f.dntEnd, i):f.dntEnd[i]] {
 			waiting[d]--
 			if waiting[d] == 0 {
-				heap.Push(&ready, pos[d])
+				heap.Push(&ready, int(d))
 			}
 		}
 	}
-	if len(f.order) != len(f.added) {
-		cycle := f.findCycle(waiting, pos)
-		f.order = nil
+	if len(f.order) != n {
+		cycle := f.findCycle(waiting)
+		f.order, f.rank = nil, nil
 		return &CycleError{Cycle: cycle}
-	}
-	f.index = make(map[ID]int, len(f.order))
-	for i, it := range f.order {
-		f.index[it.ID()] = i
 	}
 	return nil
 }
@@ -143,13 +195,13 @@ func (h *positions) Pop() any {
 }
 
 // findCycle walks dependencies among the items Kahn's algorithm could not
-// order until it meets an item twice, and returns that loop, closed and
-// starting at its item declared first so the name is the same whichever
-// item the walk started from.
-func (f *Flow) findCycle(waiting map[ID]int, pos map[ID]int) []ID {
+// order (waiting, by declaration position) until it meets an item twice,
+// and returns that loop, closed and starting at its item declared first
+// so the name is the same whichever item the walk started from.
+func (f *Flow) findCycle(waiting []int32) []ID {
 	var start ID
-	for _, it := range f.added {
-		if waiting[it.ID()] > 0 {
+	for i, it := range f.added {
+		if waiting[i] > 0 {
 			start = it.ID()
 			break
 		}
@@ -161,7 +213,7 @@ func (f *Flow) findCycle(waiting map[ID]int, pos map[ID]int) []ID {
 			loop := path[i:]
 			first := 0
 			for j, l := range loop {
-				if pos[l] < pos[loop[first]] {
+				if f.decl[l] < f.decl[loop[first]] {
 					first = j
 				}
 			}
@@ -170,8 +222,8 @@ func (f *Flow) findCycle(waiting map[ID]int, pos map[ID]int) []ID {
 		}
 		seen[id] = len(path)
 		path = append(path, id)
-		for _, d := range f.deps[id] {
-			if waiting[d] > 0 {
+		for _, d := range f.Deps(id) {
+			if waiting[f.decl[d]] > 0 {
 				id = d
 				break
 			}
@@ -188,25 +240,36 @@ func (f *Flow) Len() int { return len(f.added) }
 
 // Item returns the item with the given ID, or nil.
 func (f *Flow) Item(id ID) Item {
-	if i, ok := f.index[id]; ok {
-		return f.order[i]
+	if i, ok := f.decl[id]; ok && f.rank != nil {
+		return f.added[i]
 	}
 	return nil
 }
 
 // Index is the position of id in Items, or -1.
 func (f *Flow) Index(id ID) int {
-	if i, ok := f.index[id]; ok {
-		return i
+	if i, ok := f.decl[id]; ok && f.rank != nil {
+		return int(f.rank[i])
 	}
 	return -1
 }
 
 // Deps returns the items id depends on.
-func (f *Flow) Deps(id ID) []ID { return f.deps[id] }
+func (f *Flow) Deps(id ID) []ID {
+	if i, ok := f.decl[id]; ok {
+		return f.span(f.depIDs, f.depEnd, i)
+	}
+	return nil
+}
 
 // Dependents returns the items that depend on id.
-func (f *Flow) Dependents(id ID) []ID { return f.dependents[id] }
+// Validate must have succeeded.
+func (f *Flow) Dependents(id ID) []ID {
+	if i, ok := f.decl[id]; ok && f.dntEnd != nil {
+		return f.span(f.dntIDs, f.dntEnd, i)
+	}
+	return nil
+}
 
 // IDs returns every item ID in the flow's stable order.
 func (f *Flow) IDs() []ID {

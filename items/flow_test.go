@@ -84,6 +84,15 @@ func TestFlowAccessors(t *testing.T) {
 	if f.Deps("a") != nil || f.Dependents("c") != nil {
 		t.Errorf("Deps(a) = %v, Dependents(c) = %v; want none", f.Deps("a"), f.Dependents("c"))
 	}
+	// The lists share storage: appending to one leaves the next as it is.
+	_ = append(f.Deps("b"), "zz")
+	_ = append(f.Dependents("a"), "zz")
+	if got := f.Deps("c"); !slices.Equal(got, []ID{"a", "b"}) {
+		t.Errorf("Deps(c) after an append to Deps(b) = %v", got)
+	}
+	if got := f.Dependents("b"); !slices.Equal(got, []ID{"c"}) {
+		t.Errorf("Dependents(b) after an append to Dependents(a) = %v", got)
+	}
 	if f.Item("nope") != nil || f.Index("nope") != -1 {
 		t.Errorf("unknown ID: Item %v, Index %d", f.Item("nope"), f.Index("nope"))
 	}

@@ -33,6 +33,10 @@ func (f *Flow) Spec(id ID) (Spec, bool) {
 	return s, ok
 }
 
+// NumSpecs is how many items of the whole flow have a spec: none for a
+// flow built in Go.
+func (f *Flow) NumSpecs() int { return len(f.specs) }
+
 // Whole is the flow a Subset was cut from, or f itself.
 func (f *Flow) Whole() *Flow {
 	if f.whole != nil {

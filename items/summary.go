@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // Summary is a state on one line, for people: its String method when it
@@ -19,11 +20,32 @@ func Summary(s State) string {
 	case string:
 		return strings.ReplaceAll(s, "\n", `\n`)
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
+	e := summaryEncoders.Get().(*summaryEncoder)
+	defer e.put()
+	if err := e.enc.Encode(s); err != nil {
 		return fmt.Sprintf("%v", s)
 	}
-	return strings.TrimSpace(buf.String())
+	return string(bytes.TrimSpace(e.buf.Bytes()))
+}
+
+// summaryEncoder is an encoder Summary reuses: a result summarises every
+// item, and an encoder of its own per state is most of the cost.
+type summaryEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var summaryEncoders = sync.Pool{New: func() any {
+	e := &summaryEncoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false)
+	return e
+}}
+
+func (e *summaryEncoder) put() {
+	if e.buf.Cap() > 64<<10 {
+		return // a big state's buffer is not kept
+	}
+	e.buf.Reset()
+	summaryEncoders.Put(e)
 }

@@ -82,8 +82,16 @@ func (v *jsonView) Emit(ev Event) {
 	if v.err != nil {
 		return
 	}
-	_, v.err = v.w.Write(append(v.buf, '\n'))
+	v.buf = append(v.buf, '\n')
+	_, v.err = v.w.Write(v.buf)
+	if cap(v.buf) > maxKeptLine {
+		v.buf = nil // an event naming every item of a big flow: not kept for the rest
+	}
 }
+
+// maxKeptLine is the largest line buffer the json view keeps for the next
+// event.
+const maxKeptLine = 64 << 10
 
 // Close returns the first write error; every line is already written.
 func (v *jsonView) Close() error {

@@ -2,7 +2,6 @@ package progress
 
 import (
 	"encoding/json"
-	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -15,6 +14,9 @@ import (
 // escaping, a time outside RFC 3339's years or zone offsets) it hands to
 // encoding/json.
 func appendEvent(b []byte, ev *Event) ([]byte, error) {
+	if n := listsLen(ev); n > 0 {
+		b = slices.Grow(b, n+512) // one line for an event that names every item, not a growing series
+	}
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, ev.Seq, 10)
 	b = append(b, `,"time":`...)
@@ -131,7 +133,12 @@ func appendMap[V any](b []byte, name string, m map[string]V, value func([]byte, 
 	b = append(b, ',', '"')
 	b = append(b, name...)
 	b = append(b, `":{`...)
-	for i, k := range slices.Sorted(maps.Keys(m)) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -140,4 +147,26 @@ func appendMap[V any](b []byte, name string, m map[string]V, value func([]byte, 
 		b = value(b, m[k])
 	}
 	return append(b, '}')
+}
+
+// listsLen is about how long ev's lists of items (Items, Deps, Statuses,
+// InFlight) are in JSON.
+func listsLen(ev *Event) int {
+	n := 0
+	for _, s := range ev.Items {
+		n += len(s) + 3
+	}
+	for _, s := range ev.InFlight {
+		n += len(s) + 3
+	}
+	for k, ds := range ev.Deps {
+		n += len(k) + 6
+		for _, d := range ds {
+			n += len(d) + 3
+		}
+	}
+	for k, s := range ev.Statuses {
+		n += len(k) + len(s) + 6
+	}
+	return n
 }

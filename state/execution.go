@@ -302,7 +302,8 @@ type ExecutionRecord struct {
 	dir string // the record directory
 
 	mu       sync.Mutex
-	e        Execution
+	e        Execution // its Items are in items
+	items    *itemStatuses
 	events   *os.File
 	buf      []byte // AppendEvent's line with its newline
 	dirty    bool   // e differs from execution.json
@@ -323,6 +324,13 @@ type ExecutionRecord struct {
 // and renamed into place. An ID that is taken is an error when e named it,
 // and a new ID is drawn when CreateExecution chose it.
 func CreateExecution(dir string, e Execution) (*ExecutionRecord, error) {
+	return CreateExecutionOf(dir, e, nil)
+}
+
+// CreateExecutionOf is CreateExecution with each item of queued in
+// e.Items, queued, unless e.Items gives it a status: the items of a big
+// flow are named without a map of them.
+func CreateExecutionOf(dir string, e Execution, queued []string) (*ExecutionRecord, error) {
 	chosen := e.ID == ""
 	if !chosen && !ValidExecutionID(e.ID) {
 		return nil, fmt.Errorf("create execution record: %q is not an execution ID", e.ID)
@@ -350,11 +358,10 @@ func CreateExecution(dir string, e Execution) (*ExecutionRecord, error) {
 	if e.Params == nil {
 		e.Params = map[string]string{}
 	}
-	if e.Items == nil {
-		e.Items = map[string]string{}
-	}
 	e.Version = ExecutionFormatVersion
 	e.Actions = e.State.Actions()
+	items := newItemStatuses(e.Items, queued)
+	e.Items = nil
 	e = e.clone()
 
 	parent := filepath.Join(dir, executionsDir)
@@ -365,7 +372,7 @@ func CreateExecution(dir string, e Execution) (*ExecutionRecord, error) {
 		if chosen {
 			e.ID = NewExecutionID()
 		}
-		err := createRecord(parent, e)
+		err := createRecord(parent, e, items)
 		if err == nil {
 			break
 		}
@@ -379,7 +386,7 @@ func CreateExecution(dir string, e Execution) (*ExecutionRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open events of execution %s: %w", e.ID, err)
 	}
-	return &ExecutionRecord{dir: rd, e: e, events: f, logs: map[*recordLog]struct{}{}}, nil
+	return &ExecutionRecord{dir: rd, e: e, items: items, events: f, logs: map[*recordLog]struct{}{}}, nil
 }
 
 var errIDTaken = errors.New("execution ID is taken")
@@ -387,11 +394,7 @@ var errIDTaken = errors.New("execution ID is taken")
 // createRecord builds the record of e in a temporary directory of parent,
 // then renames it to parent/<ID>. rename(2) does not replace a directory
 // that is not empty, so a record is never overwritten.
-func createRecord(parent string, e Execution) (err error) {
-	data, err := encodeExecution(e)
-	if err != nil {
-		return err
-	}
+func createRecord(parent string, e Execution, items *itemStatuses) (err error) {
 	final := filepath.Join(parent, e.ID)
 	if _, err := os.Lstat(final); err == nil {
 		return errIDTaken
@@ -409,7 +412,7 @@ func createRecord(parent string, e Execution) (err error) {
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	if err := writeExecution(f, e, items); err != nil {
 		f.Close()
 		return err
 	}
@@ -450,16 +453,6 @@ func syncBoth(a, b func() error) error {
 	return err
 }
 
-// writeTempFile writes data with mode 0644 to a new temporary file beside path
-// (the one pattern) and returns its name, the file still open and not yet
-// fsynced.
-func writeTempFile(path string, data []byte) (*os.File, error) {
-	return fillTemp(path, func(f *os.File) error {
-		_, err := f.Write(data)
-		return err
-	})
-}
-
 // fillTemp makes a temporary file beside path, has fill write it, and
 // gives it mode 0644; on a failure the file is gone.
 func fillTemp(path string, fill func(*os.File) error) (*os.File, error) {
@@ -479,7 +472,7 @@ func fillTemp(path string, fill func(*os.File) error) (*os.File, error) {
 	return f, nil
 }
 
-// closeTemp closes a temporary file from writeTempFile and, if err is not nil,
+// closeTemp closes a temporary file from fillTemp and, if err is not nil,
 // removes it; it returns err, or the error of the close.
 func closeTemp(f *os.File, err error) error {
 	if cerr := f.Close(); err == nil {
@@ -530,11 +523,36 @@ func mkdirDurable(path string) error {
 // together), written without reflection: a record is written three times
 // per execution, and its items map names every item of the flow.
 func encodeExecution(e Execution) ([]byte, error) {
+	b := make([]byte, 0, 512+len(e.Items)*32)
+	return appendExecution(b, e, mapStatuses(e.Items), nil)
+}
+
+// writeExecution writes execution.json's content for e, with the item
+// statuses items, to w in pieces: the items of a big flow are megabytes,
+// never all in memory at once.
+func writeExecution(w io.Writer, e Execution, items *itemStatuses) error {
+	const piece = 32 << 10
+	b, err := appendExecution(make([]byte, 0, piece+1024), e, items, func(b []byte) ([]byte, error) {
+		if len(b) < piece {
+			return b, nil
+		}
+		_, err := w.Write(b)
+		return b[:0], err
+	})
+	if err == nil {
+		_, err = w.Write(b)
+	}
+	return err
+}
+
+// appendExecution appends e as encodeExecution describes, its items map
+// being items (e.Items is not read); flush, unless nil, is called after
+// each item and may hand back b emptied, having written it out.
+func appendExecution(b []byte, e Execution, items *itemStatuses, flush func([]byte) ([]byte, error)) ([]byte, error) {
 	started, err := e.Started.MarshalJSON()
 	if err != nil {
 		return nil, err
 	}
-	b := make([]byte, 0, 512+len(e.Items)*32)
 	field := func(name string) {
 		b = append(b, "\n  \""...)
 		b = append(b, name...)
@@ -578,10 +596,17 @@ func encodeExecution(e Execution) ([]byte, error) {
 	}
 	b = append(b, ',')
 	field("params")
-	b = appendExecMap(b, e.Params)
+	b = appendExecMap(b, mapStatuses(e.Params))
 	b = append(b, ',')
 	field("items")
-	b = appendExecMap(b, e.Items)
+	if flush == nil {
+		b = appendExecMap(b, items)
+	} else {
+		b, err = appendExecMapFlushed(b, items, flush)
+		if err != nil {
+			return nil, err
+		}
+	}
 	b = append(b, ',')
 	field("actions")
 	b = append(b, "{\n    \"stop\": "...)
@@ -603,30 +628,191 @@ func encodeExecution(e Execution) ([]byte, error) {
 }
 
 // appendExecMap appends m as MarshalIndent does at the second level: keys
-// sorted, one per line.
-func appendExecMap(b []byte, m map[string]string) []byte {
+// sorted, one per line; nil is null.
+func appendExecMap(b []byte, m *itemStatuses) []byte {
+	b, _ = appendExecMapFlushed(b, m, nil)
+	return b
+}
+
+// appendExecMapFlushed is appendExecMap calling flush, unless nil, after
+// each entry.
+func appendExecMapFlushed(b []byte, m *itemStatuses, flush func([]byte) ([]byte, error)) ([]byte, error) {
 	if m == nil {
-		return append(b, "null"...)
+		return append(b, "null"...), nil
 	}
-	if len(m) == 0 {
-		return append(b, "{}"...)
+	if m.len() == 0 {
+		return append(b, "{}"...), nil
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	b = append(b, '{')
-	for i, k := range keys {
-		if i > 0 {
+	first := true
+	var err error
+	for k, v := range m.all {
+		if !first {
 			b = append(b, ',')
 		}
+		first = false
 		b = append(b, "\n    "...)
 		b = appendExecString(b, k)
 		b = append(b, ": "...)
-		b = appendExecString(b, m[k])
+		b = appendExecString(b, v)
+		if flush != nil {
+			if b, err = flush(b); err != nil {
+				return b, err
+			}
+		}
 	}
-	return append(b, "\n  }"...)
+	return append(b, "\n  }"...), nil
+}
+
+// itemStatuses is a map of strings, here of item IDs to statuses, kept
+// for a record that names every item of a big flow: the IDs it started
+// with sorted (the order execution.json lists them in), each with a small
+// code for its status; IDs added later, or a status beyond the codes, in
+// a map.
+type itemStatuses struct {
+	ids   []string
+	code  []uint8
+	names []string // code -> status
+	more  map[string]string
+}
+
+// mapStatuses is m as itemStatuses; nil for nil.
+func mapStatuses(m map[string]string) *itemStatuses {
+	if m == nil {
+		return nil
+	}
+	return newItemStatuses(m, nil)
+}
+
+// newItemStatuses is m (nil: empty) as itemStatuses, with each ID of
+// queued that m does not have added as "queued"; it keeps no reference
+// to m.
+func newItemStatuses(m map[string]string, queued []string) *itemStatuses {
+	s := &itemStatuses{ids: make([]string, 0, len(m)+len(queued))}
+	for k := range m {
+		s.ids = append(s.ids, k)
+	}
+	for _, k := range queued {
+		if _, ok := m[k]; !ok {
+			s.ids = append(s.ids, k)
+		}
+	}
+	slices.Sort(s.ids)
+	s.ids = slices.Compact(s.ids)
+	s.code = make([]uint8, len(s.ids))
+	for i, k := range s.ids {
+		status, ok := m[k]
+		if !ok {
+			status = "queued"
+		}
+		c, ok := s.codeOf(status)
+		if !ok {
+			// Past the codes: the ID keeps its place, with a status
+			// that is looked up in more.
+			c = 255
+			if s.more == nil {
+				s.more = map[string]string{}
+			}
+			s.more[k] = status
+		}
+		s.code[i] = c
+	}
+	return s
+}
+
+// codeOf is the code of status, given one if it is new; false when the
+// codes are used up (255 marks a status kept in more).
+func (s *itemStatuses) codeOf(status string) (uint8, bool) {
+	if i := slices.Index(s.names, status); i >= 0 {
+		return uint8(i), true
+	}
+	if len(s.names) == 255 {
+		return 0, false
+	}
+	s.names = append(s.names, status)
+	return uint8(len(s.names) - 1), true
+}
+
+func (s *itemStatuses) get(id string) (string, bool) {
+	if i, ok := slices.BinarySearch(s.ids, id); ok {
+		if s.code[i] == 255 {
+			return s.more[id], true
+		}
+		return s.names[s.code[i]], true
+	}
+	v, ok := s.more[id]
+	return v, ok
+}
+
+// set sets the status of id and reports whether that changed it. As in a
+// map, an ID without a status reads as "".
+func (s *itemStatuses) set(id, status string) bool {
+	if old, _ := s.get(id); old == status {
+		return false
+	}
+	if i, ok := slices.BinarySearch(s.ids, id); ok {
+		if c, ok := s.codeOf(status); ok {
+			s.code[i] = c
+			delete(s.more, id)
+			return true
+		}
+		s.code[i] = 255
+	}
+	if s.more == nil {
+		s.more = map[string]string{}
+	}
+	s.more[id] = status
+	return true
+}
+
+// len is the number of IDs.
+func (s *itemStatuses) len() int {
+	n := len(s.ids)
+	for k := range s.more {
+		if _, ok := slices.BinarySearch(s.ids, k); !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// all yields every ID and its status, IDs sorted.
+func (s *itemStatuses) all(yield func(id, status string) bool) {
+	var added []string // IDs only in more, sorted
+	for k := range s.more {
+		if _, ok := slices.BinarySearch(s.ids, k); !ok {
+			added = append(added, k)
+		}
+	}
+	slices.Sort(added)
+	i, j := 0, 0
+	for i < len(s.ids) || j < len(added) {
+		var id, status string
+		if j == len(added) || (i < len(s.ids) && s.ids[i] < added[j]) {
+			id = s.ids[i]
+			if c := s.code[i]; c == 255 {
+				status = s.more[id]
+			} else {
+				status = s.names[c]
+			}
+			i++
+		} else {
+			id, status = added[j], s.more[added[j]]
+			j++
+		}
+		if !yield(id, status) {
+			return
+		}
+	}
+}
+
+// toMap is s as a map.
+func (s *itemStatuses) toMap() map[string]string {
+	m := make(map[string]string, s.len())
+	for k, v := range s.all {
+		m[k] = v
+	}
+	return m
 }
 
 // appendExecString appends s as encoding/json writes it: at once when it
@@ -653,7 +839,9 @@ func (r *ExecutionRecord) Path() string { return r.dir }
 func (r *ExecutionRecord) Execution() Execution {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.e.clone()
+	e := r.e.clone()
+	e.Items = r.items.toMap()
+	return e
 }
 
 // SetState records that the execution moved to s, replacing execution.json
@@ -689,8 +877,7 @@ func (r *ExecutionRecord) SetState(s ExecState) error {
 func (r *ExecutionRecord) SetItem(item, status string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.e.Items[item] != status {
-		r.e.Items[item] = status
+	if r.items.set(item, status) {
 		r.dirty = true
 	}
 }
@@ -714,12 +901,8 @@ func (r *ExecutionRecord) Flush() error {
 // execution.json before it, whole, which reads as lost like any live state
 // of a process that is gone. Finish makes the ended state durable.
 func (r *ExecutionRecord) write() error {
-	data, err := encodeExecution(r.e)
-	if err != nil {
-		return err
-	}
 	path := filepath.Join(r.dir, executionFile)
-	f, err := writeTempFile(path, data)
+	f, err := fillTemp(path, func(f *os.File) error { return writeExecution(f, r.e, r.items) })
 	if err == nil {
 		err = closeTemp(f, f.Sync())
 	}
@@ -932,12 +1115,8 @@ func (r *ExecutionRecord) FinishWith(s ExecState, exitCode int, writeOutcome fun
 // its outcome reads as one that has none (ErrNoOutcome), never as a wrong
 // one.
 func (r *ExecutionRecord) finish(writeOutcome func(io.Writer) error) error {
-	data, err := encodeExecution(r.e)
-	if err != nil {
-		return err
-	}
 	path := filepath.Join(r.dir, executionFile)
-	f, err := writeTempFile(path, data)
+	f, err := fillTemp(path, func(f *os.File) error { return writeExecution(f, r.e, r.items) })
 	if err != nil {
 		return fmt.Errorf("write execution record %s: %w", r.e.ID, err)
 	}
@@ -1026,7 +1205,7 @@ func parseSeq(line []byte) (int64, bool) {
 	return *v.Seq, true
 }
 
-// writeTempStreamed is writeTempFile with what write writes, then a
+// writeTempStreamed is fillTemp with what write writes, then a
 // newline if it did not end with one, streamed to the file.
 func writeTempStreamed(path string, write func(io.Writer) error) (*os.File, error) {
 	return fillTemp(path, func(f *os.File) error {
