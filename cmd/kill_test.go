@@ -391,9 +391,9 @@ func (c *chaosDir) startDetached(op string) *detached {
 		c.violated("peace %s --detach printed execution %s, state %q: want running (or complete, failed)", op, e.ID, e.State)
 	}
 	// The runner holds the lock: from now on no process of an earlier
-	// run may change the world (DESIGN §5). A killed runner's watchdog
-	// has had the time this run took to start; its recovery, which would
-	// kill what is left, has not run yet.
+	// run may change the world (DESIGN §5). It has recovered, killing
+	// what the journal names; a killed runner's watchdog may still be on
+	// its way, and a command still at its start gate runs nothing.
 	c.checkEarlier(n, op, "held the lock (its ID was printed)")
 	d := &detached{id: e.ID, pid: e.PID}
 	var state string

@@ -704,12 +704,27 @@ func (c *chaosDir) checkEarlier(n int, op, when string) {
 		if err != nil || earlier >= n {
 			continue
 		}
+		if atGate(e) {
+			continue // it runs nothing now that its peace is gone
+		}
 		if parent, ok := byPid[e.ppid]; isApply(e) || (ok && isApply(parent)) {
 			c.pmu.Lock()
 			c.earlyLeft = append(c.earlyLeft, fmt.Sprintf("run %d (%s) %s while a command of run %d's apply was alive: %v", n, op, when, earlier, e))
 			c.pmu.Unlock()
 		}
 	}
+}
+
+// atGate reports whether e is a command's shell still waiting at its start
+// gate (internal/procgroup): it holds the gate's pipe as fd 3 until peace
+// opens the gate, and exits without running anything when that pipe
+// closes instead.
+func atGate(e psEntry) bool {
+	if !strings.Contains(e.cmdline, "IFS= read -r _ <&3 || exit 125; exec 3<&-;") {
+		return false
+	}
+	_, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/3", e.pid))
+	return err == nil
 }
 
 // killAll ends whatever a failed test left running.

@@ -49,8 +49,9 @@ type Options struct {
 	// they are kept in each execution's record.
 	Params map[string]string
 	// OnRunning, when set, is called once an execution that applies holds
-	// the lock and its record says running (a detached runner tells the
-	// command that started it).
+	// the lock, its record says running and the process groups an earlier
+	// run left running are killed (a detached runner tells the command
+	// that started it).
 	OnRunning func(id string)
 	// Crash, when set, is called at named points for crash tests.
 	Crash func(point string)

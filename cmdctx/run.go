@@ -106,15 +106,18 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 			if err := rcd.running(); err != nil {
 				return nil, err
 			}
-			if c.opts.OnRunning != nil {
-				c.opts.OnRunning(x.id)
-			}
 		}
 		recorded, err = c.store.Recover()
 		if err != nil {
 			return nil, err
 		}
 		c.killLeftovers(x.id, recorded)
+		// Only now is the world this execution's alone: what an earlier
+		// run left running is gone (its watchdog kills it too, but on its
+		// own time).
+		if rcd != nil && c.opts.OnRunning != nil {
+			c.opts.OnRunning(x.id)
+		}
 	} else {
 		recorded, err = c.store.Load()
 		if err != nil {
