@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,12 +57,12 @@ const maxDepth = 5000
 
 // snapshot is one decoded snapshot file.
 type snapshot struct {
-	states  map[string]json.RawMessage
-	unknown []string                  // only in states_current.yaml
-	groups  map[string][]ProcessGroup // only in states_current.yaml
-	folded  foldMark                  // only in states_current.yaml
-	from    int                       // the format version the file was written in
-	raw     []byte                    // the file as read; nil when there was none
+	states  map[string]json.RawMessage // nil: not read yet (see readSnapshot)
+	unknown []string                   // only in states_current.yaml
+	groups  map[string][]ProcessGroup  // only in states_current.yaml
+	folded  foldMark                   // only in states_current.yaml
+	from    int                        // the format version the file was written in
+	raw     []byte                     // the file as read; nil when there was none
 }
 
 // foldMark says which journal, up to which byte, a snapshot already holds.
@@ -107,14 +108,17 @@ func migrateSnapshotV0(root *yaml.Node) (*yaml.Node, error) {
 	}}, nil
 }
 
-// readSnapshot reads the snapshot at path, remembering the last parse of
-// each file (a missing file is an empty snapshot; one that does not parse
-// is a *CorruptError; a newer version a *VersionError, left alone): a command reads both snapshots when it recovers and again when
-// it folds, and they have rarely changed in between. A file whose bytes
-// differ is parsed again. With shared, the states map returned is the
-// cache's own, to be read only (cloned before any change); otherwise it is
-// the caller's.
-func (s *Store) readSnapshot(path string, shared bool) (snapshot, error) {
+// readSnapshot reads the snapshot at path (a missing file is an empty
+// snapshot; one that does not parse is a *CorruptError; a newer version a
+// *VersionError, left alone). A command reads both snapshots when it
+// recovers and again when it folds, and they have rarely changed in
+// between: the store remembers what the last parse of each file found
+// besides its states, with the file's checksum, not its states (a map of
+// every item is not held for the whole of a run). Without withStates, a
+// file read as it was last parsed comes back with nil states, to be read
+// with snapshot.loadStates only if they are needed; otherwise the states
+// are there, and the caller's own.
+func (s *Store) readSnapshot(path string, withStates bool) (snapshot, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return snapshot{states: map[string]json.RawMessage{}, from: FormatVersion}, nil
@@ -122,27 +126,61 @@ func (s *Store) readSnapshot(path string, shared bool) (snapshot, error) {
 	if err != nil {
 		return snapshot{}, fmt.Errorf("read state: %w", err)
 	}
+	sum := sha256.Sum256(data)
 	s.cacheMu.Lock()
 	cached, ok := s.parsed[path]
 	s.cacheMu.Unlock()
-	if !ok || !bytes.Equal(cached.raw, data) {
-		if cached, err = parseSnapshot(path, data); err != nil {
-			return snapshot{}, err
+	if ok && cached.sum == sum {
+		snap := cached.snapshot
+		snap.unknown = slices.Clone(cached.unknown) // callers change what they get
+		snap.raw = data
+		if withStates {
+			if err := snap.loadStates(path); err != nil {
+				return snapshot{}, err
+			}
 		}
-		s.cacheMu.Lock()
-		if s.parsed == nil {
-			s.parsed = map[string]snapshot{}
-		}
-		s.parsed[path] = cached
-		s.cacheMu.Unlock()
+		return snap, nil
 	}
-	// Callers change what they get; the cache keeps its own.
-	snap := cached
-	if !shared {
-		snap.states = maps.Clone(cached.states)
+	snap, err := parseSnapshot(path, data)
+	if err != nil {
+		return snapshot{}, err
 	}
-	snap.unknown = slices.Clone(cached.unknown)
+	head := snap
+	head.states, head.raw = nil, nil
+	head.unknown = slices.Clone(snap.unknown)
+	s.cacheMu.Lock()
+	if s.parsed == nil {
+		s.parsed = map[string]parsedSnapshot{}
+	}
+	s.parsed[path] = parsedSnapshot{snapshot: head, sum: sum}
+	s.cacheMu.Unlock()
 	return snap, nil
+}
+
+// parsedSnapshot is what the store remembers of a snapshot file it
+// parsed: all but its states and bytes, and the checksum of those bytes.
+type parsedSnapshot struct {
+	snapshot
+	sum [sha256.Size]byte
+}
+
+// loadStates parses the states of a snapshot that readSnapshot left
+// without them; the file's bytes parsed before, so an error here means
+// they changed in memory, which they do not.
+func (snap *snapshot) loadStates(path string) error {
+	if snap.states != nil {
+		return nil
+	}
+	if snap.raw == nil {
+		snap.states = map[string]json.RawMessage{}
+		return nil
+	}
+	full, err := parseSnapshot(path, snap.raw)
+	if err != nil {
+		return err
+	}
+	snap.states = full.states
+	return nil
 }
 
 // parseSnapshot decodes data read from path.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,7 +25,7 @@ type Store struct {
 	journal *Journal // the open journal, if any
 
 	cacheMu sync.Mutex
-	parsed  map[string]snapshot // path -> last parse, see readSnapshot
+	parsed  map[string]parsedSnapshot // path -> last parse, see readSnapshot
 }
 
 // Open prepares the store in dir. It reads nothing, and dir is created on
@@ -80,7 +79,7 @@ type ProcessGroup struct {
 // holder are reported in progress, not unfinished. Missing files are empty
 // state, not errors.
 func (s *Store) Load() (*Recorded, error) {
-	l, err := s.load(false, false)
+	l, err := s.load(false, true)
 	if err != nil {
 		return nil, err
 	}
@@ -108,16 +107,16 @@ func (s *Store) Fold(current, goal map[string]json.RawMessage) error {
 	return err
 }
 
-// fold is Fold and Recover. Only with forCaller is the Recorded returned
-// the caller's to keep: otherwise its maps may be the snapshot cache's,
-// and a fold with nothing to change copies nothing.
+// fold is Fold and Recover. Only with forCaller does the Recorded returned
+// hold the recorded states: otherwise they are read only if the fold
+// needs them, and a fold with nothing to change reads none.
 func (s *Store) fold(current, goal map[string]json.RawMessage, forCaller bool) (*Recorded, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.journal != nil {
 		return nil, errors.New("fold state: the journal is still open")
 	}
-	l, err := s.load(true, !forCaller)
+	l, err := s.load(true, forCaller)
 	if err != nil {
 		// Check every update before a corrupt file is moved aside: a bad
 		// update changes nothing at all.
@@ -133,6 +132,13 @@ func (s *Store) fold(current, goal map[string]json.RawMessage, forCaller bool) (
 	// A snapshot not yet on disk is written by the first fold given states
 	// for it, even none.
 	newCurrent, newGoal := current != nil && l.currentRaw == nil, goal != nil && l.goalRaw == nil
+	// The states are needed to compare updates with, to clear unknown
+	// items given a state, and to write a snapshot.
+	if len(current) > 0 || len(goal) > 0 || len(rec.Unknown) > 0 || l.changed || l.migrated || newCurrent || newGoal {
+		if err := l.loadStates(); err != nil {
+			return nil, err
+		}
+	}
 	// An update whose bytes are those recorded changes nothing and needs no
 	// check: recorded states are normalized already. Only the others are
 	// normalized, all of them before anything is written.
@@ -144,12 +150,6 @@ func (s *Store) fold(current, goal map[string]json.RawMessage, forCaller bool) (
 	goal, err = changedUpdates(goal, rec.Goal)
 	if err != nil {
 		return nil, err
-	}
-	if len(current) > 0 && l.sharedCurrent {
-		rec.Current, l.sharedCurrent = maps.Clone(rec.Current), false
-	}
-	if len(goal) > 0 && l.sharedGoal {
-		rec.Goal, l.sharedGoal = maps.Clone(rec.Goal), false
 	}
 	unknown := make(map[string]bool, len(rec.Unknown))
 	for _, id := range rec.Unknown {
@@ -307,15 +307,30 @@ type loaded struct {
 	// currentRaw and goalRaw are the snapshot files as read: a fold that
 	// would write the same bytes leaves the file alone.
 	currentRaw, goalRaw []byte
-	// sharedCurrent and sharedGoal say that rec.Current or rec.Goal is the
-	// snapshot cache's own map, to be cloned before it is changed.
-	sharedCurrent, sharedGoal bool
+	// cur and goal are the snapshots read, for their states when
+	// rec.Current or rec.Goal is nil: not read yet (see loadStates).
+	cur, goal         snapshot
+	curPath, goalPath string
+}
+
+// loadStates reads the states of both snapshots into rec, if they are not
+// there yet.
+func (l *loaded) loadStates() error {
+	if err := l.cur.loadStates(l.curPath); err != nil {
+		return err
+	}
+	if err := l.goal.loadStates(l.goalPath); err != nil {
+		return err
+	}
+	l.rec.Current, l.rec.Goal = l.cur.states, l.goal.states
+	return nil
 }
 
 // load reads what is recorded. A writer holds the lock; a reader does not,
-// and may find another process's live run in the journal. With shared, the
-// maps of states may be the snapshot cache's (see loaded).
-func (s *Store) load(writer, shared bool) (*loaded, error) {
+// and may find another process's live run in the journal. Without
+// withStates, the maps of states may be nil until loaded.loadStates reads
+// them (see readSnapshot); a journal to replay reads them anyway.
+func (s *Store) load(writer, withStates bool) (*loaded, error) {
 	// The journal is read before the snapshots: if another process folds in
 	// between, the current snapshot then names this journal as folded, and
 	// replay skips what it already holds.
@@ -323,11 +338,11 @@ func (s *Store) load(writer, shared bool) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	cur, err := s.readSnapshot(s.currentPath(), shared)
+	cur, err := s.readSnapshot(s.currentPath(), withStates)
 	if err != nil {
 		return nil, err
 	}
-	goal, err := s.readSnapshot(s.goalPath(), shared)
+	goal, err := s.readSnapshot(s.goalPath(), withStates)
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +351,7 @@ func (s *Store) load(writer, shared bool) (*loaded, error) {
 		journal:    jr,
 		migrated:   cur.from < FormatVersion || goal.from < FormatVersion,
 		currentRaw: cur.raw, goalRaw: goal.raw,
-		sharedCurrent: shared, sharedGoal: shared,
+		cur: cur, goal: goal, curPath: s.currentPath(), goalPath: s.goalPath(),
 	}
 	for _, snap := range []struct {
 		path string
@@ -406,8 +421,8 @@ func (s *Store) load(writer, shared bool) (*loaded, error) {
 			}
 		case kindEnd:
 			l.changed = true
-			if l.sharedCurrent {
-				l.rec.Current, l.sharedCurrent = maps.Clone(l.rec.Current), false
+			if err := l.loadStates(); err != nil {
+				return nil, err
 			}
 			delete(begun, r.Item)
 			delete(unknown, r.Item)
