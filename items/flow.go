@@ -30,8 +30,13 @@ type Flow struct {
 	depIDs []ID       // every item's dependencies, in declaration order
 	rank   []int32    // declaration position -> position in order; set by Validate
 	order  []Item     // topological, declaration order breaking ties; set by Validate
-	dntEnd []int32    // item i's dependents are dntIDs[dntEnd[i-1]:dntEnd[i]]; set by Validate
-	dntIDs []ID       // every item's dependents, in declaration order
+	// By position in order, set by Validate: the item at position r
+	// depends on the items at positions atDeps[atDepEnd[r-1]:atDepEnd[r]]
+	// (in the order its dependencies were declared), and the items at
+	// atDnts[atDntEnd[r-1]:atDntEnd[r]] depend on it (in declaration
+	// order). Blocks walk the graph by these, with no lookup by ID.
+	atDepEnd, atDeps []int32
+	atDntEnd, atDnts []int32
 
 	specs map[ID]Spec // each item's type and params as the loader resolved them
 	whole *Flow       // the flow a Subset was cut from; nil for a whole flow
@@ -57,7 +62,8 @@ func (f *Flow) Add(it Item, deps ...ID) error {
 	f.added = append(f.added, it)
 	f.depIDs = append(f.depIDs, deps...)
 	f.depEnd = append(f.depEnd, int32(len(f.depIDs)))
-	f.order, f.rank, f.dntEnd, f.dntIDs = nil, nil, nil, nil
+	f.order, f.rank = nil, nil
+	f.atDepEnd, f.atDeps, f.atDntEnd, f.atDnts = nil, nil, nil, nil
 	return nil
 }
 
@@ -70,14 +76,14 @@ func (f *Flow) start(ends []int32, i int) int32 {
 	return ends[i-1]
 }
 
-// span is the part of ids that belongs to item i, by the end offsets
+// span is the part of list that belongs to item i, by the end offsets
 // ends; nil when empty, and capped so that an append copies.
-func (f *Flow) span(ids []ID, ends []int32, i int) []ID {
+func span[T any](f *Flow, list []T, ends []int32, i int) []T {
 	start := f.start(ends, i)
 	if start == ends[i] {
 		return nil
 	}
-	return ids[start:ends[i]:ends[i]]
+	return list[start:ends[i]:ends[i]]
 }
 
 // Validate checks the graph: every dependency names an item, and there are
@@ -112,21 +118,19 @@ func (f *Flow) Validate() error {
 		}
 	}
 	// Dependents, by declaration position of the dependent, as flat lists.
-	f.dntEnd = make([]int32, n)
+	dntEnd := make([]int32, n)
 	var total int32
 	for i, c := range count {
 		total += c
-		f.dntEnd[i] = total
+		dntEnd[i] = total
 	}
-	f.dntIDs = make([]ID, total)
 	dntPos := make([]int32, total)
 	fill := count // reused: the next free slot of each item's list
 	for i := range fill {
-		fill[i] = f.start(f.dntEnd, i)
+		fill[i] = f.start(dntEnd, i)
 	}
-	for i, it := range f.added {
+	for i := range f.added {
 		for _, p := range depPos[f.start(f.depEnd, i):f.depEnd[i]] {
-			f.dntIDs[fill[p]] = it.ID()
 			dntPos[fill[p]] = int32(i)
 			fill[p]++
 		}
@@ -149,7 +153,7 @@ func (f *Flow) Validate() error {
 		i := heap.Pop(&ready).(int)
 		f.rank[i] = int32(len(f.order))
 		f.order = append(f.order, f.added[i])
-		for _, d := range dntPos[f.start(f.dntEnd, i):f.dntEnd[i]] {
+		for _, d := range dntPos[f.start(dntEnd, i):dntEnd[i]] {
 			waiting[d]--
 			if waiting[d] == 0 {
 				heap.Push(&ready, int(d))
@@ -160,6 +164,20 @@ func (f *Flow) Validate() error {
 		cycle := f.findCycle(waiting)
 		f.order, f.rank = nil, nil
 		return &CycleError{Cycle: cycle}
+	}
+	// Both lists again, by position in order and naming positions in order.
+	f.atDepEnd, f.atDeps = make([]int32, n), make([]int32, 0, len(depPos))
+	f.atDntEnd, f.atDnts = make([]int32, n), make([]int32, 0, len(dntPos))
+	for r, it := range f.order {
+		i := f.decl[it.ID()]
+		for _, p := range depPos[f.start(f.depEnd, i):f.depEnd[i]] {
+			f.atDeps = append(f.atDeps, f.rank[p])
+		}
+		f.atDepEnd[r] = int32(len(f.atDeps))
+		for _, p := range dntPos[f.start(dntEnd, i):dntEnd[i]] {
+			f.atDnts = append(f.atDnts, f.rank[p])
+		}
+		f.atDntEnd[r] = int32(len(f.atDnts))
 	}
 	return nil
 }
@@ -257,19 +275,38 @@ func (f *Flow) Index(id ID) int {
 // Deps returns the items id depends on.
 func (f *Flow) Deps(id ID) []ID {
 	if i, ok := f.decl[id]; ok {
-		return f.span(f.depIDs, f.depEnd, i)
+		return span(f, f.depIDs, f.depEnd, i)
 	}
 	return nil
 }
 
-// Dependents returns the items that depend on id.
+// Dependents returns the items that depend on id, in declaration order.
 // Validate must have succeeded.
 func (f *Flow) Dependents(id ID) []ID {
-	if i, ok := f.decl[id]; ok && f.dntEnd != nil {
-		return f.span(f.dntIDs, f.dntEnd, i)
+	i, ok := f.decl[id]
+	if !ok || f.atDntEnd == nil {
+		return nil
 	}
-	return nil
+	at := f.DependentsAt(int(f.rank[i]))
+	if len(at) == 0 {
+		return nil
+	}
+	ids := make([]ID, len(at))
+	for k, p := range at {
+		ids[k] = f.order[p].ID()
+	}
+	return ids
 }
+
+// DepsAt returns the positions in Items of the items that the item at
+// position i of Items depends on. The list is the flow's, to be read
+// only. Validate must have succeeded.
+func (f *Flow) DepsAt(i int) []int32 { return span(f, f.atDeps, f.atDepEnd, i) }
+
+// DependentsAt returns the positions in Items of the items that depend on
+// the item at position i of Items, in declaration order. The list is the
+// flow's, to be read only. Validate must have succeeded.
+func (f *Flow) DependentsAt(i int) []int32 { return span(f, f.atDnts, f.atDntEnd, i) }
 
 // IDs returns every item ID in the flow's stable order.
 func (f *Flow) IDs() []ID {
