@@ -29,6 +29,7 @@ func (b Apply) Applies() bool { return !b.DryRun }
 func (b Apply) Run(env *Scope, data *Data) Outcome {
 	all := env.Flow.Items()
 	clean := b.Op == items.OpClean
+	data.prepare(env.Flow, clean, false)
 	target, what := data.Goal, DiscoverCurrent|DiscoverGoal
 	if clean {
 		target, what = data.Clean, DiscoverCurrent|DiscoverClean
@@ -46,7 +47,7 @@ func (b Apply) Run(env *Scope, data *Data) Outcome {
 		}
 		// An item whose params refer to other items' states is built now,
 		// from the states they reached (or the recorded ones).
-		built := data.Built[i]
+		built := data.built(i)
 		it, known, err := env.build(data, i, pv)
 		switch {
 		case err != nil:
@@ -62,7 +63,7 @@ func (b Apply) Run(env *Scope, data *Data) Outcome {
 		// once a dependency was applied (an archive downloaded, a directory
 		// made) or the item was built anew: look again right before
 		// applying.
-		if !data.Found[i] || data.Unknown[i] || data.Lost[i] || (!clean && env.depApplied(data, id)) || built != data.Built[i] {
+		if !data.Found[i] || data.Unknown[i] || data.Lost[i] || (!clean && env.depApplied(data, id)) || built != data.built(i) {
 			if err := discover(ctx, it, fc, what, data, i); err != nil {
 				if pv != nil && ctx.Err() == nil && data.MayChange[i] {
 					// What it needs comes from an item that would change
