@@ -11,9 +11,24 @@ import (
 // reads as JSON does) without a YAML parser, which is many times slower.
 // For anything else, even one odd line, ok is false and the caller parses
 // the file as YAML: this is a shortcut, never a second reading of the format.
+// The states are in the order encodeSnapshot writes them, of item ID: a
+// file whose IDs are not is not canonical (this also finds an ID listed
+// twice, with no map of those seen).
 func decodeCanonical(data []byte) (snap snapshot, ok bool) {
-	// One state a line: sized once, the map is not grown a state at a time.
-	snap = snapshot{states: make(map[string]json.RawMessage, bytes.Count(data, []byte("\n"))), from: FormatVersion}
+	return decodeCanonicalEach(data, nil)
+}
+
+// decodeCanonicalEach is decodeCanonical handing each state to each rather
+// than keeping a map of them (snap.states is nil), when each is not nil.
+// States reach each as they are read: only once ok is known true were
+// they those of a canonical file.
+func decodeCanonicalEach(data []byte, each func(id string, state json.RawMessage)) (snap snapshot, ok bool) {
+	snap = snapshot{from: FormatVersion, canonical: true}
+	if each == nil {
+		// One state a line: sized once, the map is not grown a state at a time.
+		snap.states = make(map[string]json.RawMessage, bytes.Count(data, []byte("\n")))
+		each = func(id string, state json.RawMessage) { snap.states[id] = state }
+	}
 	r := lineReader{data: data}
 	if line, ok := r.next(); !ok || string(line) != "version: "+strconv.Itoa(FormatVersion) {
 		return snap, false
@@ -42,6 +57,7 @@ func decodeCanonical(data []byte) (snap snapshot, ok bool) {
 	case "states: {}":
 		line, ok = r.next()
 	case "states:":
+		prev, first := "", true
 		for {
 			line, ok = r.next()
 			rest, found := bytes.CutPrefix(line, []byte("  "))
@@ -53,16 +69,17 @@ func decodeCanonical(data []byte) (snap snapshot, ok bool) {
 			if !keyOK || !found || hasLongKey(state) || !yamlSafe(state) {
 				return snap, false // long keys inside are marked with "? "
 			}
-			if _, dup := snap.states[id]; dup {
-				return snap, false
+			if !first && id <= prev {
+				return snap, false // not in order, or listed twice
 			}
+			prev, first = id, false
 			if !compactJSON(state) {
 				return snap, false
 			}
-			// The state is kept where it was read, in the file's bytes that
-			// the parse cache holds anyway: no copy per state. Its capacity
-			// ends with it, so an append cannot reach the next line.
-			snap.states[id] = state[:len(state):len(state)]
+			// The state is kept where it was read, in the file's bytes: no
+			// copy per state. Its capacity ends with it, so an append
+			// cannot reach the next line.
+			each(id, state[:len(state):len(state)])
 		}
 	default:
 		return snap, false

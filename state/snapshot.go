@@ -63,6 +63,9 @@ type snapshot struct {
 	folded  foldMark                   // only in states_current.yaml
 	from    int                        // the format version the file was written in
 	raw     []byte                     // the file as read; nil when there was none
+	// canonical says the file is in exactly the form encodeSnapshot
+	// writes, read by decodeCanonical.
+	canonical bool
 }
 
 // foldMark says which journal, up to which byte, a snapshot already holds.
@@ -141,7 +144,7 @@ func (s *Store) readSnapshot(path string, withStates bool) (snapshot, error) {
 		}
 		return snap, nil
 	}
-	snap, err := parseSnapshot(path, data)
+	snap, err := parseSnapshot(path, data, withStates)
 	if err != nil {
 		return snapshot{}, err
 	}
@@ -175,7 +178,7 @@ func (snap *snapshot) loadStates(path string) error {
 		snap.states = map[string]json.RawMessage{}
 		return nil
 	}
-	full, err := parseSnapshot(path, snap.raw)
+	full, err := parseSnapshot(path, snap.raw, true)
 	if err != nil {
 		return err
 	}
@@ -183,9 +186,44 @@ func (snap *snapshot) loadStates(path string) error {
 	return nil
 }
 
-// parseSnapshot decodes data read from path.
-func parseSnapshot(path string, data []byte) (snapshot, error) {
-	snap, err := decodeSnapshot(data)
+// eachState hands each state of the snapshot to each, in no set order:
+// those of its map when it has one, otherwise as they are read from the
+// file, which holds no map of them in memory when it is canonical.
+func (snap *snapshot) eachState(path string, each func(id string, state json.RawMessage)) error {
+	switch {
+	case snap.states != nil:
+		for id, state := range snap.states {
+			each(id, state)
+		}
+	case snap.raw == nil:
+	case snap.canonical:
+		// Parsed before: its bytes are those of a canonical file, so the
+		// states handed on are all of them, read as they were then.
+		body, _, err := checkSum(snap.raw)
+		if err != nil {
+			return corrupt(path, err.Error())
+		}
+		if _, ok := decodeCanonicalEach(body, each); !ok {
+			return corrupt(path, "it no longer reads as it did")
+		}
+	default:
+		if err := snap.loadStates(path); err != nil {
+			return err
+		}
+		return snap.eachState(path, each)
+	}
+	return nil
+}
+
+// parseSnapshot decodes data read from path; without withStates, the
+// states of a canonical file are checked and left in data (snap.states is
+// nil), not put in a map.
+func parseSnapshot(path string, data []byte, withStates bool) (snapshot, error) {
+	var skip func(string, json.RawMessage)
+	if !withStates {
+		skip = func(string, json.RawMessage) {}
+	}
+	snap, err := decodeSnapshotEach(data, skip)
 	var verr *VersionError
 	switch {
 	case errors.As(err, &verr):
@@ -201,11 +239,18 @@ func parseSnapshot(path string, data []byte) (snapshot, error) {
 // decodeSnapshot parses a snapshot of any supported version. Its errors,
 // other than *VersionError (with Path unset), describe why data is corrupt.
 func decodeSnapshot(data []byte) (snapshot, error) {
+	return decodeSnapshotEach(data, nil)
+}
+
+// decodeSnapshotEach is decodeSnapshot handing each state of a canonical
+// file to each, when it is not nil, rather than keeping them in a map (see
+// decodeCanonicalEach); other files are read into a map all the same.
+func decodeSnapshotEach(data []byte, each func(id string, state json.RawMessage)) (snapshot, error) {
 	body, summed, err := checkSum(data)
 	if err != nil {
 		return snapshot{}, err
 	}
-	snap, ok := decodeCanonical(body)
+	snap, ok := decodeCanonicalEach(body, each)
 	if !ok {
 		if snap, err = decodeSnapshotYAML(body); err != nil {
 			return snap, err

@@ -92,7 +92,36 @@ func (s *Store) Load() (*Recorded, error) {
 // records a state for them (or forgets them), so a second crash before they
 // are rediscovered does not lose the fact.
 func (s *Store) Recover() (*Recorded, error) {
-	return s.fold(nil, nil, true)
+	l, err := s.fold(nil, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	return l.rec, nil
+}
+
+// RecoverEach is Recover for a caller that takes each recorded state once:
+// rather than in maps of every state (the Recorded returned has nil
+// Current and Goal), each state is handed to each, current or goal, in no
+// set order. Those of a snapshot in the form the store writes come from
+// the file's bytes as they are read, with no map of them in memory.
+func (s *Store) RecoverEach(each func(id string, current bool, state json.RawMessage)) (*Recorded, error) {
+	l, err := s.fold(nil, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	rec := l.rec
+	// The maps, when the fold read them (a journal replayed, a migration),
+	// are the states; otherwise the snapshots are.
+	cur, goal := l.cur, l.goal
+	cur.states, goal.states = rec.Current, rec.Goal
+	if err := cur.eachState(l.curPath, func(id string, st json.RawMessage) { each(id, true, st) }); err != nil {
+		return nil, err
+	}
+	if err := goal.eachState(l.goalPath, func(id string, st json.RawMessage) { each(id, false, st) }); err != nil {
+		return nil, err
+	}
+	rec.Current, rec.Goal = nil, nil
+	return rec, nil
 }
 
 // Fold merges updates into the snapshots, together with whatever the journal
@@ -110,7 +139,7 @@ func (s *Store) Fold(current, goal map[string]json.RawMessage) error {
 // fold is Fold and Recover. Only with forCaller does the Recorded returned
 // hold the recorded states: otherwise they are read only if the fold
 // needs them, and a fold with nothing to change reads none.
-func (s *Store) fold(current, goal map[string]json.RawMessage, forCaller bool) (*Recorded, error) {
+func (s *Store) fold(current, goal map[string]json.RawMessage, forCaller bool) (*loaded, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.journal != nil {
@@ -232,7 +261,7 @@ func (s *Store) fold(current, goal map[string]json.RawMessage, forCaller bool) (
 			return nil, err
 		}
 	}
-	return rec, nil
+	return l, nil
 }
 
 // normalizeUpdates checks item IDs and states, returning the states in the
