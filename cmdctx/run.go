@@ -32,7 +32,7 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	flow := c.opts.Flow
 	e := x.exec
 	ctx := x.interrupt.ItemContext()
-	var data *cmdblock.Data // made once the recorded states are read: not held while they are
+	var data *cmdblock.Data
 	var outcome cmdexecution.CmdOutcome
 	var recorded *state.Recorded
 	var rm *removed    // recorded items no longer in the flow
@@ -110,7 +110,13 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 				c.opts.OnRunning(x.id)
 			}
 		}
-		recorded, err = c.store.Recover()
+	}
+	// The recorded states go straight into data as they are read: no map
+	// of every recorded state is held meanwhile.
+	data = cmdblock.NewData(flow)
+	rs := newRestoring(flow, data)
+	if e.Recording() {
+		recorded, err = c.store.RecoverEach(rs.take)
 		if err != nil {
 			return nil, err
 		}
@@ -120,17 +126,22 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 		if err != nil {
 			return nil, err
 		}
+		for id, raw := range recorded.Current {
+			rs.take(id, true, raw)
+		}
+		for id, raw := range recorded.Goal {
+			rs.take(id, false, raw)
+		}
 	}
 	specs, err := c.openSpecs(x.id, e.Recording())
 	if err != nil {
 		return nil, err
 	}
-	data = cmdblock.NewData(flow)
-	prior := c.restore(x.id, recorded, data)
+	prior := c.restore(x.id, recorded, data, rs)
+	// Of the recorded states, the items that left the flow need theirs.
+	recorded.Current, recorded.Goal = rs.removed, nil
 	rm = c.findRemoved(recorded, specs.ofRemoved())
-	// What the run needs of the recorded states is in data and prior now;
-	// the maps (a copy of every recorded state's ID and bytes) go.
-	recorded.Current, recorded.Goal = nil, nil
+	recorded.Current = nil
 
 	env := &cmdblock.Scope{
 		Flow: flow, Execution: x.id, Jobs: c.opts.Jobs, Slots: c.opts.Slots, KeepGoing: c.opts.KeepGoing, Interrupt: x.interrupt,
@@ -259,9 +270,61 @@ type priorRecord struct {
 	goal []json.RawMessage
 }
 
-// restore puts what was recorded into data: stored states decoded by their
-// items, and the items an earlier run left unknown.
-func (c *CmdCtx) restore(id string, rec *state.Recorded, data *cmdblock.Data) priorRecord {
+// restoring takes the recorded states as the store reads them: each
+// current state of an item of the flow decoded by its item into
+// data.Stored, each goal state kept as recorded, and the states of items
+// no longer in the whole flow kept for the clean of those.
+type restoring struct {
+	flow  *items.Flow
+	data  *cmdblock.Data
+	prior priorRecord
+	// removed are the recorded current states of items not in the whole
+	// flow.
+	removed map[string]json.RawMessage
+	// bad are the items whose recorded state their item could not decode.
+	bad map[int]error
+}
+
+func newRestoring(flow *items.Flow, data *cmdblock.Data) *restoring {
+	return &restoring{flow: flow, data: data, prior: priorRecord{had: make([]bool, flow.Len())}}
+}
+
+// take is one recorded state: current, or goal.
+func (r *restoring) take(id string, current bool, raw json.RawMessage) {
+	i := r.flow.Index(items.ID(id))
+	switch {
+	case i < 0 && current && r.flow.Whole().Index(items.ID(id)) < 0:
+		if r.removed == nil {
+			r.removed = map[string]json.RawMessage{}
+		}
+		r.removed[id] = raw
+	case i < 0:
+	case !current:
+		if r.prior.goal == nil {
+			r.prior.goal = make([]json.RawMessage, r.flow.Len())
+		}
+		r.prior.goal[i] = raw
+	default:
+		r.prior.had[i] = true
+		if raw == nil {
+			return
+		}
+		s, err := r.flow.Items()[i].DecodeState(raw)
+		if err != nil {
+			if r.bad == nil {
+				r.bad = map[int]error{}
+			}
+			r.bad[i] = err
+			return
+		}
+		r.data.Stored[i] = s
+	}
+}
+
+// restore tells what was recorded, now that rs has taken the recorded
+// states into data: the store's notices, the items an earlier run left
+// unknown (marked so in data), and the states that could not be decoded.
+func (c *CmdCtx) restore(id string, rec *state.Recorded, data *cmdblock.Data, rs *restoring) priorRecord {
 	for _, n := range rec.Notices {
 		c.emitter.Emit(progress.Event{Type: progress.Notice, Execution: id, Message: n})
 	}
@@ -274,30 +337,14 @@ func (c *CmdCtx) restore(id string, rec *state.Recorded, data *cmdblock.Data) pr
 				Message: "an earlier run stopped while applying this item; it is discovered again"})
 		}
 	}
-	prior := priorRecord{had: make([]bool, flow.Len())}
-	if len(rec.Goal) > 0 {
-		prior.goal = make([]json.RawMessage, flow.Len())
+	// A state recorded by another version of the item: it is
+	// rediscovered like any other, so say so (in flow order) and carry on.
+	for _, i := range slices.Sorted(maps.Keys(rs.bad)) {
+		it := flow.Items()[i]
+		c.emitter.Emit(progress.Event{Type: progress.Notice, Execution: id, Item: string(it.ID()),
+			Message: fmt.Sprintf("ignoring the recorded state of %s: %v", it.ID(), rs.bad[i])})
 	}
-	for i, it := range flow.Items() {
-		if prior.goal != nil {
-			prior.goal[i] = rec.Goal[string(it.ID())]
-		}
-		raw, ok := rec.Current[string(it.ID())]
-		prior.had[i] = ok
-		if !ok || raw == nil {
-			continue
-		}
-		s, err := it.DecodeState(raw)
-		if err != nil {
-			// A state recorded by another version of the item: it is
-			// rediscovered like any other, so say so and carry on.
-			c.emitter.Emit(progress.Event{Type: progress.Notice, Execution: id, Item: string(it.ID()),
-				Message: fmt.Sprintf("ignoring the recorded state of %s: %v", it.ID(), err)})
-			continue
-		}
-		data.Stored[i] = s
-	}
-	return prior
+	return rs.prior
 }
 
 // updates is what an execution tells the snapshots: every state it
