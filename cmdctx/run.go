@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"reflect"
 	"slices"
 	"sync"
@@ -267,7 +268,23 @@ func (c *CmdCtx) killLeftovers(id string, rec *state.Recorded) {
 // that changed).
 type priorRecord struct {
 	had  []bool
-	goal []json.RawMessage
+	goal *recordedGoals // nil when no goal is recorded
+}
+
+// recordedGoals are the recorded goal states of the flow's items, copied
+// together into one buffer: not a slice header per item, nor the snapshot
+// file they were read from, held for the whole execution.
+type recordedGoals struct {
+	bytes []byte
+	span  [][2]uint32 // item i's goal is bytes[span[i][0]:span[i][1]]; empty when none
+}
+
+// at is item i's recorded goal state, nil when none.
+func (g *recordedGoals) at(i int) []byte {
+	if g == nil || g.span[i][0] == g.span[i][1] {
+		return nil
+	}
+	return g.bytes[g.span[i][0]:g.span[i][1]]
 }
 
 // restoring takes the recorded states as the store reads them: each
@@ -301,9 +318,15 @@ func (r *restoring) take(id string, current bool, raw json.RawMessage) {
 	case i < 0:
 	case !current:
 		if r.prior.goal == nil {
-			r.prior.goal = make([]json.RawMessage, r.flow.Len())
+			r.prior.goal = &recordedGoals{span: make([][2]uint32, r.flow.Len())}
 		}
-		r.prior.goal[i] = raw
+		g := r.prior.goal
+		start := len(g.bytes)
+		if start+len(raw) > math.MaxUint32 {
+			return // not kept: the fold compares it with the record itself
+		}
+		g.bytes = append(g.bytes, raw...)
+		g.span[i] = [2]uint32{uint32(start), uint32(len(g.bytes))}
 	default:
 		r.prior.had[i] = true
 		if raw == nil {
@@ -349,9 +372,9 @@ func (c *CmdCtx) restore(id string, rec *state.Recorded, data *cmdblock.Data, rs
 
 // updates is what an execution tells the snapshots: every state it
 // discovered or applied that differs from the recorded one, nil for the
-// items whose state it lost. recordedGoal is the recorded goal of each
-// item, in flow order (nil when none is recorded).
-func updates(flow *items.Flow, data *cmdblock.Data, unknown []string, recordedGoal []json.RawMessage) (current, goal map[string]json.RawMessage, err error) {
+// items whose state it lost. recordedGoal holds the recorded goal of each
+// item (nil when none is recorded).
+func updates(flow *items.Flow, data *cmdblock.Data, unknown []string, recordedGoal *recordedGoals) (current, goal map[string]json.RawMessage, err error) {
 	current = map[string]json.RawMessage{}
 	goal = map[string]json.RawMessage{}
 	var buf bytes.Buffer
@@ -377,7 +400,7 @@ func updates(flow *items.Flow, data *cmdblock.Data, unknown []string, recordedGo
 				return nil, nil, fmt.Errorf("encode goal state of %s: %w", id, err)
 			}
 			b := bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
-			if recordedGoal != nil && bytes.Equal(b, recordedGoal[i]) {
+			if old := recordedGoal.at(i); old != nil && bytes.Equal(b, old) {
 				continue // as recorded: the fold would only compare it
 			}
 			goal[id] = bytes.Clone(b)
