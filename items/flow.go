@@ -27,9 +27,12 @@ type Flow struct {
 	added  []Item     // declaration order
 	decl   map[ID]int // ID -> declaration position
 	depEnd []int32    // item i's dependencies are depIDs[depEnd[i-1]:depEnd[i]]
-	depIDs []ID       // every item's dependencies, in declaration order
-	rank   []int32    // declaration position -> position in order; set by Validate
-	order  []Item     // topological, declaration order breaking ties; set by Validate
+	// depIDs are every item's dependencies, in declaration order, as Add
+	// was given them. A flow that validates keeps them as positions only
+	// (atDeps), and makes them again for the next Add or Validate.
+	depIDs []ID
+	rank   []int32 // declaration position -> position in order; set by Validate
+	order  []Item  // topological, declaration order breaking ties; set by Validate
 	// By position in order, set by Validate: the item at position r
 	// depends on the items at positions atDeps[atDepEnd[r-1]:atDepEnd[r]]
 	// (in the order its dependencies were declared), and the items at
@@ -58,6 +61,7 @@ func (f *Flow) Add(it Item, deps ...ID) error {
 	if _, dup := f.decl[id]; dup {
 		return fmt.Errorf("item ID %q is used twice", id)
 	}
+	f.depIDsAgain()
 	f.decl[id] = len(f.added)
 	f.added = append(f.added, it)
 	f.depIDs = append(f.depIDs, deps...)
@@ -93,6 +97,7 @@ func (f *Flow) Validate() error {
 		return fmt.Errorf("flow ID %q is malformed: want [a-z][a-z0-9_]*", f.ID)
 	}
 	n := len(f.added)
+	f.depIDsAgain()
 	if cap(f.depIDs) > len(f.depIDs)+len(f.depIDs)/4+16 {
 		f.depIDs = slices.Clone(f.depIDs) // what Add's appends left spare
 	}
@@ -179,7 +184,23 @@ func (f *Flow) Validate() error {
 		}
 		f.atDntEnd[r] = int32(len(f.atDnts))
 	}
+	f.depIDs = nil // atDeps has them
 	return nil
+}
+
+// depIDsAgain makes depIDs again from atDeps, if Validate left them
+// there, for Add to append to or Validate to check.
+func (f *Flow) depIDsAgain() {
+	if f.depIDs != nil || f.atDepEnd == nil {
+		return
+	}
+	ids := make([]ID, 0, len(f.atDeps))
+	for i := range f.added {
+		for _, p := range f.DepsAt(int(f.rank[i])) {
+			ids = append(ids, f.order[p].ID())
+		}
+	}
+	f.depIDs = ids
 }
 
 // CycleError is the error Validate returns when items depend on each other
@@ -272,12 +293,29 @@ func (f *Flow) Index(id ID) int {
 	return -1
 }
 
-// Deps returns the items id depends on.
+// Deps returns the items id depends on, in the order Add was given them.
 func (f *Flow) Deps(id ID) []ID {
-	if i, ok := f.decl[id]; ok {
-		return span(f, f.depIDs, f.depEnd, i)
+	i, ok := f.decl[id]
+	switch {
+	case !ok:
+		return nil
+	case f.depIDs == nil && f.atDepEnd != nil:
+		return f.idsAt(f.DepsAt(int(f.rank[i])))
 	}
-	return nil
+	return span(f, f.depIDs, f.depEnd, i)
+}
+
+// idsAt returns the IDs of the items at positions at of Items; nil for
+// none.
+func (f *Flow) idsAt(at []int32) []ID {
+	if len(at) == 0 {
+		return nil
+	}
+	ids := make([]ID, len(at))
+	for k, p := range at {
+		ids[k] = f.order[p].ID()
+	}
+	return ids
 }
 
 // Dependents returns the items that depend on id, in declaration order.
@@ -287,15 +325,7 @@ func (f *Flow) Dependents(id ID) []ID {
 	if !ok || f.atDntEnd == nil {
 		return nil
 	}
-	at := f.DependentsAt(int(f.rank[i]))
-	if len(at) == 0 {
-		return nil
-	}
-	ids := make([]ID, len(at))
-	for k, p := range at {
-		ids[k] = f.order[p].ID()
-	}
-	return ids
+	return f.idsAt(f.DependentsAt(int(f.rank[i])))
 }
 
 // DepsAt returns the positions in Items of the items that the item at

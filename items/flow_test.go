@@ -118,6 +118,25 @@ func TestFlowAccessors(t *testing.T) {
 	if got := g.Dependents("x"); !slices.Equal(got, []ID{"z", "y", "w"}) {
 		t.Errorf("Dependents(x) = %v, want declaration order", got)
 	}
+	// Validated, the flow keeps dependencies by position; an Add after
+	// it, and a Validate again, see them as they were given.
+	want := map[ID][]ID{"z": {"y", "x"}, "y": {"x"}, "x": nil, "w": {"x"}, "v": {"w", "z"}}
+	if err := g.Add(stubItem("v"), "w", "z"); err != nil {
+		t.Fatal(err)
+	}
+	for _, validated := range []bool{false, true} {
+		for id, deps := range want {
+			if got := g.Deps(id); !slices.Equal(got, deps) {
+				t.Errorf("validated again %v: Deps(%s) = %v, want %v", validated, id, got, deps)
+			}
+		}
+		if err := g.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.Validate(); err != nil || !slices.Equal(g.Deps("v"), []ID{"w", "z"}) {
+		t.Errorf("a second Validate: %v, Deps(v) = %v", err, g.Deps("v"))
+	}
 	// Adding after Validate needs a new Validate before the order is used.
 	if err := f.Add(stubItem("d"), "c"); err != nil {
 		t.Fatal(err)
