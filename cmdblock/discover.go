@@ -199,8 +199,8 @@ func (env *Scope) upstreamChanges(data *Data, i int, pv preview) bool {
 	if !pv.goal {
 		return false
 	}
-	for _, d := range env.Flow.Deps(env.Flow.Items()[i].ID()) {
-		if env.changes(data, env.Flow.Index(d)) {
+	for _, d := range env.Flow.DepsAt(i) {
+		if env.changes(data, int(d)) {
 			return true
 		}
 	}

@@ -421,21 +421,21 @@ func idStrings(flow *items.Flow) []string {
 // allocation for all the lists, none growing.
 func depStrings(flow *items.Flow) map[string][]string {
 	n, with := 0, 0
-	for _, it := range flow.Items() {
-		if k := len(flow.Deps(it.ID())); k > 0 {
+	for i := range flow.Items() {
+		if k := len(flow.DepsAt(i)); k > 0 {
 			n, with = n+k, with+1
 		}
 	}
 	deps := make(map[string][]string, with)
 	all := make([]string, 0, n)
-	for _, it := range flow.Items() {
-		ds := flow.Deps(it.ID())
+	for i, it := range flow.Items() {
+		ds := flow.DepsAt(i)
 		if len(ds) == 0 {
 			continue
 		}
 		start := len(all)
 		for _, d := range ds {
-			all = append(all, string(d))
+			all = append(all, string(flow.Items()[d].ID()))
 		}
 		deps[string(it.ID())] = all[start:len(all):len(all)]
 	}
