@@ -128,10 +128,10 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 			return nil, err
 		}
 		for id, raw := range recorded.Current {
-			rs.take(id, true, raw)
+			rs.take([]byte(id), true, raw)
 		}
 		for id, raw := range recorded.Goal {
-			rs.take(id, false, raw)
+			rs.take([]byte(id), false, raw)
 		}
 	}
 	specs, err := c.openSpecs(x.id, e.Recording())
@@ -306,15 +306,15 @@ func newRestoring(flow *items.Flow, data *cmdblock.Data) *restoring {
 	return &restoring{flow: flow, data: data, prior: priorRecord{had: make([]bool, flow.Len())}}
 }
 
-// take is one recorded state: current, or goal.
-func (r *restoring) take(id string, current bool, raw json.RawMessage) {
+// take is one recorded state: current, or goal. id is not kept.
+func (r *restoring) take(id []byte, current bool, raw json.RawMessage) {
 	i := r.flow.Index(items.ID(id))
 	switch {
 	case i < 0 && current && r.flow.Whole().Index(items.ID(id)) < 0:
 		if r.removed == nil {
 			r.removed = map[string]json.RawMessage{}
 		}
-		r.removed[id] = raw
+		r.removed[string(id)] = raw
 	case i < 0:
 	case !current:
 		if r.prior.goal == nil {

@@ -222,15 +222,15 @@ func FuzzCompactJSON(f *testing.F) {
 func TestRecoverEachHandsOnWhatRecoverReturns(t *testing.T) {
 	collect := func(s *Store) (cur, goal map[string]string, rec *Recorded) {
 		cur, goal = map[string]string{}, map[string]string{}
-		rec, err := s.RecoverEach(func(id string, current bool, st json.RawMessage) {
+		rec, err := s.RecoverEach(func(id []byte, current bool, st json.RawMessage) {
 			m := goal
 			if current {
 				m = cur
 			}
-			if _, dup := m[id]; dup {
+			if _, dup := m[string(id)]; dup {
 				t.Errorf("%s handed on twice (current %v)", id, current)
 			}
-			m[id] = string(st)
+			m[string(id)] = string(st)
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -186,14 +186,15 @@ func (snap *snapshot) loadStates(path string) error {
 	return nil
 }
 
-// eachState hands each state of the snapshot to each, in no set order:
+// eachState hands each state of the snapshot to each (the ID is each's only
+// during the call), in no set order:
 // those of its map when it has one, otherwise as they are read from the
 // file, which holds no map of them in memory when it is canonical.
-func (snap *snapshot) eachState(path string, each func(id string, state json.RawMessage)) error {
+func (snap *snapshot) eachState(path string, each func(id []byte, state json.RawMessage)) error {
 	switch {
 	case snap.states != nil:
 		for id, state := range snap.states {
-			each(id, state)
+			each([]byte(id), state)
 		}
 	case snap.raw == nil:
 	case snap.canonical:
@@ -219,9 +220,9 @@ func (snap *snapshot) eachState(path string, each func(id string, state json.Raw
 // states of a canonical file are checked and left in data (snap.states is
 // nil), not put in a map.
 func parseSnapshot(path string, data []byte, withStates bool) (snapshot, error) {
-	var skip func(string, json.RawMessage)
+	var skip func([]byte, json.RawMessage)
 	if !withStates {
-		skip = func(string, json.RawMessage) {}
+		skip = func([]byte, json.RawMessage) {}
 	}
 	snap, err := decodeSnapshotEach(data, skip)
 	var verr *VersionError
@@ -245,7 +246,7 @@ func decodeSnapshot(data []byte) (snapshot, error) {
 // decodeSnapshotEach is decodeSnapshot handing each state of a canonical
 // file to each, when it is not nil, rather than keeping them in a map (see
 // decodeCanonicalEach); other files are read into a map all the same.
-func decodeSnapshotEach(data []byte, each func(id string, state json.RawMessage)) (snapshot, error) {
+func decodeSnapshotEach(data []byte, each func(id []byte, state json.RawMessage)) (snapshot, error) {
 	body, summed, err := checkSum(data)
 	if err != nil {
 		return snapshot{}, err

@@ -102,9 +102,10 @@ func (s *Store) Recover() (*Recorded, error) {
 // RecoverEach is Recover for a caller that takes each recorded state once:
 // rather than in maps of every state (the Recorded returned has nil
 // Current and Goal), each state is handed to each, current or goal, in no
-// set order. Those of a snapshot in the form the store writes come from
-// the file's bytes as they are read, with no map of them in memory.
-func (s *Store) RecoverEach(each func(id string, current bool, state json.RawMessage)) (*Recorded, error) {
+// set order; id is each's only during the call. Those of a snapshot in the
+// form the store writes come from the file's bytes as they are read, with
+// no map of them in memory, and no string made of each ID.
+func (s *Store) RecoverEach(each func(id []byte, current bool, state json.RawMessage)) (*Recorded, error) {
 	l, err := s.fold(nil, nil, false)
 	if err != nil {
 		return nil, err
@@ -114,10 +115,10 @@ func (s *Store) RecoverEach(each func(id string, current bool, state json.RawMes
 	// are the states; otherwise the snapshots are.
 	cur, goal := l.cur, l.goal
 	cur.states, goal.states = rec.Current, rec.Goal
-	if err := cur.eachState(l.curPath, func(id string, st json.RawMessage) { each(id, true, st) }); err != nil {
+	if err := cur.eachState(l.curPath, func(id []byte, st json.RawMessage) { each(id, true, st) }); err != nil {
 		return nil, err
 	}
-	if err := goal.eachState(l.goalPath, func(id string, st json.RawMessage) { each(id, false, st) }); err != nil {
+	if err := goal.eachState(l.goalPath, func(id []byte, st json.RawMessage) { each(id, false, st) }); err != nil {
 		return nil, err
 	}
 	rec.Current, rec.Goal = nil, nil
