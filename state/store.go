@@ -163,21 +163,22 @@ func (s *Store) fold(current, goal map[string]json.RawMessage, forCaller bool) (
 	// for it, even none.
 	newCurrent, newGoal := current != nil && l.currentRaw == nil, goal != nil && l.goalRaw == nil
 	// The states are needed to compare updates with, to clear unknown
-	// items given a state, and to write a snapshot.
-	if len(current) > 0 || len(goal) > 0 || len(rec.Unknown) > 0 || l.changed || l.migrated || newCurrent || newGoal {
-		if err := l.loadStates(); err != nil {
+	// items given a state, and to write a snapshot: the goals only when
+	// that snapshot may be written, the current states whenever any may.
+	needGoal := len(goal) > 0 || l.migrated || newGoal
+	if needGoal || len(current) > 0 || len(rec.Unknown) > 0 || l.changed || newCurrent {
+		if err := l.loadStates(true, needGoal); err != nil {
 			return nil, err
 		}
 	}
-	// An update whose bytes are those recorded changes nothing and needs no
-	// check: recorded states are normalized already. Only the others are
-	// normalized, all of them before anything is written.
-	given := current
-	current, err = changedUpdates(current, rec.Current)
+	// The updates go straight into the states read, which are this fold's
+	// own; all of them before anything is written, so a bad one changes
+	// nothing on disk.
+	curChanges, err := applyUpdates(rec.Current, current)
 	if err != nil {
 		return nil, err
 	}
-	goal, err = changedUpdates(goal, rec.Goal)
+	goalChanges, err := applyUpdates(rec.Goal, goal)
 	if err != nil {
 		return nil, err
 	}
@@ -185,27 +186,10 @@ func (s *Store) fold(current, goal map[string]json.RawMessage, forCaller bool) (
 	for _, id := range rec.Unknown {
 		unknown[id] = true
 	}
-	for id, state := range current {
-		if state == nil {
-			delete(rec.Current, id)
-		} else {
-			rec.Current[id] = state
-		}
-	}
 	for _, id := range rec.Unknown {
-		if _, ok := given[id]; ok {
+		if _, ok := current[id]; ok {
 			delete(unknown, id)
-			if current == nil {
-				current = map[string]json.RawMessage{}
-			}
-			current[id] = rec.Current[id] // no longer unknown: a change
-		}
-	}
-	for id, state := range goal {
-		if state == nil {
-			delete(rec.Goal, id)
-		} else {
-			rec.Goal[id] = state
+			curChanges++ // no longer unknown: a change
 		}
 	}
 	rec.Unknown = sortedKeys(unknown)
@@ -217,7 +201,7 @@ func (s *Store) fold(current, goal map[string]json.RawMessage, forCaller bool) (
 
 	// Nothing replayed, migrated or changed: the snapshots stay as they
 	// are, and are not even encoded to find that out.
-	if l.changed || l.migrated || len(current) > 0 || len(goal) > 0 || newCurrent || newGoal {
+	if l.changed || l.migrated || curChanges > 0 || goalChanges > 0 || newCurrent || newGoal {
 		if err := os.MkdirAll(s.dir, 0o755); err != nil {
 			return nil, fmt.Errorf("fold state: %w", err)
 		}
@@ -226,7 +210,7 @@ func (s *Store) fold(current, goal map[string]json.RawMessage, forCaller bool) (
 		// this fold is left to redo.
 		// A snapshot whose bytes would not change is not rewritten: a run
 		// with nothing to do costs no fsync here.
-		if len(goal) > 0 || l.migrated || newGoal {
+		if goalChanges > 0 || l.migrated || newGoal {
 			if data := encodeSnapshot(rec.Goal, nil, nil, foldMark{}); !bytes.Equal(data, l.goalRaw) {
 				if err := writeFileAtomic(s.goalPath(), data); err != nil {
 					return nil, err
@@ -289,41 +273,37 @@ func normalizeUpdates(updates map[string]json.RawMessage) (map[string]json.RawMe
 	return out, nil
 }
 
-// changedUpdates returns the updates that change what recorded holds,
-// normalized (see normalizeUpdates): an update with the recorded bytes, or
-// a deletion of what is not recorded, is left out. Nil for nil updates.
-func changedUpdates(updates, recorded map[string]json.RawMessage) (map[string]json.RawMessage, error) {
-	if updates == nil {
-		return nil, nil
-	}
-	var differ map[string]json.RawMessage
+// applyUpdates puts updates into states, normalized (see
+// normalizeUpdates), and counts those that change it: an update with the
+// recorded bytes, or a deletion of what is not recorded, changes nothing.
+// An update whose bytes are those recorded needs no check: recorded
+// states are normalized already. On an error, states is left part
+// changed.
+func applyUpdates(states, updates map[string]json.RawMessage) (changes int, err error) {
 	for id, state := range updates {
 		if id == "" || !utf8.ValidString(id) {
-			return nil, fmt.Errorf("fold state: item ID %q is empty or not UTF-8", id)
+			return 0, fmt.Errorf("fold state: item ID %q is empty or not UTF-8", id)
 		}
-		old, ok := recorded[id]
-		if len(state) == 0 && !ok || ok && len(state) > 0 && bytes.Equal(state, old) {
+		old, ok := states[id]
+		switch {
+		case len(state) == 0 && !ok, ok && len(state) > 0 && bytes.Equal(state, old):
+			continue
+		case len(state) == 0:
+			delete(states, id)
+			changes++
 			continue
 		}
-		if differ == nil {
-			differ = map[string]json.RawMessage{}
+		norm, err := normalizeState(state)
+		if err != nil {
+			return 0, fmt.Errorf("fold state of %q: %w", id, err)
 		}
-		differ[id] = state
-	}
-	changed, err := normalizeUpdates(differ)
-	if err != nil {
-		return nil, err
-	}
-	for id, state := range changed {
-		// Normalizing may make it the recorded text after all.
-		if old, ok := recorded[id]; ok && state != nil && bytes.Equal(state, old) {
-			delete(changed, id)
+		if ok && bytes.Equal(norm, old) {
+			continue // normalizing made it the recorded text after all
 		}
+		states[id] = norm
+		changes++
 	}
-	if changed == nil {
-		changed = map[string]json.RawMessage{}
-	}
-	return changed, nil
+	return changes, nil
 }
 
 // loaded is what load found.
@@ -343,16 +323,21 @@ type loaded struct {
 	curPath, goalPath string
 }
 
-// loadStates reads the states of both snapshots into rec, if they are not
-// there yet.
-func (l *loaded) loadStates() error {
-	if err := l.cur.loadStates(l.curPath); err != nil {
-		return err
+// loadStates reads the states of the current snapshot, and of the goal
+// snapshot with goal, into rec, if they are not there yet.
+func (l *loaded) loadStates(current, goal bool) error {
+	if current {
+		if err := l.cur.loadStates(l.curPath); err != nil {
+			return err
+		}
+		l.rec.Current = l.cur.states
 	}
-	if err := l.goal.loadStates(l.goalPath); err != nil {
-		return err
+	if goal {
+		if err := l.goal.loadStates(l.goalPath); err != nil {
+			return err
+		}
+		l.rec.Goal = l.goal.states
 	}
-	l.rec.Current, l.rec.Goal = l.cur.states, l.goal.states
 	return nil
 }
 
@@ -451,7 +436,7 @@ func (s *Store) load(writer, withStates bool) (*loaded, error) {
 			}
 		case kindEnd:
 			l.changed = true
-			if err := l.loadStates(); err != nil {
+			if err := l.loadStates(true, false); err != nil {
 				return nil, err
 			}
 			delete(begun, r.Item)
