@@ -170,14 +170,14 @@ func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 	for i := range n {
 		waiting[i] = int32(len(before(i)))
 	}
-	ready := make([]int, 0, n)
+	ready := make([]int32, 0, n) // positions in all
 	for k := range n {
 		i := k
 		if p.reverse {
 			i = n - 1 - k
 		}
 		if waiting[i] == 0 {
-			ready = append(ready, i)
+			ready = append(ready, int32(i))
 		}
 	}
 
@@ -244,7 +244,7 @@ func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 			if stopped {
 				budget--
 			}
-			i := ready[0]
+			i := int(ready[0])
 			ready = ready[1:]
 			started[i] = true
 			running++
@@ -308,7 +308,7 @@ func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 					if blockedBy[j] != 0 {
 						settled = append(settled, int(j)) // never starts
 					} else {
-						ready = append(ready, int(j))
+						ready = append(ready, j)
 					}
 				}
 			}
