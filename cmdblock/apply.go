@@ -29,6 +29,7 @@ func (b Apply) Applies() bool { return !b.DryRun }
 func (b Apply) Run(env *Scope, data *Data) Outcome {
 	all := env.Flow.Items()
 	clean := b.Op == items.OpClean
+	data.prepare(env.Flow, clean, false)
 	target, what := data.Goal, DiscoverCurrent|DiscoverGoal
 	if clean {
 		target, what = data.Clean, DiscoverCurrent|DiscoverClean
@@ -46,7 +47,7 @@ func (b Apply) Run(env *Scope, data *Data) Outcome {
 		}
 		// An item whose params refer to other items' states is built now,
 		// from the states they reached (or the recorded ones).
-		built := data.Built[i]
+		built := data.built(i)
 		it, known, err := env.build(data, i, pv)
 		switch {
 		case err != nil:
@@ -62,7 +63,7 @@ func (b Apply) Run(env *Scope, data *Data) Outcome {
 		// once a dependency was applied (an archive downloaded, a directory
 		// made) or the item was built anew: look again right before
 		// applying.
-		if !data.Found[i] || data.Unknown[i] || data.Lost[i] || (!clean && env.depApplied(data, id)) || built != data.Built[i] {
+		if !data.Found[i] || data.Unknown[i] || data.Lost[i] || (!clean && env.depApplied(data, i)) || built != data.built(i) {
 			if err := discover(ctx, it, fc, what, data, i); err != nil {
 				if pv != nil && ctx.Err() == nil && data.MayChange[i] {
 					// What it needs comes from an item that would change
@@ -181,12 +182,12 @@ func (env *Scope) end(id, outcome string, state json.RawMessage, dirs []string) 
 	return rec.End(id, outcome, state)
 }
 
-// depApplied reports whether a dependency of id was applied in this
-// execution. Dependencies finish before id starts, so reading their slots
+// depApplied reports whether a dependency of item i was applied in this
+// execution. Dependencies finish before i starts, so reading their slots
 // here is ordered by the scheduler's channel.
-func (env *Scope) depApplied(data *Data, id items.ID) bool {
-	for _, d := range env.Flow.Deps(id) {
-		if data.Applied[env.Flow.Index(d)] {
+func (env *Scope) depApplied(data *Data, i int) bool {
+	for _, d := range env.Flow.DepsAt(i) {
+		if data.Applied[d] {
 			return true
 		}
 	}

@@ -118,6 +118,9 @@ func (env *Scope) crash(point string) {
 
 // Data is what blocks of one execution pass to each other. Every slice is
 // indexed like Flow.Items(), so concurrent items each write their own slot.
+// Clean, Diff and Built, which few executions need, are nil until a block
+// that sets them runs: each block makes the slices it sets before its
+// items start.
 type Data struct {
 	Stored  []items.State // last recorded state, nil when none
 	Unknown []bool        // begun in an earlier run that never ended
@@ -157,7 +160,8 @@ type Data struct {
 	Err []error
 }
 
-// NewData returns Data sized for flow.
+// NewData returns Data sized for flow, with Clean, Diff and Built not made
+// yet (see Data).
 func NewData(flow *items.Flow) *Data {
 	n := flow.Len()
 	return &Data{
@@ -165,18 +169,44 @@ func NewData(flow *items.Flow) *Data {
 		Unknown: make([]bool, n),
 		Current: make([]items.State, n),
 		Goal:    make([]items.State, n),
-		Clean:   make([]items.State, n),
-		Diff:    make([]items.Diff, n),
 		Found:   make([]bool, n),
 		Applied: make([]bool, n),
 		Lost:    make([]bool, n),
 		Status:  make([]progress.Status, n),
 		Err:     make([]error, n),
 
-		Built:      make([]items.Item, n),
 		AfterApply: make([]bool, n),
 		MayChange:  make([]bool, n),
 	}
+}
+
+// prepare makes, before a block's items start, the slices it may set that
+// are not made yet: Clean with clean, Diff with diff, and Built when an
+// item of flow is built from other items' states.
+func (d *Data) prepare(flow *items.Flow, clean, diff bool) {
+	n := flow.Len()
+	if clean && d.Clean == nil {
+		d.Clean = make([]items.State, n)
+	}
+	if diff && d.Diff == nil {
+		d.Diff = make([]items.Diff, n)
+	}
+	if d.Built == nil {
+		for _, it := range flow.Items() {
+			if _, ok := it.(*items.Deferred); ok {
+				d.Built = make([]items.Item, n)
+				break
+			}
+		}
+	}
+}
+
+// built is Built[i], nil when Built is not made.
+func (d *Data) built(i int) items.Item {
+	if d.Built == nil {
+		return nil
+	}
+	return d.Built[i]
 }
 
 // Outcome is what became of one block's pass.

@@ -35,6 +35,7 @@ func (Discover) Name() string { return "discover" }
 func (b Discover) Run(env *Scope, data *Data) Outcome {
 	all := env.Flow.Items()
 	pv := preview{goal: b.States&DiscoverGoal != 0}
+	data.prepare(env.Flow, b.States&DiscoverClean != 0, false)
 	return env.run(pass{name: b.Name()}, data, func(ctx context.Context, i int, _ *jobSlot) (progress.Status, error) {
 		id := all[i].ID()
 		if pv.goal {
@@ -103,7 +104,7 @@ type preview struct {
 // item is item i as this execution runs it: the flow's, or the one built
 // for it from the states its params refer to.
 func (env *Scope) item(data *Data, i int) items.Item {
-	if b := data.Built[i]; b != nil {
+	if b := data.built(i); b != nil {
 		return b
 	}
 	return env.Flow.Items()[i]
@@ -198,8 +199,8 @@ func (env *Scope) upstreamChanges(data *Data, i int, pv preview) bool {
 	if !pv.goal {
 		return false
 	}
-	for _, d := range env.Flow.Deps(env.Flow.Items()[i].ID()) {
-		if env.changes(data, env.Flow.Index(d)) {
+	for _, d := range env.Flow.DepsAt(i) {
+		if env.changes(data, int(d)) {
 			return true
 		}
 	}

@@ -160,26 +160,24 @@ func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 	out := Outcome{Block: p.name, Errors: map[items.ID]error{}}
 	env.emit(progress.Event{Type: progress.BlockStart, Block: p.name})
 
-	waiting := make([]int, n)
-	next := make([][]int, n)
-	for i, it := range all {
-		before, after := env.Flow.Deps(it.ID()), env.Flow.Dependents(it.ID())
-		if p.reverse {
-			before, after = after, before
-		}
-		waiting[i] = len(before)
-		for _, id := range after {
-			next[i] = append(next[i], env.Flow.Index(id))
-		}
+	// The graph by position in all, as the flow keeps it: what item i
+	// waits for, and the items waiting for it (reversed for clean).
+	before, after := env.Flow.DepsAt, env.Flow.DependentsAt
+	if p.reverse {
+		before, after = after, before
 	}
-	ready := make([]int, 0, n)
+	waiting := make([]int32, n)
+	for i := range n {
+		waiting[i] = int32(len(before(i)))
+	}
+	ready := make([]int32, 0, n) // positions in all
 	for k := range n {
 		i := k
 		if p.reverse {
 			i = n - 1 - k
 		}
 		if waiting[i] == 0 {
-			ready = append(ready, i)
+			ready = append(ready, int32(i))
 		}
 	}
 
@@ -194,8 +192,8 @@ func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 	budget := in.strategy.PollNext
 	stopped, failed := false, false
 	// blockedBy is, for an item that will not start because an item it
-	// needs failed, the first such item.
-	blockedBy := make([]items.ID, n)
+	// needs failed, the first such item: its position plus one, 0 for none.
+	blockedBy := make([]int32, n)
 	started := make([]bool, n)
 	results := make(chan itemResult, jobs)
 	slots := newJobSlots(jobs, env.Slots)
@@ -206,11 +204,24 @@ func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 	// goroutine and grow its stack anew.
 	var g errgroup.Group
 	defer g.Wait()
-	idle := make(chan func())
-	defer close(idle) // before the wait: idle goroutines return
+	idle := make(chan int) // the position of the next item to do
+	defer close(idle)      // before the wait: idle goroutines return
+	// do is one item's work, the same func for every item: starting an
+	// item allocates no closure.
+	do := func(i int) {
+		id := all[i].ID()
+		slot := &jobSlot{slots: slots, held: true}
+		st, err := work(ctx, i, slot)
+		st = settle(st, err, ctx)
+		data.Status[i], data.Err[i] = st, err
+		in.finished(string(id))
+		env.emitResult(p.name, id, st, err)
+		results <- itemResult{i, st, err, slot}
+	}
 	// starved is set when ready work waits only for a slot another
 	// execution holds (Scope.Slots); it is looked at again shortly.
 	starved := false
+	var settledBuf []int // reused by each result's settling
 
 	for {
 		starved = false
@@ -233,29 +244,20 @@ func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 			if stopped {
 				budget--
 			}
-			i := ready[0]
+			i := int(ready[0])
 			ready = ready[1:]
 			started[i] = true
 			running++
 			id := all[i].ID()
 			in.started(string(id), i)
 			env.emit(progress.Event{Type: progress.ItemStart, Block: p.name, Item: string(id)})
-			do := func() {
-				slot := &jobSlot{slots: slots, held: true}
-				st, err := work(ctx, i, slot)
-				st = settle(st, err, ctx)
-				data.Status[i], data.Err[i] = st, err
-				in.finished(string(id))
-				env.emitResult(p.name, id, st, err)
-				results <- itemResult{i, st, err, slot}
-			}
 			select {
-			case idle <- do: // a goroutine done with its item takes it
+			case idle <- i: // a goroutine done with its item takes it
 			default:
 				g.Go(func() error {
-					do()
-					for do := range idle {
-						do()
+					do(i)
+					for i := range idle {
+						do(i)
 					}
 					return nil
 				})
@@ -276,6 +278,9 @@ func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 			// Given back only now, so that what the result says (a
 			// failure stops new starts) comes before the next start.
 			r.slot.release()
+			if out.Finished == nil {
+				out.Finished = make([]items.ID, 0, n) // grown once, not by doubling
+			}
 			out.Finished = append(out.Finished, all[r.i].ID())
 			itemFailed := r.status == progress.StatusFailed
 			if r.err != nil {
@@ -285,37 +290,37 @@ func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 				}
 			}
 			if p.stopOnError && itemFailed {
-				blockedBy[r.i] = all[r.i].ID() // what it blocks, it blocks by itself
+				blockedBy[r.i] = int32(r.i) + 1 // what it blocks, it blocks by itself
 			}
 			// Settle r.i, and every item that will never start because it
 			// needs a failed one: their dependents move on without them.
-			settled := []int{r.i}
-			for len(settled) > 0 {
-				k := settled[0]
-				settled = settled[1:]
-				for _, j := range next[k] {
+			settled := append(settledBuf[:0], r.i)
+			for q := 0; q < len(settled); q++ {
+				k := settled[q]
+				for _, j := range after(k) {
 					waiting[j]--
-					if blockedBy[k] != "" && blockedBy[j] == "" {
+					if blockedBy[k] != 0 && blockedBy[j] == 0 {
 						blockedBy[j] = blockedBy[k]
 					}
 					if waiting[j] > 0 {
 						continue
 					}
-					if blockedBy[j] != "" {
-						settled = append(settled, j) // never starts
+					if blockedBy[j] != 0 {
+						settled = append(settled, int(j)) // never starts
 					} else {
 						ready = append(ready, j)
 					}
 				}
 			}
+			settledBuf = settled
 		case <-stop:
 			stopped, stop = true, nil
 		}
 	}
 
 	firstFailed := items.ID("")
-	for _, it := range all {
-		if data.Status[env.Flow.Index(it.ID())] == progress.StatusFailed {
+	for i, it := range all {
+		if data.Status[i] == progress.StatusFailed {
 			firstFailed = it.ID()
 			break
 		}
@@ -327,8 +332,8 @@ func (env *Scope) run(p pass, data *Data, work itemWork) Outcome {
 			// Say why, when it is a failure's doing.
 			var why error
 			switch {
-			case blockedBy[i] != "":
-				why = fmt.Errorf("not started: %s failed", blockedBy[i])
+			case blockedBy[i] != 0:
+				why = fmt.Errorf("not started: %s failed", all[blockedBy[i]-1].ID())
 			case failed && firstFailed != "":
 				why = fmt.Errorf("not started: %s failed", firstFailed)
 			}

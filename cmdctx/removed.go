@@ -322,7 +322,7 @@ func (r *removed) results() []cmdexecution.ItemResult {
 			if err != nil {
 				ir.Error = err.Error()
 			}
-			if i >= 0 && r.dry && st == progress.StatusWouldApply {
+			if i >= 0 && r.dry && st == progress.StatusWouldApply && r.data.Clean != nil {
 				ir.Target = r.data.Clean[i]
 				ir.TargetSummary = items.Summary(ir.Target)
 			}

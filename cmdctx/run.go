@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"reflect"
 	"slices"
 	"sync"
@@ -32,7 +33,7 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 	flow := c.opts.Flow
 	e := x.exec
 	ctx := x.interrupt.ItemContext()
-	var data *cmdblock.Data // made once the recorded states are read: not held while they are
+	var data *cmdblock.Data
 	var outcome cmdexecution.CmdOutcome
 	var recorded *state.Recorded
 	var rm *removed    // recorded items no longer in the flow
@@ -107,7 +108,13 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 				return nil, err
 			}
 		}
-		recorded, err = c.store.Recover()
+	}
+	// The recorded states go straight into data as they are read: no map
+	// of every recorded state is held meanwhile.
+	data = cmdblock.NewData(flow)
+	rs := newRestoring(flow, data)
+	if e.Recording() {
+		recorded, err = c.store.RecoverEach(rs.take)
 		if err != nil {
 			return nil, err
 		}
@@ -123,17 +130,22 @@ func (c *CmdCtx) run(x *execution) (res *cmdexecution.Result, err error) {
 		if err != nil {
 			return nil, err
 		}
+		for id, raw := range recorded.Current {
+			rs.take([]byte(id), true, raw)
+		}
+		for id, raw := range recorded.Goal {
+			rs.take([]byte(id), false, raw)
+		}
 	}
 	specs, err := c.openSpecs(x.id, e.Recording())
 	if err != nil {
 		return nil, err
 	}
-	data = cmdblock.NewData(flow)
-	prior := c.restore(x.id, recorded, data)
+	prior := c.restore(x.id, recorded, data, rs)
+	// Of the recorded states, the items that left the flow need theirs.
+	recorded.Current, recorded.Goal = rs.removed, nil
 	rm = c.findRemoved(recorded, specs.ofRemoved())
-	// What the run needs of the recorded states is in data and prior now;
-	// the maps (a copy of every recorded state's ID and bytes) go.
-	recorded.Current, recorded.Goal = nil, nil
+	recorded.Current = nil
 
 	env := &cmdblock.Scope{
 		Flow: flow, Execution: x.id, Jobs: c.opts.Jobs, Slots: c.opts.Slots, KeepGoing: c.opts.KeepGoing, Interrupt: x.interrupt,
@@ -259,12 +271,86 @@ func (c *CmdCtx) killLeftovers(id string, rec *state.Recorded) {
 // that changed).
 type priorRecord struct {
 	had  []bool
-	goal []json.RawMessage
+	goal *recordedGoals // nil when no goal is recorded
 }
 
-// restore puts what was recorded into data: stored states decoded by their
-// items, and the items an earlier run left unknown.
-func (c *CmdCtx) restore(id string, rec *state.Recorded, data *cmdblock.Data) priorRecord {
+// recordedGoals are the recorded goal states of the flow's items, copied
+// together into one buffer: not a slice header per item, nor the snapshot
+// file they were read from, held for the whole execution.
+type recordedGoals struct {
+	bytes []byte
+	span  [][2]uint32 // item i's goal is bytes[span[i][0]:span[i][1]]; empty when none
+}
+
+// at is item i's recorded goal state, nil when none.
+func (g *recordedGoals) at(i int) []byte {
+	if g == nil || g.span[i][0] == g.span[i][1] {
+		return nil
+	}
+	return g.bytes[g.span[i][0]:g.span[i][1]]
+}
+
+// restoring takes the recorded states as the store reads them: each
+// current state of an item of the flow decoded by its item into
+// data.Stored, each goal state kept as recorded, and the states of items
+// no longer in the whole flow kept for the clean of those.
+type restoring struct {
+	flow  *items.Flow
+	data  *cmdblock.Data
+	prior priorRecord
+	// removed are the recorded current states of items not in the whole
+	// flow.
+	removed map[string]json.RawMessage
+	// bad are the items whose recorded state their item could not decode.
+	bad map[int]error
+}
+
+func newRestoring(flow *items.Flow, data *cmdblock.Data) *restoring {
+	return &restoring{flow: flow, data: data, prior: priorRecord{had: make([]bool, flow.Len())}}
+}
+
+// take is one recorded state: current, or goal. id is not kept.
+func (r *restoring) take(id []byte, current bool, raw json.RawMessage) {
+	i := r.flow.Index(items.ID(id))
+	switch {
+	case i < 0 && current && r.flow.Whole().Index(items.ID(id)) < 0:
+		if r.removed == nil {
+			r.removed = map[string]json.RawMessage{}
+		}
+		r.removed[string(id)] = raw
+	case i < 0:
+	case !current:
+		if r.prior.goal == nil {
+			r.prior.goal = &recordedGoals{span: make([][2]uint32, r.flow.Len())}
+		}
+		g := r.prior.goal
+		start := len(g.bytes)
+		if start+len(raw) > math.MaxUint32 {
+			return // not kept: the fold compares it with the record itself
+		}
+		g.bytes = append(g.bytes, raw...)
+		g.span[i] = [2]uint32{uint32(start), uint32(len(g.bytes))}
+	default:
+		r.prior.had[i] = true
+		if raw == nil {
+			return
+		}
+		s, err := r.flow.Items()[i].DecodeState(raw)
+		if err != nil {
+			if r.bad == nil {
+				r.bad = map[int]error{}
+			}
+			r.bad[i] = err
+			return
+		}
+		r.data.Stored[i] = s
+	}
+}
+
+// restore tells what was recorded, now that rs has taken the recorded
+// states into data: the store's notices, the items an earlier run left
+// unknown (marked so in data), and the states that could not be decoded.
+func (c *CmdCtx) restore(id string, rec *state.Recorded, data *cmdblock.Data, rs *restoring) priorRecord {
 	for _, n := range rec.Notices {
 		c.emitter.Emit(progress.Event{Type: progress.Notice, Execution: id, Message: n})
 	}
@@ -277,37 +363,21 @@ func (c *CmdCtx) restore(id string, rec *state.Recorded, data *cmdblock.Data) pr
 				Message: "an earlier run stopped while applying this item; it is discovered again"})
 		}
 	}
-	prior := priorRecord{had: make([]bool, flow.Len())}
-	if len(rec.Goal) > 0 {
-		prior.goal = make([]json.RawMessage, flow.Len())
+	// A state recorded by another version of the item: it is
+	// rediscovered like any other, so say so (in flow order) and carry on.
+	for _, i := range slices.Sorted(maps.Keys(rs.bad)) {
+		it := flow.Items()[i]
+		c.emitter.Emit(progress.Event{Type: progress.Notice, Execution: id, Item: string(it.ID()),
+			Message: fmt.Sprintf("ignoring the recorded state of %s: %v", it.ID(), rs.bad[i])})
 	}
-	for i, it := range flow.Items() {
-		if prior.goal != nil {
-			prior.goal[i] = rec.Goal[string(it.ID())]
-		}
-		raw, ok := rec.Current[string(it.ID())]
-		prior.had[i] = ok
-		if !ok || raw == nil {
-			continue
-		}
-		s, err := it.DecodeState(raw)
-		if err != nil {
-			// A state recorded by another version of the item: it is
-			// rediscovered like any other, so say so and carry on.
-			c.emitter.Emit(progress.Event{Type: progress.Notice, Execution: id, Item: string(it.ID()),
-				Message: fmt.Sprintf("ignoring the recorded state of %s: %v", it.ID(), err)})
-			continue
-		}
-		data.Stored[i] = s
-	}
-	return prior
+	return rs.prior
 }
 
 // updates is what an execution tells the snapshots: every state it
 // discovered or applied that differs from the recorded one, nil for the
-// items whose state it lost. recordedGoal is the recorded goal of each
-// item, in flow order (nil when none is recorded).
-func updates(flow *items.Flow, data *cmdblock.Data, unknown []string, recordedGoal []json.RawMessage) (current, goal map[string]json.RawMessage, err error) {
+// items whose state it lost. recordedGoal holds the recorded goal of each
+// item (nil when none is recorded).
+func updates(flow *items.Flow, data *cmdblock.Data, unknown []string, recordedGoal *recordedGoals) (current, goal map[string]json.RawMessage, err error) {
 	current = map[string]json.RawMessage{}
 	goal = map[string]json.RawMessage{}
 	var buf bytes.Buffer
@@ -333,7 +403,7 @@ func updates(flow *items.Flow, data *cmdblock.Data, unknown []string, recordedGo
 				return nil, nil, fmt.Errorf("encode goal state of %s: %w", id, err)
 			}
 			b := bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
-			if recordedGoal != nil && bytes.Equal(b, recordedGoal[i]) {
+			if old := recordedGoal.at(i); old != nil && bytes.Equal(b, old) {
 				continue // as recorded: the fold would only compare it
 			}
 			goal[id] = bytes.Clone(b)
@@ -354,21 +424,21 @@ func idStrings(flow *items.Flow) []string {
 // allocation for all the lists, none growing.
 func depStrings(flow *items.Flow) map[string][]string {
 	n, with := 0, 0
-	for _, it := range flow.Items() {
-		if k := len(flow.Deps(it.ID())); k > 0 {
+	for i := range flow.Items() {
+		if k := len(flow.DepsAt(i)); k > 0 {
 			n, with = n+k, with+1
 		}
 	}
 	deps := make(map[string][]string, with)
 	all := make([]string, 0, n)
-	for _, it := range flow.Items() {
-		ds := flow.Deps(it.ID())
+	for i, it := range flow.Items() {
+		ds := flow.DepsAt(i)
 		if len(ds) == 0 {
 			continue
 		}
 		start := len(all)
 		for _, d := range ds {
-			all = append(all, string(d))
+			all = append(all, string(flow.Items()[d].ID()))
 		}
 		deps[string(it.ID())] = all[start:len(all):len(all)]
 	}

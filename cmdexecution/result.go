@@ -192,7 +192,10 @@ func (e *CmdExecution) Result(id string, flow *items.Flow, data *cmdblock.Data, 
 		if r.View == ViewDiff {
 			ir.Target = data.Goal[i]
 			ir.TargetSummary = items.Summary(ir.Target)
-			d := data.Diff[i]
+			var d items.Diff // none when no diff block ran
+			if data.Diff != nil {
+				d = data.Diff[i]
+			}
 			ir.Diff = &d
 		}
 		if targets != nil && ir.Status == progress.StatusWouldApply {

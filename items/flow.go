@@ -27,11 +27,19 @@ type Flow struct {
 	added  []Item     // declaration order
 	decl   map[ID]int // ID -> declaration position
 	depEnd []int32    // item i's dependencies are depIDs[depEnd[i-1]:depEnd[i]]
-	depIDs []ID       // every item's dependencies, in declaration order
-	rank   []int32    // declaration position -> position in order; set by Validate
-	order  []Item     // topological, declaration order breaking ties; set by Validate
-	dntEnd []int32    // item i's dependents are dntIDs[dntEnd[i-1]:dntEnd[i]]; set by Validate
-	dntIDs []ID       // every item's dependents, in declaration order
+	// depIDs are every item's dependencies, in declaration order, as Add
+	// was given them. A flow that validates keeps them as positions only
+	// (atDeps), and makes them again for the next Add or Validate.
+	depIDs []ID
+	rank   []int32 // declaration position -> position in order; set by Validate
+	order  []Item  // topological, declaration order breaking ties; set by Validate
+	// By position in order, set by Validate: the item at position r
+	// depends on the items at positions atDeps[atDepEnd[r-1]:atDepEnd[r]]
+	// (in the order its dependencies were declared), and the items at
+	// atDnts[atDntEnd[r-1]:atDntEnd[r]] depend on it (in declaration
+	// order). Blocks walk the graph by these, with no lookup by ID.
+	atDepEnd, atDeps []int32
+	atDntEnd, atDnts []int32
 
 	specs map[ID]Spec // each item's type and params as the loader resolved them
 	whole *Flow       // the flow a Subset was cut from; nil for a whole flow
@@ -53,11 +61,13 @@ func (f *Flow) Add(it Item, deps ...ID) error {
 	if _, dup := f.decl[id]; dup {
 		return fmt.Errorf("item ID %q is used twice", id)
 	}
+	f.depIDsAgain()
 	f.decl[id] = len(f.added)
 	f.added = append(f.added, it)
 	f.depIDs = append(f.depIDs, deps...)
 	f.depEnd = append(f.depEnd, int32(len(f.depIDs)))
-	f.order, f.rank, f.dntEnd, f.dntIDs = nil, nil, nil, nil
+	f.order, f.rank = nil, nil
+	f.atDepEnd, f.atDeps, f.atDntEnd, f.atDnts = nil, nil, nil, nil
 	return nil
 }
 
@@ -70,14 +80,14 @@ func (f *Flow) start(ends []int32, i int) int32 {
 	return ends[i-1]
 }
 
-// span is the part of ids that belongs to item i, by the end offsets
+// span is the part of list that belongs to item i, by the end offsets
 // ends; nil when empty, and capped so that an append copies.
-func (f *Flow) span(ids []ID, ends []int32, i int) []ID {
+func span[T any](f *Flow, list []T, ends []int32, i int) []T {
 	start := f.start(ends, i)
 	if start == ends[i] {
 		return nil
 	}
-	return ids[start:ends[i]:ends[i]]
+	return list[start:ends[i]:ends[i]]
 }
 
 // Validate checks the graph: every dependency names an item, and there are
@@ -87,6 +97,7 @@ func (f *Flow) Validate() error {
 		return fmt.Errorf("flow ID %q is malformed: want [a-z][a-z0-9_]*", f.ID)
 	}
 	n := len(f.added)
+	f.depIDsAgain()
 	if cap(f.depIDs) > len(f.depIDs)+len(f.depIDs)/4+16 {
 		f.depIDs = slices.Clone(f.depIDs) // what Add's appends left spare
 	}
@@ -112,21 +123,19 @@ func (f *Flow) Validate() error {
 		}
 	}
 	// Dependents, by declaration position of the dependent, as flat lists.
-	f.dntEnd = make([]int32, n)
+	dntEnd := make([]int32, n)
 	var total int32
 	for i, c := range count {
 		total += c
-		f.dntEnd[i] = total
+		dntEnd[i] = total
 	}
-	f.dntIDs = make([]ID, total)
 	dntPos := make([]int32, total)
 	fill := count // reused: the next free slot of each item's list
 	for i := range fill {
-		fill[i] = f.start(f.dntEnd, i)
+		fill[i] = f.start(dntEnd, i)
 	}
-	for i, it := range f.added {
+	for i := range f.added {
 		for _, p := range depPos[f.start(f.depEnd, i):f.depEnd[i]] {
-			f.dntIDs[fill[p]] = it.ID()
 			dntPos[fill[p]] = int32(i)
 			fill[p]++
 		}
@@ -149,7 +158,7 @@ func (f *Flow) Validate() error {
 		i := heap.Pop(&ready).(int)
 		f.rank[i] = int32(len(f.order))
 		f.order = append(f.order, f.added[i])
-		for _, d := range dntPos[f.start(f.dntEnd, i):f.dntEnd[i]] {
+		for _, d := range dntPos[f.start(dntEnd, i):dntEnd[i]] {
 			waiting[d]--
 			if waiting[d] == 0 {
 				heap.Push(&ready, int(d))
@@ -161,7 +170,37 @@ func (f *Flow) Validate() error {
 		f.order, f.rank = nil, nil
 		return &CycleError{Cycle: cycle}
 	}
+	// Both lists again, by position in order and naming positions in order.
+	f.atDepEnd, f.atDeps = make([]int32, n), make([]int32, 0, len(depPos))
+	f.atDntEnd, f.atDnts = make([]int32, n), make([]int32, 0, len(dntPos))
+	for r, it := range f.order {
+		i := f.decl[it.ID()]
+		for _, p := range depPos[f.start(f.depEnd, i):f.depEnd[i]] {
+			f.atDeps = append(f.atDeps, f.rank[p])
+		}
+		f.atDepEnd[r] = int32(len(f.atDeps))
+		for _, p := range dntPos[f.start(dntEnd, i):dntEnd[i]] {
+			f.atDnts = append(f.atDnts, f.rank[p])
+		}
+		f.atDntEnd[r] = int32(len(f.atDnts))
+	}
+	f.depIDs = nil // atDeps has them
 	return nil
+}
+
+// depIDsAgain makes depIDs again from atDeps, if Validate left them
+// there, for Add to append to or Validate to check.
+func (f *Flow) depIDsAgain() {
+	if f.depIDs != nil || f.atDepEnd == nil {
+		return
+	}
+	ids := make([]ID, 0, len(f.atDeps))
+	for i := range f.added {
+		for _, p := range f.DepsAt(int(f.rank[i])) {
+			ids = append(ids, f.order[p].ID())
+		}
+	}
+	f.depIDs = ids
 }
 
 // CycleError is the error Validate returns when items depend on each other
@@ -254,22 +293,50 @@ func (f *Flow) Index(id ID) int {
 	return -1
 }
 
-// Deps returns the items id depends on.
+// Deps returns the items id depends on, in the order Add was given them.
 func (f *Flow) Deps(id ID) []ID {
-	if i, ok := f.decl[id]; ok {
-		return f.span(f.depIDs, f.depEnd, i)
+	i, ok := f.decl[id]
+	switch {
+	case !ok:
+		return nil
+	case f.depIDs == nil && f.atDepEnd != nil:
+		return f.idsAt(f.DepsAt(int(f.rank[i])))
 	}
-	return nil
+	return span(f, f.depIDs, f.depEnd, i)
 }
 
-// Dependents returns the items that depend on id.
+// idsAt returns the IDs of the items at positions at of Items; nil for
+// none.
+func (f *Flow) idsAt(at []int32) []ID {
+	if len(at) == 0 {
+		return nil
+	}
+	ids := make([]ID, len(at))
+	for k, p := range at {
+		ids[k] = f.order[p].ID()
+	}
+	return ids
+}
+
+// Dependents returns the items that depend on id, in declaration order.
 // Validate must have succeeded.
 func (f *Flow) Dependents(id ID) []ID {
-	if i, ok := f.decl[id]; ok && f.dntEnd != nil {
-		return f.span(f.dntIDs, f.dntEnd, i)
+	i, ok := f.decl[id]
+	if !ok || f.atDntEnd == nil {
+		return nil
 	}
-	return nil
+	return f.idsAt(f.DependentsAt(int(f.rank[i])))
 }
+
+// DepsAt returns the positions in Items of the items that the item at
+// position i of Items depends on. The list is the flow's, to be read
+// only. Validate must have succeeded.
+func (f *Flow) DepsAt(i int) []int32 { return span(f, f.atDeps, f.atDepEnd, i) }
+
+// DependentsAt returns the positions in Items of the items that depend on
+// the item at position i of Items, in declaration order. The list is the
+// flow's, to be read only. Validate must have succeeded.
+func (f *Flow) DependentsAt(i int) []int32 { return span(f, f.atDnts, f.atDntEnd, i) }
 
 // IDs returns every item ID in the flow's stable order.
 func (f *Flow) IDs() []ID {

@@ -96,6 +96,47 @@ func TestFlowAccessors(t *testing.T) {
 	if f.Item("nope") != nil || f.Index("nope") != -1 {
 		t.Errorf("unknown ID: Item %v, Index %d", f.Item("nope"), f.Index("nope"))
 	}
+	// By position in Items, where the declaration order is not the
+	// items' order: each list names positions, and agrees with the lists
+	// by ID.
+	g := buildFlow(t, node{"z", []ID{"y", "x"}}, node{"y", []ID{"x"}}, node{"x", nil}, node{"w", []ID{"x"}})
+	if err := g.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for i, it := range g.Items() {
+		var deps, dnts []ID
+		for _, p := range g.DepsAt(i) {
+			deps = append(deps, g.Items()[p].ID())
+		}
+		for _, p := range g.DependentsAt(i) {
+			dnts = append(dnts, g.Items()[p].ID())
+		}
+		if !slices.Equal(deps, g.Deps(it.ID())) || !slices.Equal(dnts, g.Dependents(it.ID())) {
+			t.Errorf("%s at %d: DepsAt names %v, DependentsAt %v; by ID %v, %v", it.ID(), i, deps, dnts, g.Deps(it.ID()), g.Dependents(it.ID()))
+		}
+	}
+	if got := g.Dependents("x"); !slices.Equal(got, []ID{"z", "y", "w"}) {
+		t.Errorf("Dependents(x) = %v, want declaration order", got)
+	}
+	// Validated, the flow keeps dependencies by position; an Add after
+	// it, and a Validate again, see them as they were given.
+	want := map[ID][]ID{"z": {"y", "x"}, "y": {"x"}, "x": nil, "w": {"x"}, "v": {"w", "z"}}
+	if err := g.Add(stubItem("v"), "w", "z"); err != nil {
+		t.Fatal(err)
+	}
+	for _, validated := range []bool{false, true} {
+		for id, deps := range want {
+			if got := g.Deps(id); !slices.Equal(got, deps) {
+				t.Errorf("validated again %v: Deps(%s) = %v, want %v", validated, id, got, deps)
+			}
+		}
+		if err := g.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.Validate(); err != nil || !slices.Equal(g.Deps("v"), []ID{"w", "z"}) {
+		t.Errorf("a second Validate: %v, Deps(v) = %v", err, g.Deps("v"))
+	}
 	// Adding after Validate needs a new Validate before the order is used.
 	if err := f.Add(stubItem("d"), "c"); err != nil {
 		t.Fatal(err)

@@ -11,9 +11,25 @@ import (
 // reads as JSON does) without a YAML parser, which is many times slower.
 // For anything else, even one odd line, ok is false and the caller parses
 // the file as YAML: this is a shortcut, never a second reading of the format.
+// The states are in the order encodeSnapshot writes them, of item ID: a
+// file whose IDs are not is not canonical (this also finds an ID listed
+// twice, with no map of those seen).
 func decodeCanonical(data []byte) (snap snapshot, ok bool) {
-	// One state a line: sized once, the map is not grown a state at a time.
-	snap = snapshot{states: make(map[string]json.RawMessage, bytes.Count(data, []byte("\n"))), from: FormatVersion}
+	return decodeCanonicalEach(data, nil)
+}
+
+// decodeCanonicalEach is decodeCanonical handing each state to each rather
+// than keeping a map of them (snap.states is nil), when each is not nil:
+// no string is made of its ID, which is each's only during the call.
+// States reach each as they are read: only once ok is known true were
+// they those of a canonical file.
+func decodeCanonicalEach(data []byte, each func(id []byte, state json.RawMessage)) (snap snapshot, ok bool) {
+	snap = snapshot{from: FormatVersion, canonical: true}
+	if each == nil {
+		// One state a line: sized once, the map is not grown a state at a time.
+		snap.states = make(map[string]json.RawMessage, bytes.Count(data, []byte("\n")))
+		each = func(id []byte, state json.RawMessage) { snap.states[string(id)] = state }
+	}
 	r := lineReader{data: data}
 	if line, ok := r.next(); !ok || string(line) != "version: "+strconv.Itoa(FormatVersion) {
 		return snap, false
@@ -42,27 +58,30 @@ func decodeCanonical(data []byte) (snap snapshot, ok bool) {
 	case "states: {}":
 		line, ok = r.next()
 	case "states:":
+		var prev []byte
+		first := true
 		for {
 			line, ok = r.next()
 			rest, found := bytes.CutPrefix(line, []byte("  "))
 			if !ok || !found {
 				break
 			}
-			id, rest, keyOK := cutKey(rest)
+			id, rest, keyOK := cutKeyBytes(rest)
 			state, found := bytes.CutPrefix(rest, []byte(": "))
 			if !keyOK || !found || hasLongKey(state) || !yamlSafe(state) {
 				return snap, false // long keys inside are marked with "? "
 			}
-			if _, dup := snap.states[id]; dup {
-				return snap, false
+			if !first && bytes.Compare(id, prev) <= 0 {
+				return snap, false // not in order, or listed twice
 			}
+			prev, first = id, false
 			if !compactJSON(state) {
 				return snap, false
 			}
-			// The state is kept where it was read, in the file's bytes that
-			// the parse cache holds anyway: no copy per state. Its capacity
-			// ends with it, so an append cannot reach the next line.
-			snap.states[id] = state[:len(state):len(state)]
+			// The state is kept where it was read, in the file's bytes: no
+			// copy per state. Its capacity ends with it, so an append
+			// cannot reach the next line.
+			each(id, state[:len(state):len(state)])
 		}
 	default:
 		return snap, false
@@ -140,6 +159,13 @@ func (r *lineReader) clean() bool { return !r.bad && len(r.data) == 0 }
 // cutKey reads an item ID at the start of s as appendYAMLKey writes it:
 // plain, or a JSON string YAML reads the same way.
 func cutKey(s []byte) (id string, rest []byte, ok bool) {
+	b, rest, ok := cutKeyBytes(s)
+	return string(b), rest, ok
+}
+
+// cutKeyBytes is cutKey with the ID as bytes: those of s for a plain one,
+// with no copy.
+func cutKeyBytes(s []byte) (id []byte, rest []byte, ok bool) {
 	if len(s) > 0 && s[0] == '"' {
 		end := 1
 		for end < len(s) && s[end] != '"' {
@@ -149,22 +175,23 @@ func cutKey(s []byte) (id string, rest []byte, ok bool) {
 			end++
 		}
 		if end >= len(s) || end+1 > maxImplicitKey {
-			return "", nil, false
+			return nil, nil, false
 		}
 		quoted := s[:end+1]
-		if !yamlSafe(quoted) || json.Unmarshal(quoted, &id) != nil || plainKey(id) {
-			return "", nil, false
+		var str string
+		if !yamlSafe(quoted) || json.Unmarshal(quoted, &str) != nil || plainKey(str) {
+			return nil, nil, false
 		}
-		return id, s[end+1:], true
+		return []byte(str), s[end+1:], true
 	}
 	end := 0
 	for end < len(s) && (s[end] >= 'a' && s[end] <= 'z' || s[end] >= '0' && s[end] <= '9' || s[end] == '_') {
 		end++
 	}
 	if !plainKey(string(s[:end])) || end > maxImplicitKey {
-		return "", nil, false
+		return nil, nil, false
 	}
-	return string(s[:end]), s[end:], true
+	return s[:end:end], s[end:], true
 }
 
 // compactJSON reports whether s is one JSON value with no space outside its

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,12 +57,15 @@ const maxDepth = 5000
 
 // snapshot is one decoded snapshot file.
 type snapshot struct {
-	states  map[string]json.RawMessage
-	unknown []string                  // only in states_current.yaml
-	groups  map[string][]ProcessGroup // only in states_current.yaml
-	folded  foldMark                  // only in states_current.yaml
-	from    int                       // the format version the file was written in
-	raw     []byte                    // the file as read; nil when there was none
+	states  map[string]json.RawMessage // nil: not read yet (see readSnapshot)
+	unknown []string                   // only in states_current.yaml
+	groups  map[string][]ProcessGroup  // only in states_current.yaml
+	folded  foldMark                   // only in states_current.yaml
+	from    int                        // the format version the file was written in
+	raw     []byte                     // the file as read; nil when there was none
+	// canonical says the file is in exactly the form encodeSnapshot
+	// writes, read by decodeCanonical.
+	canonical bool
 }
 
 // foldMark says which journal, up to which byte, a snapshot already holds.
@@ -107,14 +111,17 @@ func migrateSnapshotV0(root *yaml.Node) (*yaml.Node, error) {
 	}}, nil
 }
 
-// readSnapshot reads the snapshot at path, remembering the last parse of
-// each file (a missing file is an empty snapshot; one that does not parse
-// is a *CorruptError; a newer version a *VersionError, left alone): a command reads both snapshots when it recovers and again when
-// it folds, and they have rarely changed in between. A file whose bytes
-// differ is parsed again. With shared, the states map returned is the
-// cache's own, to be read only (cloned before any change); otherwise it is
-// the caller's.
-func (s *Store) readSnapshot(path string, shared bool) (snapshot, error) {
+// readSnapshot reads the snapshot at path (a missing file is an empty
+// snapshot; one that does not parse is a *CorruptError; a newer version a
+// *VersionError, left alone). A command reads both snapshots when it
+// recovers and again when it folds, and they have rarely changed in
+// between: the store remembers what the last parse of each file found
+// besides its states, with the file's checksum, not its states (a map of
+// every item is not held for the whole of a run). Without withStates, a
+// file read as it was last parsed comes back with nil states, to be read
+// with snapshot.loadStates only if they are needed; otherwise the states
+// are there, and the caller's own.
+func (s *Store) readSnapshot(path string, withStates bool) (snapshot, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return snapshot{states: map[string]json.RawMessage{}, from: FormatVersion}, nil
@@ -122,32 +129,102 @@ func (s *Store) readSnapshot(path string, shared bool) (snapshot, error) {
 	if err != nil {
 		return snapshot{}, fmt.Errorf("read state: %w", err)
 	}
+	sum := sha256.Sum256(data)
 	s.cacheMu.Lock()
 	cached, ok := s.parsed[path]
 	s.cacheMu.Unlock()
-	if !ok || !bytes.Equal(cached.raw, data) {
-		if cached, err = parseSnapshot(path, data); err != nil {
-			return snapshot{}, err
+	if ok && cached.sum == sum {
+		snap := cached.snapshot
+		snap.unknown = slices.Clone(cached.unknown) // callers change what they get
+		snap.raw = data
+		if withStates {
+			if err := snap.loadStates(path); err != nil {
+				return snapshot{}, err
+			}
 		}
-		s.cacheMu.Lock()
-		if s.parsed == nil {
-			s.parsed = map[string]snapshot{}
-		}
-		s.parsed[path] = cached
-		s.cacheMu.Unlock()
+		return snap, nil
 	}
-	// Callers change what they get; the cache keeps its own.
-	snap := cached
-	if !shared {
-		snap.states = maps.Clone(cached.states)
+	snap, err := parseSnapshot(path, data, withStates)
+	if err != nil {
+		return snapshot{}, err
 	}
-	snap.unknown = slices.Clone(cached.unknown)
+	head := snap
+	head.states, head.raw = nil, nil
+	head.unknown = slices.Clone(snap.unknown)
+	s.cacheMu.Lock()
+	if s.parsed == nil {
+		s.parsed = map[string]parsedSnapshot{}
+	}
+	s.parsed[path] = parsedSnapshot{snapshot: head, sum: sum}
+	s.cacheMu.Unlock()
 	return snap, nil
 }
 
-// parseSnapshot decodes data read from path.
-func parseSnapshot(path string, data []byte) (snapshot, error) {
-	snap, err := decodeSnapshot(data)
+// parsedSnapshot is what the store remembers of a snapshot file it
+// parsed: all but its states and bytes, and the checksum of those bytes.
+type parsedSnapshot struct {
+	snapshot
+	sum [sha256.Size]byte
+}
+
+// loadStates parses the states of a snapshot that readSnapshot left
+// without them; the file's bytes parsed before, so an error here means
+// they changed in memory, which they do not.
+func (snap *snapshot) loadStates(path string) error {
+	if snap.states != nil {
+		return nil
+	}
+	if snap.raw == nil {
+		snap.states = map[string]json.RawMessage{}
+		return nil
+	}
+	full, err := parseSnapshot(path, snap.raw, true)
+	if err != nil {
+		return err
+	}
+	snap.states = full.states
+	return nil
+}
+
+// eachState hands each state of the snapshot to each (the ID is each's only
+// during the call), in no set order:
+// those of its map when it has one, otherwise as they are read from the
+// file, which holds no map of them in memory when it is canonical.
+func (snap *snapshot) eachState(path string, each func(id []byte, state json.RawMessage)) error {
+	switch {
+	case snap.states != nil:
+		for id, state := range snap.states {
+			each([]byte(id), state)
+		}
+	case snap.raw == nil:
+	case snap.canonical:
+		// Parsed before: its bytes are those of a canonical file, so the
+		// states handed on are all of them, read as they were then.
+		body, _, err := checkSum(snap.raw)
+		if err != nil {
+			return corrupt(path, err.Error())
+		}
+		if _, ok := decodeCanonicalEach(body, each); !ok {
+			return corrupt(path, "it no longer reads as it did")
+		}
+	default:
+		if err := snap.loadStates(path); err != nil {
+			return err
+		}
+		return snap.eachState(path, each)
+	}
+	return nil
+}
+
+// parseSnapshot decodes data read from path; without withStates, the
+// states of a canonical file are checked and left in data (snap.states is
+// nil), not put in a map.
+func parseSnapshot(path string, data []byte, withStates bool) (snapshot, error) {
+	var skip func([]byte, json.RawMessage)
+	if !withStates {
+		skip = func([]byte, json.RawMessage) {}
+	}
+	snap, err := decodeSnapshotEach(data, skip)
 	var verr *VersionError
 	switch {
 	case errors.As(err, &verr):
@@ -163,11 +240,18 @@ func parseSnapshot(path string, data []byte) (snapshot, error) {
 // decodeSnapshot parses a snapshot of any supported version. Its errors,
 // other than *VersionError (with Path unset), describe why data is corrupt.
 func decodeSnapshot(data []byte) (snapshot, error) {
+	return decodeSnapshotEach(data, nil)
+}
+
+// decodeSnapshotEach is decodeSnapshot handing each state of a canonical
+// file to each, when it is not nil, rather than keeping them in a map (see
+// decodeCanonicalEach); other files are read into a map all the same.
+func decodeSnapshotEach(data []byte, each func(id []byte, state json.RawMessage)) (snapshot, error) {
 	body, summed, err := checkSum(data)
 	if err != nil {
 		return snapshot{}, err
 	}
-	snap, ok := decodeCanonical(body)
+	snap, ok := decodeCanonicalEach(body, each)
 	if !ok {
 		if snap, err = decodeSnapshotYAML(body); err != nil {
 			return snap, err

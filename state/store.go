@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,7 +25,7 @@ type Store struct {
 	journal *Journal // the open journal, if any
 
 	cacheMu sync.Mutex
-	parsed  map[string]snapshot // path -> last parse, see readSnapshot
+	parsed  map[string]parsedSnapshot // path -> last parse, see readSnapshot
 }
 
 // Open prepares the store in dir. It reads nothing, and dir is created on
@@ -80,7 +79,7 @@ type ProcessGroup struct {
 // holder are reported in progress, not unfinished. Missing files are empty
 // state, not errors.
 func (s *Store) Load() (*Recorded, error) {
-	l, err := s.load(false, false)
+	l, err := s.load(false, true)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +92,37 @@ func (s *Store) Load() (*Recorded, error) {
 // records a state for them (or forgets them), so a second crash before they
 // are rediscovered does not lose the fact.
 func (s *Store) Recover() (*Recorded, error) {
-	return s.fold(nil, nil, true)
+	l, err := s.fold(nil, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	return l.rec, nil
+}
+
+// RecoverEach is Recover for a caller that takes each recorded state once:
+// rather than in maps of every state (the Recorded returned has nil
+// Current and Goal), each state is handed to each, current or goal, in no
+// set order; id is each's only during the call. Those of a snapshot in the
+// form the store writes come from the file's bytes as they are read, with
+// no map of them in memory, and no string made of each ID.
+func (s *Store) RecoverEach(each func(id []byte, current bool, state json.RawMessage)) (*Recorded, error) {
+	l, err := s.fold(nil, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	rec := l.rec
+	// The maps, when the fold read them (a journal replayed, a migration),
+	// are the states; otherwise the snapshots are.
+	cur, goal := l.cur, l.goal
+	cur.states, goal.states = rec.Current, rec.Goal
+	if err := cur.eachState(l.curPath, func(id []byte, st json.RawMessage) { each(id, true, st) }); err != nil {
+		return nil, err
+	}
+	if err := goal.eachState(l.goalPath, func(id []byte, st json.RawMessage) { each(id, false, st) }); err != nil {
+		return nil, err
+	}
+	rec.Current, rec.Goal = nil, nil
+	return rec, nil
 }
 
 // Fold merges updates into the snapshots, together with whatever the journal
@@ -108,16 +137,16 @@ func (s *Store) Fold(current, goal map[string]json.RawMessage) error {
 	return err
 }
 
-// fold is Fold and Recover. Only with forCaller is the Recorded returned
-// the caller's to keep: otherwise its maps may be the snapshot cache's,
-// and a fold with nothing to change copies nothing.
-func (s *Store) fold(current, goal map[string]json.RawMessage, forCaller bool) (*Recorded, error) {
+// fold is Fold and Recover. Only with forCaller does the Recorded returned
+// hold the recorded states: otherwise they are read only if the fold
+// needs them, and a fold with nothing to change reads none.
+func (s *Store) fold(current, goal map[string]json.RawMessage, forCaller bool) (*loaded, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.journal != nil {
 		return nil, errors.New("fold state: the journal is still open")
 	}
-	l, err := s.load(true, !forCaller)
+	l, err := s.load(true, forCaller)
 	if err != nil {
 		// Check every update before a corrupt file is moved aside: a bad
 		// update changes nothing at all.
@@ -133,49 +162,34 @@ func (s *Store) fold(current, goal map[string]json.RawMessage, forCaller bool) (
 	// A snapshot not yet on disk is written by the first fold given states
 	// for it, even none.
 	newCurrent, newGoal := current != nil && l.currentRaw == nil, goal != nil && l.goalRaw == nil
-	// An update whose bytes are those recorded changes nothing and needs no
-	// check: recorded states are normalized already. Only the others are
-	// normalized, all of them before anything is written.
-	given := current
-	current, err = changedUpdates(current, rec.Current)
+	// The states are needed to compare updates with, to clear unknown
+	// items given a state, and to write a snapshot: the goals only when
+	// that snapshot may be written, the current states whenever any may.
+	needGoal := len(goal) > 0 || l.migrated || newGoal
+	if needGoal || len(current) > 0 || len(rec.Unknown) > 0 || l.changed || newCurrent {
+		if err := l.loadStates(true, needGoal); err != nil {
+			return nil, err
+		}
+	}
+	// The updates go straight into the states read, which are this fold's
+	// own; all of them before anything is written, so a bad one changes
+	// nothing on disk.
+	curChanges, err := applyUpdates(rec.Current, current)
 	if err != nil {
 		return nil, err
 	}
-	goal, err = changedUpdates(goal, rec.Goal)
+	goalChanges, err := applyUpdates(rec.Goal, goal)
 	if err != nil {
 		return nil, err
-	}
-	if len(current) > 0 && l.sharedCurrent {
-		rec.Current, l.sharedCurrent = maps.Clone(rec.Current), false
-	}
-	if len(goal) > 0 && l.sharedGoal {
-		rec.Goal, l.sharedGoal = maps.Clone(rec.Goal), false
 	}
 	unknown := make(map[string]bool, len(rec.Unknown))
 	for _, id := range rec.Unknown {
 		unknown[id] = true
 	}
-	for id, state := range current {
-		if state == nil {
-			delete(rec.Current, id)
-		} else {
-			rec.Current[id] = state
-		}
-	}
 	for _, id := range rec.Unknown {
-		if _, ok := given[id]; ok {
+		if _, ok := current[id]; ok {
 			delete(unknown, id)
-			if current == nil {
-				current = map[string]json.RawMessage{}
-			}
-			current[id] = rec.Current[id] // no longer unknown: a change
-		}
-	}
-	for id, state := range goal {
-		if state == nil {
-			delete(rec.Goal, id)
-		} else {
-			rec.Goal[id] = state
+			curChanges++ // no longer unknown: a change
 		}
 	}
 	rec.Unknown = sortedKeys(unknown)
@@ -187,7 +201,7 @@ func (s *Store) fold(current, goal map[string]json.RawMessage, forCaller bool) (
 
 	// Nothing replayed, migrated or changed: the snapshots stay as they
 	// are, and are not even encoded to find that out.
-	if l.changed || l.migrated || len(current) > 0 || len(goal) > 0 || newCurrent || newGoal {
+	if l.changed || l.migrated || curChanges > 0 || goalChanges > 0 || newCurrent || newGoal {
 		if err := os.MkdirAll(s.dir, 0o755); err != nil {
 			return nil, fmt.Errorf("fold state: %w", err)
 		}
@@ -196,7 +210,7 @@ func (s *Store) fold(current, goal map[string]json.RawMessage, forCaller bool) (
 		// this fold is left to redo.
 		// A snapshot whose bytes would not change is not rewritten: a run
 		// with nothing to do costs no fsync here.
-		if len(goal) > 0 || l.migrated || newGoal {
+		if goalChanges > 0 || l.migrated || newGoal {
 			if data := encodeSnapshot(rec.Goal, nil, nil, foldMark{}); !bytes.Equal(data, l.goalRaw) {
 				if err := writeFileAtomic(s.goalPath(), data); err != nil {
 					return nil, err
@@ -232,7 +246,7 @@ func (s *Store) fold(current, goal map[string]json.RawMessage, forCaller bool) (
 			return nil, err
 		}
 	}
-	return rec, nil
+	return l, nil
 }
 
 // normalizeUpdates checks item IDs and states, returning the states in the
@@ -259,41 +273,37 @@ func normalizeUpdates(updates map[string]json.RawMessage) (map[string]json.RawMe
 	return out, nil
 }
 
-// changedUpdates returns the updates that change what recorded holds,
-// normalized (see normalizeUpdates): an update with the recorded bytes, or
-// a deletion of what is not recorded, is left out. Nil for nil updates.
-func changedUpdates(updates, recorded map[string]json.RawMessage) (map[string]json.RawMessage, error) {
-	if updates == nil {
-		return nil, nil
-	}
-	var differ map[string]json.RawMessage
+// applyUpdates puts updates into states, normalized (see
+// normalizeUpdates), and counts those that change it: an update with the
+// recorded bytes, or a deletion of what is not recorded, changes nothing.
+// An update whose bytes are those recorded needs no check: recorded
+// states are normalized already. On an error, states is left part
+// changed.
+func applyUpdates(states, updates map[string]json.RawMessage) (changes int, err error) {
 	for id, state := range updates {
 		if id == "" || !utf8.ValidString(id) {
-			return nil, fmt.Errorf("fold state: item ID %q is empty or not UTF-8", id)
+			return 0, fmt.Errorf("fold state: item ID %q is empty or not UTF-8", id)
 		}
-		old, ok := recorded[id]
-		if len(state) == 0 && !ok || ok && len(state) > 0 && bytes.Equal(state, old) {
+		old, ok := states[id]
+		switch {
+		case len(state) == 0 && !ok, ok && len(state) > 0 && bytes.Equal(state, old):
+			continue
+		case len(state) == 0:
+			delete(states, id)
+			changes++
 			continue
 		}
-		if differ == nil {
-			differ = map[string]json.RawMessage{}
+		norm, err := normalizeState(state)
+		if err != nil {
+			return 0, fmt.Errorf("fold state of %q: %w", id, err)
 		}
-		differ[id] = state
-	}
-	changed, err := normalizeUpdates(differ)
-	if err != nil {
-		return nil, err
-	}
-	for id, state := range changed {
-		// Normalizing may make it the recorded text after all.
-		if old, ok := recorded[id]; ok && state != nil && bytes.Equal(state, old) {
-			delete(changed, id)
+		if ok && bytes.Equal(norm, old) {
+			continue // normalizing made it the recorded text after all
 		}
+		states[id] = norm
+		changes++
 	}
-	if changed == nil {
-		changed = map[string]json.RawMessage{}
-	}
-	return changed, nil
+	return changes, nil
 }
 
 // loaded is what load found.
@@ -307,15 +317,35 @@ type loaded struct {
 	// currentRaw and goalRaw are the snapshot files as read: a fold that
 	// would write the same bytes leaves the file alone.
 	currentRaw, goalRaw []byte
-	// sharedCurrent and sharedGoal say that rec.Current or rec.Goal is the
-	// snapshot cache's own map, to be cloned before it is changed.
-	sharedCurrent, sharedGoal bool
+	// cur and goal are the snapshots read, for their states when
+	// rec.Current or rec.Goal is nil: not read yet (see loadStates).
+	cur, goal         snapshot
+	curPath, goalPath string
+}
+
+// loadStates reads the states of the current snapshot, and of the goal
+// snapshot with goal, into rec, if they are not there yet.
+func (l *loaded) loadStates(current, goal bool) error {
+	if current {
+		if err := l.cur.loadStates(l.curPath); err != nil {
+			return err
+		}
+		l.rec.Current = l.cur.states
+	}
+	if goal {
+		if err := l.goal.loadStates(l.goalPath); err != nil {
+			return err
+		}
+		l.rec.Goal = l.goal.states
+	}
+	return nil
 }
 
 // load reads what is recorded. A writer holds the lock; a reader does not,
-// and may find another process's live run in the journal. With shared, the
-// maps of states may be the snapshot cache's (see loaded).
-func (s *Store) load(writer, shared bool) (*loaded, error) {
+// and may find another process's live run in the journal. Without
+// withStates, the maps of states may be nil until loaded.loadStates reads
+// them (see readSnapshot); a journal to replay reads them anyway.
+func (s *Store) load(writer, withStates bool) (*loaded, error) {
 	// The journal is read before the snapshots: if another process folds in
 	// between, the current snapshot then names this journal as folded, and
 	// replay skips what it already holds.
@@ -323,11 +353,11 @@ func (s *Store) load(writer, shared bool) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	cur, err := s.readSnapshot(s.currentPath(), shared)
+	cur, err := s.readSnapshot(s.currentPath(), withStates)
 	if err != nil {
 		return nil, err
 	}
-	goal, err := s.readSnapshot(s.goalPath(), shared)
+	goal, err := s.readSnapshot(s.goalPath(), withStates)
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +366,7 @@ func (s *Store) load(writer, shared bool) (*loaded, error) {
 		journal:    jr,
 		migrated:   cur.from < FormatVersion || goal.from < FormatVersion,
 		currentRaw: cur.raw, goalRaw: goal.raw,
-		sharedCurrent: shared, sharedGoal: shared,
+		cur: cur, goal: goal, curPath: s.currentPath(), goalPath: s.goalPath(),
 	}
 	for _, snap := range []struct {
 		path string
@@ -406,8 +436,8 @@ func (s *Store) load(writer, shared bool) (*loaded, error) {
 			}
 		case kindEnd:
 			l.changed = true
-			if l.sharedCurrent {
-				l.rec.Current, l.sharedCurrent = maps.Clone(l.rec.Current), false
+			if err := l.loadStates(true, false); err != nil {
+				return nil, err
 			}
 			delete(begun, r.Item)
 			delete(unknown, r.Item)
