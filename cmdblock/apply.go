@@ -29,7 +29,7 @@ func (b Apply) Applies() bool { return !b.DryRun }
 func (b Apply) Run(env *Scope, data *Data) Outcome {
 	all := env.Flow.Items()
 	clean := b.Op == items.OpClean
-	data.prepare(env.Flow, clean, false)
+	data.Prepare(env.Flow, clean, false)
 	target, what := data.Goal, DiscoverCurrent|DiscoverGoal
 	if clean {
 		target, what = data.Clean, DiscoverCurrent|DiscoverClean

@@ -119,8 +119,8 @@ func (env *Scope) crash(point string) {
 // Data is what blocks of one execution pass to each other. Every slice is
 // indexed like Flow.Items(), so concurrent items each write their own slot.
 // Clean, Diff and Built, which few executions need, are nil until a block
-// that sets them runs: each block makes the slices it sets before its
-// items start.
+// that sets them runs: each block makes the slices it sets (Prepare)
+// before its items start, and a block of a program's own must do so too.
 type Data struct {
 	Stored  []items.State // last recorded state, nil when none
 	Unknown []bool        // begun in an earlier run that never ended
@@ -180,10 +180,11 @@ func NewData(flow *items.Flow) *Data {
 	}
 }
 
-// prepare makes, before a block's items start, the slices it may set that
+// Prepare makes, before a block's items start, the slices it may set that
 // are not made yet: Clean with clean, Diff with diff, and Built when an
-// item of flow is built from other items' states.
-func (d *Data) prepare(flow *items.Flow, clean, diff bool) {
+// item of flow is built from other items' states. Slices already made are
+// kept.
+func (d *Data) Prepare(flow *items.Flow, clean, diff bool) {
 	n := flow.Len()
 	if clean && d.Clean == nil {
 		d.Clean = make([]items.State, n)

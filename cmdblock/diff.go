@@ -20,7 +20,7 @@ type Diff struct {
 func (Diff) Name() string { return "diff" }
 
 func (b Diff) Run(env *Scope, data *Data) Outcome {
-	data.prepare(env.Flow, b.Clean, true)
+	data.Prepare(env.Flow, b.Clean, true)
 	target := data.Goal
 	if b.Clean {
 		target = data.Clean

@@ -35,7 +35,7 @@ func (Discover) Name() string { return "discover" }
 func (b Discover) Run(env *Scope, data *Data) Outcome {
 	all := env.Flow.Items()
 	pv := preview{goal: b.States&DiscoverGoal != 0}
-	data.prepare(env.Flow, b.States&DiscoverClean != 0, false)
+	data.Prepare(env.Flow, b.States&DiscoverClean != 0, false)
 	return env.run(pass{name: b.Name()}, data, func(ctx context.Context, i int, _ *jobSlot) (progress.Status, error) {
 		id := all[i].ID()
 		if pv.goal {

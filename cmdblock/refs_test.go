@@ -175,7 +175,7 @@ func TestRecordedStateResolvesReference(t *testing.T) {
 	w.values["a"] = "x"
 	env, _, _ := newEnv(f, 1, FinishCurrent)
 	data := NewData(f)
-	data.prepare(f, false, false) // as a block does before its items start
+	data.Prepare(f, false, false) // as a block does before its items start
 	data.Stored[f.Index("a")] = "x"
 	b := f.Index("b")
 	it, known, err := env.build(data, b, nil)

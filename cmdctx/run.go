@@ -317,7 +317,8 @@ func (r *restoring) take(id []byte, current bool, raw json.RawMessage) {
 		if r.removed == nil {
 			r.removed = map[string]json.RawMessage{}
 		}
-		r.removed[string(id)] = raw
+		// A copy: raw may be a piece of the whole snapshot file's bytes.
+		r.removed[string(id)] = bytes.Clone(raw)
 	case i < 0:
 	case !current:
 		if r.prior.goal == nil {
@@ -325,7 +326,7 @@ func (r *restoring) take(id []byte, current bool, raw json.RawMessage) {
 		}
 		g := r.prior.goal
 		start := len(g.bytes)
-		if start+len(raw) > math.MaxUint32 {
+		if uint64(start)+uint64(len(raw)) > math.MaxUint32 {
 			return // not kept: the fold compares it with the record itself
 		}
 		g.bytes = append(g.bytes, raw...)
