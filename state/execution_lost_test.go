@@ -25,6 +25,16 @@ func startSleeper(t *testing.T) *exec.Cmd {
 	return cmd
 }
 
+// runningRecord creates the record of a running execution whose process
+// is runner.
+func runningRecord(t *testing.T, dir string, runner *exec.Cmd) *ExecutionRecord {
+	t.Helper()
+	e := sampleExecution()
+	e.PID = runner.Process.Pid
+	e.State = ExecRunning
+	return mustCreate(t, dir, e)
+}
+
 // killAndReap SIGKILLs cmd and waits until it is gone.
 func killAndReap(t *testing.T, cmd *exec.Cmd) {
 	t.Helper()
@@ -37,12 +47,11 @@ func killAndReap(t *testing.T, cmd *exec.Cmd) {
 func TestExecutionLostWhenRunnerKilled(t *testing.T) {
 	dir := newExecDir(t)
 	runner := startSleeper(t)
-	e := sampleExecution()
-	e.PID = runner.Process.Pid
-	e.State = ExecRunning
-	r := mustCreate(t, dir, e)
-	if got := r.Execution(); got.ProcStart == "" || got.ProcStart == procStart(os.Getpid()) {
-		t.Fatalf("proc_start %q not the runner's", got.ProcStart)
+	r := runningRecord(t, dir, runner)
+	// The runner's start, not this process's (both may start within one
+	// clock tick, so the two are not compared with each other).
+	if got, want := r.Execution().ProcStart, procStart(runner.Process.Pid); got == "" || got != want {
+		t.Fatalf("proc_start %q, the runner's is %q", got, want)
 	}
 	mustOK(t, r.SetState(ExecStopping))
 
@@ -71,10 +80,7 @@ func TestExecutionLostWhenRunnerKilled(t *testing.T) {
 func TestExecutionEndedJustBeforeItsProcessIsLookedAt(t *testing.T) {
 	dir := newExecDir(t)
 	runner := startSleeper(t)
-	e := sampleExecution()
-	e.PID = runner.Process.Pid
-	e.State = ExecRunning
-	r := mustCreate(t, dir, e)
+	r := runningRecord(t, dir, runner)
 	lookedAtLive = func() {
 		lookedAtLive = nil
 		mustOK(t, r.Finish(ExecInterrupted, 130, []byte(`{"outcome":"interrupted"}`)))
