@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"testing"
 	"time"
@@ -11,9 +12,25 @@ import (
 	"github.com/peace-go/peace/progress"
 )
 
+// sigintChild is set in the environment of the process that runs
+// TestCtrlCWithoutHandlerIsSIGINT's view.
+const sigintChild = "PEACE_TEST_TUI_SIGINT_CHILD"
+
 // A program that shows the terminal view without wiring Ctrl-C still gets
 // it: the key becomes the SIGINT the terminal would have sent.
 func TestCtrlCWithoutHandlerIsSIGINT(t *testing.T) {
+	if os.Getenv(sigintChild) == "" {
+		// The SIGINT reaches the whole process, and every signal handler
+		// in it: the test runs in a process of its own, where no other
+		// test's handlers are left to see it.
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCtrlCWithoutHandlerIsSIGINT$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), sigintChild+"=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte("--- PASS: TestCtrlCWithoutHandlerIsSIGINT")) {
+			t.Fatalf("in its own process: %v\n%s", err, out)
+		}
+		return
+	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt)
 	defer signal.Stop(sigs)
