@@ -122,9 +122,7 @@ func TestExecutionLostWhenPIDReused(t *testing.T) {
 
 func TestExecutionOfAnotherHostNotLost(t *testing.T) {
 	dir := newExecDir(t)
-	gone := startSleeper(t)
-	pid := gone.Process.Pid
-	killAndReap(t, gone)
+	pid := deadPID(t)
 	e := sampleExecution()
 	e.PID = pid
 	e.Host = "elsewhere.example"

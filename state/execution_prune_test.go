@@ -31,9 +31,7 @@ func TestPruneExecutions(t *testing.T) {
 	dir := newExecDir(t)
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	t0 := now.Add(-24 * time.Hour)
-	gone := startSleeper(t)
-	deadPID := gone.Process.Pid
-	killAndReap(t, gone)
+	dead := deadPID(t)
 
 	var ended []string
 	for i := range 105 {
@@ -44,7 +42,7 @@ func TestPruneExecutions(t *testing.T) {
 	// Older than every ended one, so beyond the newest 100.
 	createAt(t, dir, "live-running", t0.Add(-1*time.Minute), ExecRunning, os.Getpid())
 	createAt(t, dir, "live-stopping", t0.Add(-40*24*time.Hour), ExecStopping, os.Getpid())
-	createAt(t, dir, "lost", t0.Add(-2*time.Minute), ExecRunning, deadPID)
+	createAt(t, dir, "lost", t0.Add(-2*time.Minute), ExecRunning, dead)
 
 	parent := ExecutionsDir(dir)
 	staleTemp := filepath.Join(parent, ".e999.peace-tmp-123")
@@ -125,9 +123,7 @@ func TestPruneExecutionsReadsOnlyCandidates(t *testing.T) {
 	dir := newExecDir(t)
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	t0 := now.Add(-24 * time.Hour)
-	gone := startSleeper(t)
-	deadPID := gone.Process.Pid
-	killAndReap(t, gone)
+	dead := deadPID(t)
 
 	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Minute) }
 	var ids []string
@@ -138,9 +134,9 @@ func TestPruneExecutionsReadsOnlyCandidates(t *testing.T) {
 		case 0:
 			st = ExecRunning // live, beyond the newest 100: kept
 		case 1:
-			st, pid = ExecRunning, deadPID // lost, beyond: removed
+			st, pid = ExecRunning, dead // lost, beyond: removed
 		case 105:
-			st, pid = ExecRunning, deadPID // lost, the newest: kept
+			st, pid = ExecRunning, dead // lost, the newest: kept
 		}
 		createAt(t, dir, id, at(i), st, pid)
 		ids = append(ids, id)
