@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/peace-go/peace/cmdctx"
+	"github.com/peace-go/peace/internal/gcpace"
 	"github.com/peace-go/peace/items"
 	"github.com/peace-go/peace/items/builtin"
 )
@@ -63,7 +64,11 @@ var (
 // line with them:
 //
 //	func main() { os.Exit(cmd.Main(cmd.WithTypes(mytype.Type))) }
+//
+// Main paces the garbage collector for a command (internal/gcpace) unless
+// GOGC or GOMEMLIMIT is set.
 func Main(opts ...Option) int {
+	gcpace.Set()
 	return int(Run(context.Background(), os.Args[1:], System(), opts...))
 }
 
