@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -693,7 +694,32 @@ func safeJSON(s []byte) []byte {
 // does, so that safeJSON has nothing to rewrite. Only string content can
 // fail this; JSON has no backslashes or non-ASCII bytes elsewhere.
 func yamlSafe(s []byte) bool {
-	for i := 0; i < len(s); {
+	return yamlSafeFrom(s, plainASCII(s))
+}
+
+// plainASCII is how many bytes at the start of s, a multiple of eight, are
+// certainly ASCII below DEL and no backslash: yamlSafe need not look at
+// them one by one (the common state is all such bytes).
+func plainASCII(s []byte) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(s[i:])
+		// A byte of 0x7f or more sets its high bit here (a carry comes
+		// only from 0xff, itself such a byte); a backslash becomes a zero
+		// byte in b, which the second test finds.
+		b := x ^ ('\\' * ones)
+		if (x|(x+ones))&highs != 0 || (b-ones)&^b&highs != 0 {
+			break
+		}
+	}
+	return i
+}
+
+// yamlSafeFrom is yamlSafe looking from byte i, the bytes before it known
+// to be safe.
+func yamlSafeFrom(s []byte, i int) bool {
+	for i < len(s) {
 		switch c := s[i]; {
 		case c == '\\' && i+1 < len(s):
 			switch s[i+1] {
