@@ -204,8 +204,9 @@ func (r *recording) annotate(res *cmdexecution.Result) {
 			continue
 		}
 		if t := r.tails[it.ID]; len(t) > 0 {
-			it.Output = append([]string(nil), t...)
-			it.Log = filepath.Join(r.rec.Path(), "logs", it.ID+".log")
+			d := it.Detail()
+			d.Output = append([]string(nil), t...)
+			d.Log = filepath.Join(r.rec.Path(), "logs", it.ID+".log")
 		}
 	}
 }

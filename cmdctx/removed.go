@@ -292,10 +292,11 @@ func (r *removed) combine(o cmdexecution.CmdOutcome) cmdexecution.CmdOutcome {
 func (r *removed) results() []cmdexecution.ItemResult {
 	out := make([]cmdexecution.ItemResult, 0, len(r.ids))
 	for _, id := range r.ids {
-		ir := cmdexecution.ItemResult{ID: id, Type: r.types[id], Removed: true, Unknown: r.unknown[id],
-			RemovedNote: "removed from the flow"}
+		ir := cmdexecution.ItemResult{ID: id, Type: r.types[id], Removed: true, Unknown: r.unknown[id]}
+		d := ir.Detail()
+		d.RemovedNote = "removed from the flow"
 		if why, ok := r.why[id]; ok {
-			ir.RemovedNote += "; " + why
+			d.RemovedNote += "; " + why
 		}
 		i := r.flow.Index(items.ID(id))
 		switch {
@@ -323,8 +324,8 @@ func (r *removed) results() []cmdexecution.ItemResult {
 				ir.Error = err.Error()
 			}
 			if i >= 0 && r.dry && st == progress.StatusWouldApply && r.data.Clean != nil {
-				ir.Target = r.data.Clean[i]
-				ir.TargetSummary = items.Summary(ir.Target)
+				d.Target = r.data.Clean[i]
+				d.TargetSummary = items.Summary(d.Target)
 			}
 		}
 		out = append(out, ir)

@@ -53,42 +53,139 @@ type Result struct {
 	Data       *cmdblock.Data `json:"-"`
 }
 
-// ItemResult is what became of one item.
+// ItemResult is what became of one item. What only some items have (a
+// target, a diff, the output of a failed item, why a removed item cannot
+// be cleaned) is in its ItemDetail, made only for those: a result of
+// 100,000 items holds little more than each one's ID, status and state.
 type ItemResult struct {
+	ID     string
+	Type   string
+	Status progress.Status
+	// Known says State is known: found, applied or recorded. An item whose
+	// apply failed or was cancelled has no known state.
+	Known bool
+	State items.State
+	// Summary is State on one line, for people.
+	Summary string
+	detail  *ItemDetail // nil when all its fields are empty
+	Error   string
+	// Unknown: an earlier run began applying the item and never ended.
+	Unknown bool
+	// InProgress: a live run is applying the item now (status --stored).
+	InProgress bool
+	// AfterApply: in a preview, the item's states are known only after
+	// apply (what it needs comes from an item that would change first);
+	// State and Target are not known, their summaries say so.
+	AfterApply bool
+	// MayChange: in a preview, the item may change although its known
+	// states do not say so: they are known after apply, or an item it
+	// depends on would or may change.
+	MayChange bool
+	// Removed: the item is recorded but no longer in the flow;
+	// RemovedNote says so, and why it cannot be cleaned if it cannot.
+	Removed bool
+}
+
+// ItemDetail is what only some items of a result have.
+type ItemDetail struct {
+	// Target is the state the item would be brought to (diff).
+	Target        items.State
+	TargetSummary string
+	Diff          *items.Diff
+	// Output is the last lines the item's commands printed, for an item
+	// that failed or was interrupted; Log is the file that has them all.
+	Output []string
+	Log    string
+	// RemovedNote says a removed item is no longer in the flow, and why
+	// it cannot be cleaned if it cannot.
+	RemovedNote string
+}
+
+var noDetail ItemDetail
+
+// Detail is it's detail, to set: made empty if it has none.
+func (it *ItemResult) Detail() *ItemDetail {
+	if it.detail == nil {
+		it.detail = &ItemDetail{}
+	}
+	return it.detail
+}
+
+func (it *ItemResult) get() *ItemDetail {
+	if it.detail == nil {
+		return &noDetail
+	}
+	return it.detail
+}
+
+// Target is the state the item would be brought to (diff), nil if none.
+func (it *ItemResult) Target() items.State { return it.get().Target }
+
+// TargetSummary is Target on one line, for people.
+func (it *ItemResult) TargetSummary() string { return it.get().TargetSummary }
+
+// Diff is the item's diff (diff), nil if none.
+func (it *ItemResult) Diff() *items.Diff { return it.get().Diff }
+
+// Output is the last lines the commands of a failed or interrupted item
+// printed.
+func (it *ItemResult) Output() []string { return it.get().Output }
+
+// Log is the file that has all the output of a failed or interrupted item.
+func (it *ItemResult) Log() string { return it.get().Log }
+
+// RemovedNote says a removed item is no longer in the flow, and why it
+// cannot be cleaned if it cannot.
+func (it *ItemResult) RemovedNote() string { return it.get().RemovedNote }
+
+// itemResultJSON is ItemResult as it serialises, every field in one
+// object.
+type itemResultJSON struct {
 	ID     string          `json:"id"`
 	Type   string          `json:"type"`
 	Status progress.Status `json:"status"`
-	// Known says State is known: found, applied or recorded. An item whose
-	// apply failed or was cancelled has no known state.
-	Known bool        `json:"known"`
-	State items.State `json:"state"`
+	Known  bool            `json:"known"`
+	State  items.State     `json:"state"`
 	// Summary is State on one line, for people.
-	Summary string `json:"summary,omitempty"`
-	// Target is the state the item would be brought to (diff).
+	Summary       string      `json:"summary,omitempty"`
 	Target        items.State `json:"target,omitempty"`
 	TargetSummary string      `json:"target_summary,omitempty"`
 	Diff          *items.Diff `json:"diff,omitempty"`
 	Error         string      `json:"error,omitempty"`
-	// Unknown: an earlier run began applying the item and never ended.
-	Unknown bool `json:"unknown,omitempty"`
-	// InProgress: a live run is applying the item now (status --stored).
-	InProgress bool `json:"in_progress,omitempty"`
-	// AfterApply: in a preview, the item's states are known only after
-	// apply (what it needs comes from an item that would change first);
-	// State and Target are not known, their summaries say so.
-	AfterApply bool `json:"known_after_apply,omitempty"`
-	// MayChange: in a preview, the item may change although its known
-	// states do not say so: they are known after apply, or an item it
-	// depends on would or may change.
-	MayChange bool `json:"may_change,omitempty"`
-	// Output is the last lines the item's commands printed, for an item
-	// that failed or was interrupted; Log is the file that has them all.
-	Output []string `json:"output,omitempty"`
-	Log    string   `json:"log,omitempty"`
-	// Removed: the item is recorded but no longer in the flow;
-	// RemovedNote says so, and why it cannot be cleaned if it cannot.
-	Removed     bool   `json:"removed,omitempty"`
-	RemovedNote string `json:"removed_note,omitempty"`
+	Unknown       bool        `json:"unknown,omitempty"`
+	InProgress    bool        `json:"in_progress,omitempty"`
+	AfterApply    bool        `json:"known_after_apply,omitempty"`
+	MayChange     bool        `json:"may_change,omitempty"`
+	Output        []string    `json:"output,omitempty"`
+	Log           string      `json:"log,omitempty"`
+	Removed       bool        `json:"removed,omitempty"`
+	RemovedNote   string      `json:"removed_note,omitempty"`
+}
+
+// MarshalJSON writes it as one object, its detail's fields among its own.
+func (it ItemResult) MarshalJSON() ([]byte, error) {
+	d := it.get()
+	return json.Marshal(itemResultJSON{ID: it.ID, Type: it.Type, Status: it.Status, Known: it.Known, State: it.State,
+		Summary: it.Summary, Target: d.Target, TargetSummary: d.TargetSummary, Diff: d.Diff, Error: it.Error,
+		Unknown: it.Unknown, InProgress: it.InProgress, AfterApply: it.AfterApply, MayChange: it.MayChange,
+		Output: d.Output, Log: d.Log, Removed: it.Removed, RemovedNote: d.RemovedNote})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (it *ItemResult) UnmarshalJSON(b []byte) error {
+	var j itemResultJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*it = ItemResult{ID: j.ID, Type: j.Type, Status: j.Status, Known: j.Known, State: j.State, Summary: j.Summary,
+		Error: j.Error, Unknown: j.Unknown, InProgress: j.InProgress, AfterApply: j.AfterApply, MayChange: j.MayChange,
+		Removed: j.Removed}
+	if d := (ItemDetail{Target: j.Target, TargetSummary: j.TargetSummary, Diff: j.Diff, Output: j.Output, Log: j.Log,
+		RemovedNote: j.RemovedNote}); d.Target != nil || d.TargetSummary != "" || d.Diff != nil || d.Output != nil ||
+		d.Log != "" || d.RemovedNote != "" {
+		it.detail = &d
+	}
+	return nil
 }
 
 // KnownAfterApply is the summary of a state that is known only after
@@ -102,7 +199,7 @@ func (r *Result) Changes() (would, may int) {
 		switch {
 		case it.AfterApply:
 			may++
-		case it.Diff != nil && !it.Diff.Equal, it.Diff == nil && it.Status == progress.StatusWouldApply:
+		case it.Diff() != nil && !it.Diff().Equal, it.Diff() == nil && it.Status == progress.StatusWouldApply:
 			would++
 		case it.MayChange:
 			may++
@@ -190,23 +287,27 @@ func (e *CmdExecution) Result(id string, flow *items.Flow, data *cmdblock.Data, 
 			ir.Summary = items.Summary(ir.State)
 		}
 		if r.View == ViewDiff {
-			ir.Target = data.Goal[i]
-			ir.TargetSummary = items.Summary(ir.Target)
-			var d items.Diff // none when no diff block ran
+			d := ir.Detail()
+			d.Target = data.Goal[i]
+			d.TargetSummary = items.Summary(d.Target)
+			var diff items.Diff // none when no diff block ran
 			if data.Diff != nil {
-				d = data.Diff[i]
+				diff = data.Diff[i]
 			}
-			ir.Diff = &d
+			d.Diff = &diff
 		}
 		if targets != nil && ir.Status == progress.StatusWouldApply {
-			ir.Target = targets[i]
-			ir.TargetSummary = items.Summary(ir.Target)
+			d := ir.Detail()
+			d.Target = targets[i]
+			d.TargetSummary = items.Summary(d.Target)
 		}
 		ir.MayChange = data.MayChange[i] || data.AfterApply[i]
 		if data.AfterApply[i] {
 			ir.AfterApply = true
-			ir.State, ir.Known, ir.Target = nil, false, nil
-			ir.Summary, ir.TargetSummary = KnownAfterApply, KnownAfterApply
+			ir.State, ir.Known = nil, false
+			d := ir.Detail()
+			d.Target = nil
+			ir.Summary, d.TargetSummary = KnownAfterApply, KnownAfterApply
 		}
 		r.Items[i] = ir
 	}
@@ -260,8 +361,9 @@ func (r *Result) Doc() OutcomeDoc {
 
 // outcomeItem is it as an item of the outcome document.
 func (it *ItemResult) outcomeItem() OutcomeItem {
-	oi := OutcomeItem{Status: it.Status, Target: it.Target, KnownAfterApply: it.AfterApply, MayChange: it.MayChange,
-		Output: it.Output, Log: it.Log, Removed: it.Removed}
+	d := it.get()
+	oi := OutcomeItem{Status: it.Status, Target: d.Target, KnownAfterApply: it.AfterApply, MayChange: it.MayChange,
+		Output: d.Output, Log: d.Log, Removed: it.Removed}
 	if it.Known {
 		oi.State = it.State
 	}
@@ -360,7 +462,11 @@ func ResultFromDoc(d OutcomeDoc, flow *items.Flow) *Result {
 	add := func(id, typ string, it items.Item) {
 		oi := d.Items[id]
 		ir := ItemResult{ID: id, Type: typ, Status: oi.Status, State: oi.State, Known: oi.State != nil,
-			Output: oi.Output, Log: oi.Log, Target: oi.Target, AfterApply: oi.KnownAfterApply, MayChange: oi.MayChange}
+			AfterApply: oi.KnownAfterApply, MayChange: oi.MayChange}
+		if oi.Output != nil || oi.Log != "" || oi.Target != nil || oi.KnownAfterApply {
+			d := ir.Detail()
+			d.Output, d.Log, d.Target = oi.Output, oi.Log, oi.Target
+		}
 		if oi.Error != nil {
 			ir.Error = *oi.Error
 		}
@@ -374,11 +480,11 @@ func ResultFromDoc(d OutcomeDoc, flow *items.Flow) *Result {
 		if ir.Known {
 			ir.Summary = items.Summary(ir.State)
 		}
-		if ir.Target != nil {
-			ir.TargetSummary = items.Summary(ir.Target)
+		if ir.Target() != nil {
+			ir.Detail().TargetSummary = items.Summary(ir.Target())
 		}
 		if ir.AfterApply {
-			ir.Summary, ir.TargetSummary = KnownAfterApply, KnownAfterApply
+			ir.Summary, ir.Detail().TargetSummary = KnownAfterApply, KnownAfterApply
 		}
 		r.Items = append(r.Items, ir)
 		seen[id] = true
@@ -419,12 +525,14 @@ func CompareStored(flow *items.Flow, a, b *Result) *Result {
 		id := string(it.ID())
 		x, y := as[id], bs[id]
 		ir := ItemResult{ID: id, Type: it.Type(), Status: progress.StatusDiscovered, Known: x.Known,
-			State: x.State, Summary: x.Summary, Target: y.State, TargetSummary: y.Summary}
+			State: x.State, Summary: x.Summary}
+		dt := ir.Detail()
+		dt.Target, dt.TargetSummary = y.State, y.Summary
 		if !x.Known {
 			ir.Summary = "-"
 		}
 		if !y.Known {
-			ir.TargetSummary = "-"
+			dt.TargetSummary = "-"
 		}
 		var d items.Diff
 		switch {
@@ -436,10 +544,10 @@ func CompareStored(flow *items.Flow, a, b *Result) *Result {
 		default:
 			d = items.Diff{Equal: x.Known == y.Known}
 			if !d.Equal {
-				d.Text = ir.Summary + " → " + ir.TargetSummary
+				d.Text = ir.Summary + " → " + dt.TargetSummary
 			}
 		}
-		ir.Diff = &d
+		dt.Diff = &d
 		r.Items = append(r.Items, ir)
 	}
 	return r

@@ -134,7 +134,7 @@ func (p *Printer) states(r *cmdexecution.Result) {
 		if it.Known {
 			text = it.Summary
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s  %s\n", it.ID, it.Type, text, p.style.warn("("+it.RemovedNote+")"))
+		fmt.Fprintf(tw, "%s\t%s\t%s  %s\n", it.ID, it.Type, text, p.style.warn("("+it.RemovedNote()+")"))
 	}
 	_ = tw.Flush()
 }
@@ -151,7 +151,7 @@ type removedItemJSON struct {
 func removedJSON(rs []cmdexecution.ItemResult) map[string]removedItemJSON {
 	m := make(map[string]removedItemJSON, len(rs))
 	for _, it := range rs {
-		ri := removedItemJSON{Type: it.Type, Note: it.RemovedNote}
+		ri := removedItemJSON{Type: it.Type, Note: it.RemovedNote()}
 		if it.Known {
 			ri.State = it.State
 		}
@@ -177,9 +177,9 @@ type diffJSON struct {
 func (p *Printer) diff(r *cmdexecution.Result) {
 	m := map[string]diffJSON{}
 	for _, it := range r.Items {
-		d := diffJSON{From: it.State, To: it.Target, MayChange: it.MayChange, KnownAfterApply: it.AfterApply}
-		if it.Diff != nil {
-			d.Equal, d.Text = it.Diff.Equal, it.Diff.Text
+		d := diffJSON{From: it.State, To: it.Target(), MayChange: it.MayChange, KnownAfterApply: it.AfterApply}
+		if it.Diff() != nil {
+			d.Equal, d.Text = it.Diff().Equal, it.Diff().Text
 		}
 		if it.Error != "" {
 			msg := it.Error
@@ -201,22 +201,22 @@ func (p *Printer) diff(r *cmdexecution.Result) {
 			fmt.Fprintf(p.w, "%s %s\n  %s\n", it.ID, kind, p.style.del("error: "+it.Error))
 		case it.AfterApply:
 			fmt.Fprintf(p.w, "%s %s  %s\n  %s\n  %s\n", it.ID, kind, p.style.warn("may change: known after apply"),
-				p.style.del("- "+it.Summary), p.style.add("+ "+it.TargetSummary))
-		case it.Diff != nil && it.Diff.Equal && it.MayChange:
+				p.style.del("- "+it.Summary), p.style.add("+ "+it.TargetSummary()))
+		case it.Diff() != nil && it.Diff().Equal && it.MayChange:
 			fmt.Fprintf(p.w, "%s %s  %s\n  %s\n", it.ID, kind, p.style.warn("may change: an item it depends on would change"),
 				p.style.dim("= "+it.Summary))
-		case it.Diff != nil && it.Diff.Equal:
+		case it.Diff() != nil && it.Diff().Equal:
 			fmt.Fprintf(p.w, "%s %s\n  %s\n", it.ID, kind, p.style.dim("= "+it.Summary))
 		default:
 			fmt.Fprintf(p.w, "%s %s", it.ID, kind)
-			if it.Diff != nil && it.Diff.Text != "" {
-				fmt.Fprintf(p.w, "  %s", it.Diff.Text)
+			if it.Diff() != nil && it.Diff().Text != "" {
+				fmt.Fprintf(p.w, "  %s", it.Diff().Text)
 			}
-			fmt.Fprintf(p.w, "\n  %s\n  %s\n", p.style.del("- "+it.Summary), p.style.add("+ "+it.TargetSummary))
+			fmt.Fprintf(p.w, "\n  %s\n  %s\n", p.style.del("- "+it.Summary), p.style.add("+ "+it.TargetSummary()))
 		}
 	}
 	for _, it := range r.Removed {
-		fmt.Fprintf(p.w, "%s %s  %s\n  %s\n", it.ID, p.style.dim("("+it.Type+")"), p.style.warn(it.RemovedNote+": ensure cleans it"),
+		fmt.Fprintf(p.w, "%s %s  %s\n  %s\n", it.ID, p.style.dim("("+it.Type+")"), p.style.warn(it.RemovedNote()+": ensure cleans it"),
 			p.style.del("- "+it.Summary))
 	}
 	would, may := r.Changes()
@@ -239,9 +239,9 @@ func (p *Printer) outcome(r *cmdexecution.Result) {
 		if it.Known || it.AfterApply {
 			text = it.Summary
 		}
-		if r.DryRun && it.TargetSummary != "" && it.Status == progress.StatusWouldApply && !it.AfterApply {
+		if r.DryRun && it.TargetSummary() != "" && it.Status == progress.StatusWouldApply && !it.AfterApply {
 			// What it is, and what the apply would bring it to, as diff shows.
-			text += " → " + it.TargetSummary
+			text += " → " + it.TargetSummary()
 		}
 		status := it.Status.Text()
 		if it.MayChange && r.DryRun {
@@ -258,8 +258,8 @@ func (p *Printer) outcome(r *cmdexecution.Result) {
 		switch it.Status {
 		case progress.StatusWouldApply:
 			status = "would remove"
-			if it.TargetSummary != "" {
-				text += " → " + it.TargetSummary
+			if it.TargetSummary() != "" {
+				text += " → " + it.TargetSummary()
 			}
 		case progress.StatusRemoved:
 			text = "(removed from the flow; cleaned and forgotten)"
@@ -300,12 +300,12 @@ func (p *Printer) outcome(r *cmdexecution.Result) {
 	for _, it := range slices.Concat(r.Items, r.Removed) {
 		if it.Error != "" && it.Status == progress.StatusFailed {
 			fmt.Fprintf(p.w, "  %s %s: %s\n", p.style.del("failed"), it.ID, it.Error)
-			if len(it.Output) > 0 {
-				fmt.Fprintf(p.w, "    last %d lines of its output:\n", len(it.Output))
-				for _, l := range it.Output {
+			if len(it.Output()) > 0 {
+				fmt.Fprintf(p.w, "    last %d lines of its output:\n", len(it.Output()))
+				for _, l := range it.Output() {
 					fmt.Fprintf(p.w, "    %s %s\n", p.style.dim("|"), l)
 				}
-				fmt.Fprintf(p.w, "    full log: %s (peace logs %s %s)\n", it.Log, r.Execution, it.ID)
+				fmt.Fprintf(p.w, "    full log: %s (peace logs %s %s)\n", it.Log(), r.Execution, it.ID)
 			}
 		}
 	}
