@@ -103,7 +103,7 @@ type ItemDetail struct {
 
 var noDetail ItemDetail
 
-// Detail is it's detail, to set: made empty if it has none.
+// Detail is the item's detail, to set: made empty if it has none.
 func (it *ItemResult) Detail() *ItemDetail {
 	if it.detail == nil {
 		it.detail = &ItemDetail{}
