@@ -588,7 +588,11 @@ type Journal struct {
 	wake    chan struct{} // capacity 1: "the queue has something"
 	stopped chan struct{} // closed when the writer goroutine returns
 
-	written int64        // writer goroutine only: file size after the last write
+	// wmu orders the file's writes: the writer goroutine's batches and
+	// Group's records, which are written by their caller (wmu before mu).
+	wmu     sync.Mutex
+	closing bool         // under mu: Close has begun, no record may be written past its end record
+	written int64        // under wmu: file size after the last write
 	syncs   atomic.Int64 // fsyncs completed by the writer; group commit keeps it below the records
 	// sync is (*os.File).Sync; tests replace it to see what each fsync covers.
 	sync func(*os.File) error
@@ -743,7 +747,40 @@ func (j *Journal) Group(item string, pgid int, start string) error {
 	if item == "" || !utf8.ValidString(item) || pgid <= 0 {
 		return fmt.Errorf("journal group of %q: a UTF-8 item ID and a process group are required", item)
 	}
-	return j.submit(record{Kind: kindGroup, Item: item, Pgid: pgid, Start: start}, false)
+	// It asks for no fsync, so it is written here and now, not queued
+	// behind the writer's batches and their fsyncs: the command waits for
+	// it before it runs.
+	r := record{Kind: kindGroup, Item: item, Pgid: pgid, Start: start}
+	r.V, r.Exec, r.Time = FormatVersion, j.exec, time.Now().UTC()
+	frame, err := frameRecord(r)
+	if err != nil {
+		return err
+	}
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	j.mu.Lock()
+	closing, err := j.closing, j.err
+	j.mu.Unlock()
+	switch {
+	case closing:
+		return errJournalClosed
+	case err != nil:
+		return err
+	}
+	return j.write(frame)
+}
+
+// write appends b, holding wmu. On failure the file is cut back to its
+// last whole record and the journal fails.
+func (j *Journal) write(b []byte) error {
+	if _, err := j.f.Write(b); err != nil {
+		// Cut off what was written of it, so the file stays well framed
+		// for whoever reads it next.
+		j.f.Truncate(j.written)
+		return j.fail(fmt.Errorf("append to journal %s: %w", j.path, err))
+	}
+	j.written += int64(len(b))
+	return nil
 }
 
 // Close appends the execution-end record with outcome, durably, and stops the
@@ -755,6 +792,9 @@ func (j *Journal) Close(outcome string) error {
 	if closed {
 		return nil
 	}
+	j.mu.Lock()
+	j.closing = true
+	j.mu.Unlock()
 	err := j.submit(record{Kind: kindExecEnd, Outcome: outcome}, true)
 	j.mu.Lock()
 	if j.closed { // a concurrent Close got here first
@@ -893,13 +933,12 @@ func (j *Journal) commit(batch []*pending, buf *[]byte) error {
 		sync = sync || p.sync
 	}
 	*buf = b
-	if _, err := j.f.Write(b); err != nil {
-		// Cut off what was written of the batch, so the file stays well
-		// framed for whoever reads it next.
-		j.f.Truncate(j.written)
-		return j.fail(fmt.Errorf("append to journal %s: %w", j.path, err))
+	j.wmu.Lock()
+	err := j.write(b)
+	j.wmu.Unlock()
+	if err != nil {
+		return err
 	}
-	j.written += int64(len(b))
 	if sync {
 		if err := j.sync(j.f); err != nil {
 			return j.fail(fmt.Errorf("sync journal %s: %w", j.path, err))

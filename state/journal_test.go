@@ -653,6 +653,48 @@ func TestRecordsDurableOnReturn(t *testing.T) {
 	}
 }
 
+// Group is written by its caller, not queued behind another record's
+// fsync: a command waits for it before it runs. It returns, its record
+// written, while the writer is held in an fsync.
+func TestGroupNeedsNoFsync(t *testing.T) {
+	s := newStore(t)
+	j := openJournal(t, s)
+	inSync, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	j.sync = func(f *os.File) error {
+		once.Do(func() {
+			close(inSync)
+			<-release
+		})
+		return f.Sync()
+	}
+	began := make(chan error, 1)
+	go func() { began <- j.Begin("a") }()
+	<-inSync
+	grouped := make(chan error, 1)
+	go func() { grouped <- j.Group("a", 4242, "boot:1") }()
+	select {
+	case err := <-grouped:
+		must(t, err)
+	case <-time.After(30 * time.Second): // a broken test's bound, not a speed
+		t.Fatal("Group waited for another record's fsync")
+	}
+	if !strings.Contains(string(crashCopy(t, s)), `"kind":"group"`) {
+		t.Error("group record not written when Group returned")
+	}
+	close(release)
+	must(t, <-began)
+	must(t, j.End("a", "applied", raw(`"a"`)))
+	must(t, j.Close("complete"))
+	if err := j.Group("a", 4243, ""); err == nil {
+		t.Error("Group after Close")
+	}
+	rec := mustLoad(t, s)
+	if len(rec.Groups) != 0 || len(rec.Unknown) != 0 {
+		t.Errorf("after a complete execution: groups %+v, unknown %q", rec.Groups, rec.Unknown)
+	}
+}
+
 // Process groups an item's apply started are exposed for items a run left
 // unknown, until the item is recorded again; a journal without them reads
 // as before.

@@ -218,3 +218,14 @@ func publicCopy(t *testing.T, exe string) string {
 	}
 	return bin
 }
+
+// BenchmarkStart is the start identity of a live process: read on every
+// command an item starts (the watchdog's and the journal's record).
+func BenchmarkStart(b *testing.B) {
+	pid := os.Getpid()
+	for b.Loop() {
+		if proc.Start(pid) == "" {
+			b.Fatal("no start identity for this process")
+		}
+	}
+}

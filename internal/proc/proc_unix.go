@@ -3,6 +3,7 @@
 package proc
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"strconv"
@@ -49,25 +50,71 @@ func Same(pgid int, start string) bool {
 }
 
 // stat reads the state letter and start identity of pid from
-// /proc/PID/stat; 0 and "" if it cannot.
+// /proc/PID/stat; 0 and "" if it cannot. It is on the path of every
+// command an item starts, so it reads into a buffer on the stack and
+// allocates only the identity.
 func stat(pid int) (state byte, start string) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, ""
-	}
+	var buf [2048]byte
+	b := readSmall(procPath(pid), buf[:])
 	// The command name (field 2) is in parentheses and may itself hold
 	// spaces and parentheses; the fields after the last ')' are plain.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
+	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return 0, ""
 	}
-	fields := strings.Fields(s[i+1:])
-	// fields[0] is field 3 (state); field 22 (starttime) is fields[19].
-	if len(fields) < 20 || len(fields[0]) != 1 {
-		return 0, ""
+	// After ") " come field 3 (state) and on; field 22 (starttime) is the
+	// 20th of them.
+	var field []byte
+	rest := b[i+1:]
+	for n := 0; n < 20; n++ {
+		rest = bytes.TrimLeft(rest, " ")
+		j := bytes.IndexByte(rest, ' ')
+		if j < 0 {
+			j = len(rest)
+		}
+		field, rest = rest[:j], rest[j:]
+		if len(field) == 0 || n == 0 && len(field) != 1 {
+			return 0, ""
+		}
+		if n == 0 {
+			state = field[0]
+		}
 	}
-	return fields[0][0], bootID() + ":" + fields[19]
+	return state, bootID() + ":" + string(bytes.TrimRight(field, "\n"))
+}
+
+// procPath is "/proc/PID/stat" without the garbage of concatenation.
+func procPath(pid int) string {
+	var b [32]byte
+	p := append(b[:0], "/proc/"...)
+	p = strconv.AppendInt(p, int64(pid), 10)
+	p = append(p, "/stat"...)
+	return string(p)
+}
+
+// readSmall reads the file at path into buf, as much as fits; nil if it
+// cannot be read. No *os.File: no poller registration, no stat.
+func readSmall(path string, buf []byte) []byte {
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	defer syscall.Close(fd)
+	n := 0
+	for n < len(buf) {
+		m, err := syscall.Read(fd, buf[n:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return buf[:n]
 }
 
 var bootID = sync.OnceValue(func() string {

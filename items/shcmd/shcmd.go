@@ -19,11 +19,15 @@ import (
 // Params are the flow file's params of an sh_cmd item: shell commands, run
 // with sh -c in the flow's directory.
 type Params struct {
-	// Current prints the state the world is in now (trimmed stdout).
+	// Current prints the state the world is in now (trimmed stdout). A
+	// command made only of sh's echo, test (or [) of a file, true and false
+	// on plain words, joined by && and || ("test -f out && echo built ||
+	// echo absent"), is worked out without a process: see builtin.
 	Current string `yaml:"current" peace:"verbatim" doc:"prints the state the world is in now (trimmed stdout)"`
 	// Goal is the state ensure moves the world to: a command that prints
 	// it, or {value: TEXT}, a fixed state that needs no process. A command
-	// that is only echo of plain words (echo built) needs none either.
+	// that is only echo of plain words (echo built) needs none either, nor
+	// any other builtin, as for Current.
 	Goal Source `yaml:"goal" peace:"verbatim" doc:"the state ensure moves to: a command that prints it, or {value: TEXT}"`
 	// Ensure moves the world to the goal state. What it prints (stdout and
 	// stderr) is the item's log, never its state: the applied state is what
@@ -153,6 +157,9 @@ type item struct {
 
 	envOnce sync.Once
 	env     []string // baseEnv
+
+	builtinsOnce sync.Once
+	builtins     map[string]*builtin // by script: the discovering commands that need no process
 }
 
 // Environment variables of the run.
@@ -217,7 +224,7 @@ func (it *item) baseEnv() []string {
 var discovering = progress.NoTracker
 
 func (it *item) Current(ctx context.Context, fc items.TypedFnCtx[State]) (State, error) {
-	return it.cmd("current", it.p.Current, fc).run(ctx, discovering)
+	return it.discover(ctx, "current", it.p.Current, fc)
 }
 
 func (it *item) Goal(ctx context.Context, fc items.TypedFnCtx[State]) (State, error) {
@@ -229,33 +236,34 @@ func (it *item) state(ctx context.Context, name string, src Source, fc items.Typ
 	if src.Value != nil {
 		return strings.TrimSpace(*src.Value), nil
 	}
-	if s, ok := echoed(src.Command); ok {
-		return s, nil
-	}
-	return it.cmd(name, src.Command, fc).run(ctx, discovering)
+	return it.discover(ctx, name, src.Command, fc)
 }
 
-// echoed is what script prints when it is only echo of plain words (a
-// goal such as "echo built"): echo is built into sh, and words of these
-// characters need no expansion, so no process is needed to know it. ok is
-// false for anything else: a variable, a quote, a glob, an option, a
-// second command.
-func echoed(script string) (printed string, ok bool) {
-	words := strings.FieldsFunc(script, func(r rune) bool { return r == ' ' || r == '\t' })
-	if len(words) == 0 || words[0] != "echo" || strings.ContainsAny(script, "\n\r") {
-		return "", false
-	}
-	for _, w := range words[1:] {
-		if w[0] == '-' {
-			return "", false
+// discover runs a command that prints a state, unless it is a builtin
+// whose result is known without a process.
+func (it *item) discover(ctx context.Context, name, script string, fc items.TypedFnCtx[State]) (State, error) {
+	if b := it.builtin(script); b != nil {
+		if err := ctx.Err(); err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
 		}
-		for _, c := range w {
-			if !plain(c) {
-				return "", false
+		if s, ok := b.eval(it.dir); ok {
+			return s, nil
+		}
+	}
+	return it.cmd(name, script, fc).run(ctx, discovering)
+}
+
+// builtin is script as a builtin, parsed once; nil when sh must run it.
+func (it *item) builtin(script string) *builtin {
+	it.builtinsOnce.Do(func() {
+		it.builtins = make(map[string]*builtin)
+		for _, s := range []string{it.p.Current, it.p.Goal.Command, it.p.CleanState.Command} {
+			if b := parseBuiltin(s); b != nil {
+				it.builtins[s] = b
 			}
 		}
-	}
-	return strings.Join(words[1:], " "), true
+	})
+	return it.builtins[script]
 }
 
 // plain reports whether c means only itself in a word of sh.

@@ -254,6 +254,60 @@ func TestStateOutIsTheAppliedState(t *testing.T) {
 	}
 }
 
+// TestStateOutLeavesNothing: each command in flight gets a name of its
+// own in a directory no one else can write to; the file does not exist
+// until the command writes it, and once no command is in flight, nothing
+// of them is left in the temporary directory.
+func TestStateOutLeavesNothing(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	dir := t.TempDir()
+	// Each command checks the file is not there yet and the directory is
+	// private, waits for the others to start (so they overlap), then writes
+	// its own ID.
+	const n = 4
+	ensure := `test ! -e "$PEACE_STATE_OUT" || exit 3
+[ "$(stat -c %a "$(dirname "$PEACE_STATE_OUT")")" = 700 ] || exit 4
+echo "$PEACE_STATE_OUT" > "$PEACE_ITEM_ID.path"
+while [ "$(ls *.path | wc -l)" -lt ` + strconv.Itoa(n) + ` ]; do sleep 0.01; done
+echo "id-$PEACE_ITEM_ID" > "$PEACE_STATE_OUT"`
+	errs := make(chan error, n)
+	got := make([]string, n)
+	for i := range n {
+		go func() {
+			it, err := shcmd.New(items.ID("i"+strconv.Itoa(i)), shcmd.Params{Current: "echo a", Goal: shcmd.Source{Command: "echo b"}, Ensure: ensure}, items.Env{Dir: dir})
+			if err == nil {
+				var s items.State
+				s, err = it.Apply(context.Background(), fc(items.OpEnsure, progress.NoTracker, nil), "a", "b")
+				got[i], _ = s.(string)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	paths := map[string]bool{}
+	for i := range n {
+		if want := "id-i" + strconv.Itoa(i); got[i] != want {
+			t.Errorf("item %d: applied state %q, want %q", i, got[i], want)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "i"+strconv.Itoa(i)+".path"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths[strings.TrimSpace(string(b))] = true
+	}
+	if len(paths) != n {
+		t.Errorf("commands in flight shared names: %v", paths)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("left in the temporary directory: %v", left)
+	}
+}
+
 func TestFixedStatesRunNothing(t *testing.T) {
 	dir := t.TempDir()
 	it := mustBuild(t, dir, `{current: "echo absent", goal: {value: " built "}, ensure: "touch out", clean: "rm -f out", clean_state: {value: absent}}`)
