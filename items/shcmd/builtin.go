@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 )
 
@@ -124,13 +123,9 @@ func plainWord(w string) bool {
 
 // eval works out what sh -c would print in dir, trimmed, when the command
 // succeeds. ok is false when sh must run it after all: it would fail (the
-// shell's own message and status are then the ones reported), dir is not
-// one sh could start in, or the environment may hold functions a shell
-// would import in place of its builtins.
+// shell's own message and status are then the ones reported), or dir is
+// not one sh could start in.
 func (b *builtin) eval(dir string) (state string, ok bool) {
-	if importsFunctions() {
-		return "", false
-	}
 	if dir != "" {
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() || syscall.Access(dir, 1 /* X_OK */) != nil {
 			return "", false
@@ -164,7 +159,9 @@ func (c simple) run(dir string, out *strings.Builder) int {
 	}
 	path := c.args[1]
 	if dir != "" && !filepath.IsAbs(path) {
-		path = filepath.Join(dir, path)
+		// Joined as the kernel resolves it from dir, not cleaned: "a/.."
+		// through a symlink a, or "file/", mean what they mean to sh.
+		path = dir + "/" + path
 	}
 	var fi os.FileInfo
 	var err error
@@ -194,14 +191,14 @@ func (c simple) run(dir string, out *strings.Builder) int {
 	return 1
 }
 
-// importsFunctions reports whether the environment holds a function bash
-// would define at its start (BASH_FUNC_name%%): where sh is bash, such a
-// function named echo or test would run in place of the builtin.
-var importsFunctions = sync.OnceValue(func() bool {
-	for _, kv := range os.Environ() {
+// importsFunctions reports whether env holds a function bash would define
+// at its start (BASH_FUNC_name%%): where sh is bash, such a function named
+// echo or test would run in place of the builtin.
+func importsFunctions(env []string) bool {
+	for _, kv := range env {
 		if strings.HasPrefix(kv, "BASH_FUNC_") {
 			return true
 		}
 	}
 	return false
-})
+}

@@ -31,7 +31,16 @@ func TestBuiltinsRunNothing(t *testing.T) {
 		}
 	}
 	abs := filepath.Join(dir, "full")
-	paths := []string{"full", "empty", "sub", "link", "dangling", "dirlink", "missing", "sub/../full", abs}
+	// "dirlink/../full" is dir/full only if resolved lexically: through the
+	// symlink, .. is the link's target's parent. "full/" is no file at all.
+	if err := os.Symlink(filepath.Join(dir, "sub", "deep"), filepath.Join(dir, "deeplink")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "sub", "deep"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{"full", "empty", "sub", "link", "dangling", "dirlink", "missing", "sub/../full", abs,
+		"deeplink/../full", "deeplink/../deep", "full/", "sub/", "link/", "./full", "full/."}
 	type tc struct {
 		script string
 		runs   bool
@@ -94,6 +103,24 @@ func TestBuiltinsRunNothing(t *testing.T) {
 		if ran := len(g.started) > 0; ran != c.runs {
 			t.Errorf("%q: started %v, want a process: %v", c.script, g.started, c.runs)
 		}
+	}
+}
+
+// TestBuiltinsNotWithFunctions: where the command's environment may hold
+// a function bash would define in place of echo or test, sh runs the
+// command. (An item's env cannot: its names are variable names.)
+func TestBuiltinsNotWithFunctions(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("BASH_FUNC_echo%%", "() { printf x; }")
+	it := mustBuild(t, dir, `{current: "echo a", goal: "echo b", ensure: "true"}`)
+	g := &groups{}
+	f := fc(items.OpEnsure, progress.NoTracker, nil)
+	f.Processes = g
+	if _, err := it.Current(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.started) == 0 {
+		t.Error("no process with a function in the item's environment")
 	}
 }
 

@@ -253,10 +253,15 @@ func (it *item) discover(ctx context.Context, name, script string, fc items.Type
 	return it.cmd(name, script, fc).run(ctx, discovering)
 }
 
-// builtin is script as a builtin, parsed once; nil when sh must run it.
+// builtin is script as a builtin, parsed once; nil when sh must run it,
+// as every command does whose environment may hold functions in place of
+// sh's builtins.
 func (it *item) builtin(script string) *builtin {
 	it.builtinsOnce.Do(func() {
 		it.builtins = make(map[string]*builtin)
+		if importsFunctions(it.baseEnv()) {
+			return
+		}
 		for _, s := range []string{it.p.Current, it.p.Goal.Command, it.p.CleanState.Command} {
 			if b := parseBuiltin(s); b != nil {
 				it.builtins[s] = b
